@@ -1,0 +1,50 @@
+//! The safe core every tamis normalizer is built on.
+//!
+//! tamis runs as root over a chroot that belongs to an image being built. Such a tree is full of
+//! absolute symbolic links (`/etc/resolv.conf -> /run/…`, `/lib -> usr/lib`) that, followed from
+//! the host, point *outside* it. This crate makes it impossible for the rest of tamis to follow
+//! one by accident:
+//!
+//! - [`Root`] is a handle on the tree. Every access resolves one path component at a time from
+//!   an open directory descriptor with `O_NOFOLLOW`; a symbolic link inside a path, a `..`
+//!   component or a mount point is an error, never a way out.
+//! - [`Root::walk`] lists the tree in the canonical order ([`canonical_cmp`]), whatever the
+//!   order of `readdir`, using several threads and merging their results in that order.
+//! - [`Root::replace`] rewrites a file atomically (temporary file + rename in the same directory),
+//!   keeping owner, mode, times, extended attributes (`security.capability` included) and the
+//!   hard-link group.
+//! - [`Epoch`] is `SOURCE_DATE_EPOCH`, parsed as the reproducible-builds specification defines it.
+//! - [`Report`], [`Change`] and [`Problem`] are what every normalizer returns: plain data that the
+//!   binary prints for people or serialises as JSON.
+//!
+//! ```no_run
+//! use tamis_core::{Root, Epoch};
+//!
+//! let root = Root::open("/srv/chroot")?;
+//! let epoch = Epoch::parse("1700000000")?;
+//! let tree = root.walk()?;
+//! let newer = tree.entries().iter().filter(|e| e.meta.mtime.secs > epoch.secs()).count();
+//! println!("{newer} entries are newer than {epoch}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod epoch;
+mod error;
+mod normalizer;
+mod path;
+mod report;
+mod root;
+mod time;
+mod walk;
+
+pub use epoch::{Epoch, EpochError, EpochSource};
+pub use error::Error;
+pub use normalizer::{Context, NoProgress, Normalizer, Progress};
+pub use path::{canonical_cmp, display_path};
+pub use report::{Action, Change, Mode, Problem, Report};
+pub use root::Root;
+pub use time::Timestamp;
+pub use walk::{Entry, FileKind, Metadata, Tree};
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

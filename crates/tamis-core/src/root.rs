@@ -1,0 +1,350 @@
+//! [`Root`]: a handle on a tree that never resolves a path outside it.
+//!
+//! Every path is resolved one name at a time, from an open directory descriptor, with
+//! `O_NOFOLLOW`: a symbolic link met anywhere but at the last name is an error, and at the last
+//! name it is the link itself that is read, timed or replaced — never its target. `..` is refused
+//! before any system call. Nothing here depends on `openat2`, so the same guarantees hold on
+//! kernels and sandboxes that lack it.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{Read as _, Write as _};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::{self as rfs, AtFlags, OFlags, Timespec, Timestamps};
+use rustix::io::Errno;
+
+use crate::path::split;
+use crate::walk::Metadata;
+use crate::{Error, FileKind, Result, Timestamp};
+
+/// A handle on the tree being normalized. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Root {
+    fd: OwnedFd,
+    path: PathBuf,
+    dev: u64,
+}
+
+/// A directory descriptor that is either the root's own or one opened beneath it.
+pub(crate) enum DirFd<'a> {
+    Borrowed(BorrowedFd<'a>),
+    Owned(OwnedFd),
+}
+
+impl AsFd for DirFd<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Self::Borrowed(fd) => *fd,
+            Self::Owned(fd) => fd.as_fd(),
+        }
+    }
+}
+
+const DIR_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
+/// `NONBLOCK` so that opening a FIFO by mistake cannot hang a run; the type is checked after.
+const READ_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC).union(OFlags::NONBLOCK);
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Root {
+    /// Opens the directory at `path` as the root of a tree.
+    ///
+    /// `path` itself is resolved as the caller wrote it (it is the caller's choice of tree);
+    /// everything beneath it is resolved without following links.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let open_error = |source: Errno| Error::OpenRoot { path: path.to_owned(), source: source.into() };
+        let fd = rfs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, rfs::Mode::empty())
+            .map_err(open_error)?;
+        let dev = rfs::fstat(&fd).map_err(open_error)?.st_dev;
+        Ok(Self { fd, path: path.to_owned(), dev })
+    }
+
+    /// The path the root was opened at, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The device of the root's file system; the walk does not descend into other ones.
+    pub(crate) fn dev(&self) -> u64 {
+        self.dev
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Opens the directory at `rel` beneath the root, following no link and crossing no mount.
+    pub(crate) fn open_dir(&self, rel: &Path) -> Result<DirFd<'_>> {
+        let mut dir = DirFd::Borrowed(self.fd.as_fd());
+        for name in split(rel)? {
+            let next = rfs::openat(&dir, name, DIR_FLAGS, rfs::Mode::empty()).map_err(|errno| match errno {
+                // O_DIRECTORY | O_NOFOLLOW on a link fails with ENOTDIR (or ELOOP): say which.
+                Errno::LOOP | Errno::NOTDIR => match rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) if FileKind::from_mode(st.st_mode) == FileKind::Symlink => {
+                        Error::SymlinkInPath { path: rel.to_owned() }
+                    }
+                    Ok(st) => Error::WrongType {
+                        path: rel.to_owned(),
+                        expected: "directory",
+                        found: FileKind::from_mode(st.st_mode).noun(),
+                    },
+                    Err(e) => Error::io(rel, "stat", e),
+                },
+                other => Error::io(rel, "open directory", other),
+            })?;
+            let dev = rfs::fstat(&next).map_err(|e| Error::io(rel, "stat", e))?.st_dev;
+            if dev != self.dev {
+                return Err(Error::WrongType {
+                    path: rel.to_owned(),
+                    expected: "directory of the root's file system",
+                    found: "mount point",
+                });
+            }
+            dir = DirFd::Owned(next);
+        }
+        Ok(dir)
+    }
+
+    /// The directory holding `rel`, and `rel`'s last name; `None` for the root itself.
+    fn parent<'p>(&self, rel: &'p Path) -> Result<Option<(DirFd<'_>, &'p OsStr)>> {
+        let names = split(rel)?;
+        let Some((name, dirs)) = names.split_last() else {
+            return Ok(None);
+        };
+        let dir_path: PathBuf = dirs.iter().collect();
+        let dir = self.open_dir(&dir_path).map_err(|e| match e {
+            // Say which path the caller asked for, not only its directory.
+            Error::SymlinkInPath { .. } => Error::SymlinkInPath { path: rel.to_owned() },
+            other => other,
+        })?;
+        Ok(Some((dir, name)))
+    }
+
+    /// The metadata of the entry at `rel`, without following a link; `None` if there is none.
+    pub fn try_lstat(&self, rel: &Path) -> Result<Option<Metadata>> {
+        let stat = match self.parent(rel)? {
+            None => rfs::fstat(&self.fd),
+            Some((dir, name)) => rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW),
+        };
+        match stat {
+            Ok(st) => Ok(Some(Metadata::from_stat(&st))),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(Error::io(rel, "stat", e)),
+        }
+    }
+
+    /// The metadata of the entry at `rel`, without following a link.
+    pub fn lstat(&self, rel: &Path) -> Result<Metadata> {
+        self.try_lstat(rel)?.ok_or_else(|| Error::io(rel, "stat", Errno::NOENT))
+    }
+
+    /// The contents of the regular file at `rel` (a link there is an error, not followed).
+    pub fn read(&self, rel: &Path) -> Result<Vec<u8>> {
+        let file = self.open_regular(rel)?;
+        let mut bytes = Vec::new();
+        (&file).read_to_end(&mut bytes).map_err(|e| Error::io(rel, "read", e))?;
+        Ok(bytes)
+    }
+
+    /// Opens the regular file at `rel` for reading, without updating its access time where the
+    /// system allows it.
+    pub fn open_regular(&self, rel: &Path) -> Result<File> {
+        let (dir, name) = self.parent(rel)?.ok_or(Error::WrongType {
+            path: rel.to_owned(),
+            expected: "regular file",
+            found: "directory",
+        })?;
+        let fd = match rfs::openat(&dir, name, READ_FLAGS | OFlags::NOATIME, rfs::Mode::empty()) {
+            // O_NOATIME is only for the file's owner (or CAP_FOWNER); fall back without it.
+            Err(Errno::PERM) => rfs::openat(&dir, name, READ_FLAGS, rfs::Mode::empty()),
+            other => other,
+        }
+        .map_err(|errno| match errno {
+            Errno::LOOP => Error::WrongType { path: rel.to_owned(), expected: "regular file", found: "symbolic link" },
+            other => Error::io(rel, "open", other),
+        })?;
+        let st = rfs::fstat(&fd).map_err(|e| Error::io(rel, "stat", e))?;
+        let kind = FileKind::from_mode(st.st_mode);
+        if kind != FileKind::File {
+            return Err(Error::WrongType { path: rel.to_owned(), expected: "regular file", found: kind.noun() });
+        }
+        Ok(File::from(fd))
+    }
+
+    /// The target of the symbolic link at `rel`, as stored (never resolved).
+    pub fn read_link(&self, rel: &Path) -> Result<PathBuf> {
+        let (dir, name) = self.parent(rel)?.ok_or(Error::WrongType {
+            path: rel.to_owned(),
+            expected: "symbolic link",
+            found: "directory",
+        })?;
+        let target = rfs::readlinkat(&dir, name, Vec::new()).map_err(|errno| match errno {
+            Errno::INVAL => Error::WrongType { path: rel.to_owned(), expected: "symbolic link", found: "non-link" },
+            other => Error::io(rel, "read link", other),
+        })?;
+        Ok(PathBuf::from(OsString::from(std::ffi::OsStr::from_bytes(target.as_bytes()))))
+    }
+
+    /// Sets the access and modification times of the entry at `rel` — of a link itself, never of
+    /// its target.
+    pub fn set_times(&self, rel: &Path, atime: Timestamp, mtime: Timestamp) -> Result<()> {
+        let times = Timestamps { last_access: timespec(atime), last_modification: timespec(mtime) };
+        match self.parent(rel)? {
+            None => rfs::futimens(&self.fd, &times),
+            Some((dir, name)) => rfs::utimensat(&dir, name, &times, AtFlags::SYMLINK_NOFOLLOW),
+        }
+        .map_err(|e| Error::io(rel, "set times of", e))
+    }
+
+    /// Removes the non-directory entry at `rel` (a link is removed, not its target).
+    pub fn remove_file(&self, rel: &Path) -> Result<()> {
+        let (dir, name) = self.parent(rel)?.ok_or(Error::WrongType {
+            path: rel.to_owned(),
+            expected: "non-directory",
+            found: "directory",
+        })?;
+        rfs::unlinkat(&dir, name, AtFlags::empty()).map_err(|e| Error::io(rel, "remove", e))
+    }
+
+    /// Replaces the contents of the regular file at `rel` atomically: a reader sees either the
+    /// old or the new contents, never a mix, and a failure leaves the old file in place.
+    ///
+    /// The new file keeps the old one's owner, group, mode (set-id bits included), access and
+    /// modification times and extended attributes (`security.capability`, ACLs, `SELinux` labels).
+    /// If the file has several hard links, `other_names` must list all its other names (see
+    /// [`Tree::hardlinks`](crate::Tree::hardlinks)); each is re-pointed at the new inode so that
+    /// the group stays one inode. The directories holding the names get a new modification time,
+    /// as with any rename: a pipeline ends with the mtime clamp for that reason.
+    pub fn replace(&self, rel: &Path, contents: &[u8], other_names: &[&Path]) -> Result<()> {
+        let (dir, name) = self.parent(rel)?.ok_or(Error::WrongType {
+            path: rel.to_owned(),
+            expected: "regular file",
+            found: "directory",
+        })?;
+        let original = self.open_regular(rel)?;
+        let st = rfs::fstat(&original).map_err(|e| Error::io(rel, "stat", e))?;
+        let nlink = Metadata::from_stat(&st).nlink;
+        let split_group = || Error::HardlinkGroup { path: rel.to_owned(), nlink, given: other_names.len() };
+        if nlink != 1 + other_names.len() as u64 {
+            return Err(split_group());
+        }
+        let mut others = Vec::with_capacity(other_names.len());
+        for other in other_names {
+            let (other_dir, other_name) = self.parent(other)?.ok_or(Error::WrongType {
+                path: other.to_path_buf(),
+                expected: "regular file",
+                found: "directory",
+            })?;
+            let ost = rfs::statat(&other_dir, other_name, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| Error::io(*other, "stat", e))?;
+            if (ost.st_dev, ost.st_ino) != (st.st_dev, st.st_ino) {
+                return Err(split_group());
+            }
+            others.push((other, other_dir, other_name));
+        }
+
+        let (temp_name, temp) = create_temp(&dir).map_err(|e| Error::io(rel, "create a temporary file beside", e))?;
+        let written =
+            write_with_metadata(temp, contents, &original, &st).map_err(|e| Error::io(rel, "write a copy of", e));
+        if let Err(e) = written {
+            let _ = rfs::unlinkat(&dir, &temp_name, AtFlags::empty());
+            return Err(e);
+        }
+        // Re-point the other names first: until the last rename the temporary name keeps the new
+        // inode alive, and every name always shows complete contents, old or new.
+        for (other, other_dir, other_name) in others {
+            let relinked = create_temp_link(&dir, &temp_name, &other_dir).and_then(|link_name| {
+                rfs::renameat(&other_dir, &link_name, &other_dir, other_name).map_err(Into::into)
+            });
+            if let Err(e) = relinked {
+                let _ = rfs::unlinkat(&dir, &temp_name, AtFlags::empty());
+                return Err(Error::io(other, "re-link the new contents of a hard-linked file to", e));
+            }
+        }
+        rfs::renameat(&dir, &temp_name, &dir, name).map_err(|e| {
+            let _ = rfs::unlinkat(&dir, &temp_name, AtFlags::empty());
+            Error::io(rel, "rename the new contents onto", e)
+        })
+    }
+}
+
+fn timespec(t: Timestamp) -> Timespec {
+    Timespec { tv_sec: t.secs, tv_nsec: i64::from(t.nanos) }
+}
+
+fn temp_name() -> OsString {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    OsString::from(format!(".tamis-{}-{n}.tmp", rustix::process::getpid().as_raw_nonzero()))
+}
+
+/// A new, empty file with a name of its own in `dir`, readable and writable only by its owner
+/// until its metadata is copied.
+fn create_temp(dir: &impl AsFd) -> std::io::Result<(OsString, File)> {
+    loop {
+        let name = temp_name();
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rfs::openat(dir, &name, flags, rfs::Mode::from_raw_mode(0o600)) {
+            Ok(fd) => return Ok((name, File::from(fd))),
+            Err(Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A new hard link in `to_dir` to `name` in `from_dir`, under a temporary name of its own.
+fn create_temp_link(from_dir: &impl AsFd, name: &OsStr, to_dir: &impl AsFd) -> std::io::Result<OsString> {
+    loop {
+        let link_name = temp_name();
+        match rfs::linkat(from_dir, name, to_dir, &link_name, AtFlags::empty()) {
+            Ok(()) => return Ok(link_name),
+            Err(Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Writes `contents` to `temp`, then gives it `original`'s metadata. The order matters: a change
+/// of owner clears set-id bits and `security.capability`, and writing changes the times.
+fn write_with_metadata(mut temp: File, contents: &[u8], original: &File, st: &rfs::Stat) -> std::io::Result<()> {
+    temp.write_all(contents)?;
+    let own = rfs::fstat(&temp)?;
+    if (own.st_uid, own.st_gid) != (st.st_uid, st.st_gid) {
+        rfs::fchown(&temp, Some(rfs::Uid::from_raw(st.st_uid)), Some(rfs::Gid::from_raw(st.st_gid)))?;
+    }
+    rfs::fchmod(&temp, rfs::Mode::from_raw_mode(st.st_mode & 0o7777))?;
+    for (name, value) in xattrs(original)? {
+        rfs::fsetxattr(&temp, name.as_slice(), &value, rfs::XattrFlags::empty())?;
+    }
+    let times = Timestamps {
+        last_access: Timespec { tv_sec: st.st_atime, tv_nsec: st.st_atime_nsec as i64 },
+        last_modification: Timespec { tv_sec: st.st_mtime, tv_nsec: st.st_mtime_nsec as i64 },
+    };
+    rfs::futimens(&temp, &times)?;
+    Ok(())
+}
+
+/// Every extended attribute of an open file the caller may read, as (name, value) pairs.
+pub(crate) fn xattrs(file: &impl AsFd) -> std::io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let size = match rfs::flistxattr_query(file) {
+        Ok(size) => size,
+        Err(Errno::NOTSUP) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut list = vec![0u8; size];
+    let len = rfs::flistxattr(file, &mut list[..])?;
+    list.truncate(len);
+    let mut out = Vec::new();
+    for name in list.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let len = rfs::fgetxattr_query(file, name)?;
+        let mut value = vec![0u8; len];
+        let len = rfs::fgetxattr(file, name, &mut value[..])?;
+        value.truncate(len);
+        out.push((name.to_vec(), value));
+    }
+    Ok(out)
+}

@@ -1,0 +1,74 @@
+//! Timestamps as the file system stores them, and their UTC rendering for reports.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A file time: whole seconds since 1970-01-01 UTC and nanoseconds within that second.
+///
+/// Ordered as time is, so `min(mtime, epoch)` is a plain comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp {
+    /// Seconds since the Unix epoch (negative before 1970).
+    pub secs: i64,
+    /// Nanoseconds, `0..1_000_000_000`.
+    pub nanos: u32,
+}
+
+impl Timestamp {
+    /// A whole-second timestamp.
+    pub const fn from_secs(secs: i64) -> Self {
+        Self { secs, nanos: 0 }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// RFC 3339 in UTC, with nanoseconds only when there are any: `2023-11-14T22:13:20Z`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let days = self.secs.div_euclid(86_400);
+        let in_day = self.secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        write!(f, "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", in_day / 3600, in_day / 60 % 60, in_day % 60)?;
+        if self.nanos != 0 {
+            write!(f, ".{:09}", self.nanos)?;
+        }
+        f.write_str("Z")
+    }
+}
+
+/// Gregorian (year, month, day) of a count of days since 1970-01-01, valid for any `i64` day
+/// count a file system can hold (Howard Hinnant's well-known civil calendar arithmetic).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_utc() {
+        assert_eq!(Timestamp::from_secs(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(Timestamp::from_secs(1_700_000_000).to_string(), "2023-11-14T22:13:20Z");
+        // A leap day, and nanoseconds.
+        let t = Timestamp { secs: 951_782_400, nanos: 5 };
+        assert_eq!(t.to_string(), "2000-02-29T00:00:00.000000005Z");
+        assert_eq!(Timestamp::from_secs(-1).to_string(), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn orders_by_time() {
+        let a = Timestamp { secs: 10, nanos: 999 };
+        assert!(a > Timestamp::from_secs(10));
+        assert!(a < Timestamp::from_secs(11));
+    }
+}
