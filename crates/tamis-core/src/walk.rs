@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use rustix::fs::{self as rfs, AtFlags, OFlags};
 use serde::Serialize;
 
-use crate::{Error, Problem, Result, Root, Timestamp};
+use crate::{Error, Problem, Result, Root, Timestamp, display_path};
 
 /// The type of an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -133,7 +133,8 @@ impl Tree {
         &self.entries
     }
 
-    /// Directories that could not be listed and entries that vanished during the walk.
+    /// Directories that could not be listed, entries that vanished during the walk, and mount
+    /// points (whose contents, and whose own directory in the image, are hidden by the mount).
     pub fn problems(&self) -> &[Problem] {
         &self.problems
     }
@@ -188,7 +189,11 @@ impl Root {
             match found {
                 Found::Entry(entry) => tree.entries.push(entry),
                 Found::Problem(problem) => tree.problems.push(problem),
-                Found::MountPoint(path) => tree.mount_points.push(path),
+                Found::MountPoint(path) => {
+                    let reason = format!("{}: another file system is mounted here; not entered", display_path(&path));
+                    tree.problems.push(Problem { path: path.clone(), reason });
+                    tree.mount_points.push(path);
+                }
             }
         }
         for (i, entry) in tree.entries.iter().enumerate() {

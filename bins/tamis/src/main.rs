@@ -1,0 +1,211 @@
+//! `tamis`: the command line. It parses arguments, calls the libraries and prints their
+//! reports; it holds no normalization logic of its own.
+
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "the binary is where output is printed")]
+#![allow(clippy::doc_markdown, reason = "doc comments here are --help text, read without Markdown")]
+
+mod demo;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+use tamis_core::{Context, Epoch, Mode, Normalizer, Root, Timestamp};
+use tamis_mtime::{ClampMtimes, MtimeOptions, Policy};
+use tamis_pipeline::{Outcome, Pipeline, Profile, Selection};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  done; with --check: nothing would change
+  1  with --check: something would change (listed on stderr, all of it in --json)
+  2  error: bad arguments, no epoch, unreadable root, invalid profile
+  3  done, but some entries could not be handled (listed; the run went on without them)";
+
+/// Make OS images build bit-for-bit reproducibly.
+///
+/// tamis removes the nondeterminism that image builds leave in a root filesystem (mtimes,
+/// machine identity, caches keyed on build time, timestamps inside files) so that two builds
+/// of the same packages, made at different times on different hosts, give the same bytes.
+/// It never follows a symbolic link out of the tree it works on.
+#[derive(Debug, Parser)]
+#[command(name = "tamis", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a profile's stages on a root filesystem (every stage, ending with the mtime clamp).
+    #[command(after_help = EXIT_CODES)]
+    Normalize(NormalizeArgs),
+    /// Clamp (or --set) the modification time of every entry of a tree to the epoch.
+    #[command(after_help = EXIT_CODES)]
+    Mtime(MtimeArgs),
+    /// List the stages a profile can name, with what each does.
+    Stages(StagesArgs),
+    /// Build two small trees that differ the way two real builds do, normalize both, show
+    /// that they are then identical. Needs neither root nor network.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct EpochArgs {
+    /// The date every output is derived from, in seconds since 1970-01-01 UTC. Defaults to the
+    /// SOURCE_DATE_EPOCH environment variable.
+    #[arg(long, visible_alias = "source-date-epoch", value_name = "SECONDS")]
+    epoch: Option<String>,
+    /// Accept an epoch later than the current time.
+    #[arg(long)]
+    allow_future_epoch: bool,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Change nothing; list what would change and exit 1 if anything would.
+    #[arg(long)]
+    check: bool,
+    /// Write the full report as JSON to FILE ('-' for standard output).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Worker threads (default: one per CPU). The result does not depend on it.
+    #[arg(long, short = 'j', value_name = "N")]
+    threads: Option<usize>,
+    /// Print nothing on stderr but errors.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct NormalizeArgs {
+    /// A built-in profile name (see `tamis stages`) or a profile TOML file.
+    #[arg(long, default_value = "debian-image", value_name = "PROFILE")]
+    profile: String,
+    /// Run only these stages of the profile, in the profile's order.
+    #[arg(long, value_delimiter = ',', value_name = "STAGE,..")]
+    only: Vec<String>,
+    /// Do not run these stages.
+    #[arg(long, value_delimiter = ',', value_name = "STAGE,..")]
+    skip: Vec<String>,
+    #[command(flatten)]
+    epoch: EpochArgs,
+    #[command(flatten)]
+    run: RunArgs,
+    /// The root filesystem (a directory: a chroot made by mmdebstrap, debootstrap, live-build).
+    root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct MtimeArgs {
+    /// Give every entry the epoch, older ones too (default: only entries newer than the epoch).
+    #[arg(long)]
+    set: bool,
+    #[command(flatten)]
+    epoch: EpochArgs,
+    #[command(flatten)]
+    run: RunArgs,
+    /// The tree.
+    root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct StagesArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Build the two trees here (kept afterwards) instead of in a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Normalize(args) => normalize(&args),
+        Command::Mtime(args) => mtime(&args),
+        Command::Stages(args) => stages(&args),
+        Command::Demo(args) => demo::run(args.dir.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("tamis: error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The current time: only the binary reads the clock, and only to refuse a future epoch.
+fn now() -> Timestamp {
+    #[allow(clippy::disallowed_methods, reason = "checking that the epoch is not in the future")]
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Timestamp::from_secs(i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn epoch(args: &EpochArgs) -> Result<Epoch> {
+    #[allow(clippy::disallowed_methods, reason = "the binary is where configuration is read")]
+    let env = std::env::var("SOURCE_DATE_EPOCH").ok();
+    Ok(Epoch::resolve(args.epoch.as_deref(), env.as_deref(), now(), args.allow_future_epoch)?)
+}
+
+fn setup_threads(run: &RunArgs) -> Result<()> {
+    if let Some(n) = run.threads {
+        anyhow::ensure!(n > 0, "--threads must be at least 1");
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot start worker threads")?;
+    }
+    Ok(())
+}
+
+fn mode(run: &RunArgs) -> Mode {
+    if run.check { Mode::Check } else { Mode::Apply }
+}
+
+fn normalize(args: &NormalizeArgs) -> Result<ExitCode> {
+    let epoch = epoch(&args.epoch)?;
+    setup_threads(&args.run)?;
+    let profile = Profile::load(&args.profile)?;
+    let selection = Selection { only: args.only.clone(), skip: args.skip.clone() };
+    let pipeline = Pipeline::new(&profile, &selection)?;
+    let root = Root::open(&args.root)?;
+    let progress = output::Bar::new(args.run.quiet);
+    let cx = Context::new(epoch, mode(&args.run)).with_progress(&progress);
+    let started = std::time::Instant::now();
+    let outcome = pipeline.run(&root, &cx)?;
+    output::finish(&args.run, &args.root, &outcome, started.elapsed())
+}
+
+fn mtime(args: &MtimeArgs) -> Result<ExitCode> {
+    let epoch = epoch(&args.epoch)?;
+    setup_threads(&args.run)?;
+    let root = Root::open(&args.root)?;
+    let policy = if args.set { Policy::Set } else { Policy::Clamp };
+    let stage = ClampMtimes::new(MtimeOptions { policy });
+    let progress = output::Bar::new(args.run.quiet);
+    let cx = Context::new(epoch, mode(&args.run)).with_progress(&progress);
+    let started = std::time::Instant::now();
+    let report = stage.run(&root, &cx)?;
+    let outcome = Outcome { profile: ClampMtimes::NAME.into(), epoch, mode: cx.mode, stages: vec![report] };
+    output::finish(&args.run, &args.root, &outcome, started.elapsed())
+}
+
+fn stages(args: &StagesArgs) -> Result<ExitCode> {
+    let stages = tamis_pipeline::stages();
+    if args.json {
+        let list: Vec<_> = stages.iter().map(|s| serde_json::json!({"name": s.name, "summary": s.summary})).collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        let width = stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        for s in stages {
+            println!("{:width$}  {}", s.name, s.summary);
+        }
+        println!();
+        println!("Built-in profiles: {}", Profile::builtin_names().collect::<Vec<_>>().join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}

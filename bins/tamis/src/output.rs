@@ -1,0 +1,144 @@
+//! What the binary prints: a summary for people on stderr, the whole report as JSON where asked,
+//! and a progress bar while a stage works on a terminal.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tamis_core::{Mode, Progress, display_path};
+use tamis_pipeline::Outcome;
+
+use crate::RunArgs;
+
+/// How many changes a check lists on stderr before pointing at `--json`.
+const LISTED_CHANGES: usize = 20;
+/// How many problems are listed on stderr.
+const LISTED_PROBLEMS: usize = 50;
+
+/// A progress bar on stderr, drawn only when stderr is a terminal and not `--quiet`.
+pub struct Bar {
+    bar: ProgressBar,
+}
+
+impl Bar {
+    pub fn new(quiet: bool) -> Self {
+        let target = if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({eta})")
+                .expect("the template is valid")
+                .progress_chars("=> "),
+        );
+        Self { bar }
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, stage: &str, total: u64) {
+        self.bar.reset();
+        self.bar.set_length(total);
+        self.bar.set_message(stage.to_owned());
+    }
+
+    fn advance(&self, done: u64) {
+        self.bar.inc(done);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Prints the summary, writes the JSON report, and chooses the exit status.
+pub fn finish(run: &RunArgs, root: &Path, outcome: &Outcome, elapsed: Duration) -> Result<ExitCode> {
+    if let Some(file) = &run.json {
+        write_json(file, outcome)?;
+    }
+    if !run.quiet {
+        eprint!("{}", summary(root, outcome, elapsed));
+    }
+    let code = if outcome.mode == Mode::Check && outcome.change_count() > 0 {
+        1
+    } else if outcome.problem_count() > 0 {
+        3
+    } else {
+        0
+    };
+    Ok(ExitCode::from(code))
+}
+
+fn write_json(file: &Path, outcome: &Outcome) -> Result<()> {
+    let mut json = serde_json::to_vec_pretty(outcome)?;
+    json.push(b'\n');
+    if file == Path::new("-") {
+        std::io::stdout().lock().write_all(&json).context("cannot write the report to standard output")
+    } else {
+        std::fs::write(file, json).with_context(|| format!("{}: cannot write the report", file.display()))
+    }
+}
+
+/// The summary for people. Changes are counted by stage, action and reason; a check also lists
+/// the first changes, and every run lists its problems.
+pub fn summary(root: &Path, outcome: &Outcome, elapsed: Duration) -> String {
+    let check = outcome.mode == Mode::Check;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "tamis: {}: profile {}, epoch {}{}",
+        root.display(),
+        outcome.profile,
+        outcome.epoch,
+        if check { ", check only" } else { "" }
+    );
+    let width = outcome.stages.iter().map(|r| r.stage.len()).max().unwrap_or(0);
+    for report in &outcome.stages {
+        let mut groups: BTreeMap<(String, &str), usize> = BTreeMap::new();
+        for change in &report.changes {
+            let action = serde_json::to_value(change.action).ok().and_then(|v| v.as_str().map(str::to_owned));
+            *groups.entry((action.unwrap_or_default(), change.reason.as_str())).or_default() += 1;
+        }
+        let verb = if check { "would change" } else { "changed" };
+        let _ =
+            writeln!(out, "  {:width$}  {} of {} entries {verb}", report.stage, report.changes.len(), report.examined);
+        for ((action, reason), count) in &groups {
+            let _ = writeln!(out, "  {:width$}    {count} {action}: {reason}", "");
+        }
+        if check {
+            for change in report.changes.iter().take(LISTED_CHANGES) {
+                let values = match (&change.before, &change.after) {
+                    (Some(b), Some(a)) => format!(" {b} -> {a}"),
+                    _ => String::new(),
+                };
+                let _ = writeln!(out, "  {:width$}    {}{values}", "", display_path(&change.path));
+            }
+            if report.changes.len() > LISTED_CHANGES {
+                let _ = writeln!(
+                    out,
+                    "  {:width$}    ... and {} more (--json FILE lists all)",
+                    "",
+                    report.changes.len() - LISTED_CHANGES
+                );
+            }
+        }
+        for problem in report.problems.iter().take(LISTED_PROBLEMS) {
+            let _ = writeln!(out, "  {:width$}    problem: {}", "", problem.reason);
+        }
+        if report.problems.len() > LISTED_PROBLEMS {
+            let _ =
+                writeln!(out, "  {:width$}    ... and {} more problems", "", report.problems.len() - LISTED_PROBLEMS);
+        }
+    }
+    let (changes, problems) = (outcome.change_count(), outcome.problem_count());
+    let verdict = match (check, changes) {
+        (true, 0) => "nothing would change".to_owned(),
+        (true, n) => format!("{n} changes needed"),
+        (false, n) => format!("{n} changes"),
+    };
+    let _ = writeln!(out, "{verdict}, {problems} problems, in {:.2} s", elapsed.as_secs_f64());
+    out
+}

@@ -1,0 +1,170 @@
+//! The command line as a build script uses it: exit codes, the epoch rules, the JSON report.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const EPOCH: &str = "1700000000";
+
+fn tamis(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tamis"));
+    cmd.args(args).env_remove("SOURCE_DATE_EPOCH");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A tree whose entries are all newer than the epoch (they were just made).
+fn fresh_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("etc/default")).unwrap();
+    fs::write(dir.path().join("etc/default/locale"), b"LANG=C.UTF-8\n").unwrap();
+    std::os::unix::fs::symlink("/nonexistent", dir.path().join("etc/dangling")).unwrap();
+    dir
+}
+
+fn path(dir: &Path) -> &str {
+    dir.to_str().unwrap()
+}
+
+#[test]
+fn check_fails_before_and_passes_after() {
+    let dir = fresh_tree();
+    let before = tamis(&["mtime", "--epoch", EPOCH, "--check", path(dir.path())], &[]);
+    assert_eq!(code(&before), 1, "{}", stderr(&before));
+    assert!(stderr(&before).contains("/etc/default/locale"), "{}", stderr(&before));
+    assert!(stderr(&before).contains("5 changes needed"), "{}", stderr(&before));
+
+    let apply = tamis(&["mtime", path(dir.path())], &[("SOURCE_DATE_EPOCH", EPOCH)]);
+    assert_eq!(code(&apply), 0, "{}", stderr(&apply));
+
+    let after = tamis(&["mtime", "--epoch", EPOCH, "--check", path(dir.path())], &[]);
+    assert_eq!(code(&after), 0, "{}", stderr(&after));
+    assert!(stderr(&after).contains("nothing would change"), "{}", stderr(&after));
+}
+
+#[test]
+fn normalize_runs_the_profile_and_writes_json() {
+    let dir = fresh_tree();
+    let report = dir.path().join("report.json");
+    let tree = dir.path().join("etc");
+    let out = tamis(&["normalize", "--epoch", EPOCH, "--json", path(&report), path(&tree)], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["profile"], "debian-image");
+    assert_eq!(json["mode"], "apply");
+    assert_eq!(json["epoch"], 1_700_000_000);
+    assert_eq!(json["stages"][0]["stage"], "mtime");
+    let paths: Vec<&str> =
+        json["stages"][0]["changes"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/", "/dangling", "/default", "/default/locale"]);
+
+    let stdout = tamis(&["normalize", "--check", "--json", "-", "--epoch", EPOCH, path(&tree)], &[]);
+    assert_eq!(code(&stdout), 0);
+    let json: serde_json::Value = serde_json::from_slice(&stdout.stdout).unwrap();
+    assert_eq!(json["mode"], "check");
+}
+
+#[test]
+fn epoch_mistakes_are_errors_that_say_what_to_fix() {
+    let dir = fresh_tree();
+    let missing = tamis(&["mtime", path(dir.path())], &[]);
+    assert_eq!(code(&missing), 2);
+    assert!(stderr(&missing).contains("SOURCE_DATE_EPOCH"), "{}", stderr(&missing));
+
+    let malformed = tamis(&["mtime", path(dir.path())], &[("SOURCE_DATE_EPOCH", "2023-11-14")]);
+    assert_eq!(code(&malformed), 2);
+    assert!(stderr(&malformed).contains("SOURCE_DATE_EPOCH is \"2023-11-14\""), "{}", stderr(&malformed));
+
+    let future = tamis(&["mtime", "--epoch", "99999999999", path(dir.path())], &[]);
+    assert_eq!(code(&future), 2);
+    assert!(stderr(&future).contains("--allow-future-epoch"), "{}", stderr(&future));
+    let allowed = tamis(&["mtime", "--epoch", "99999999999", "--allow-future-epoch", path(dir.path())], &[]);
+    assert_eq!(code(&allowed), 0, "{}", stderr(&allowed));
+
+    // The option wins over the environment.
+    let both =
+        tamis(&["mtime", "--check", "--source-date-epoch", EPOCH, path(dir.path())], &[("SOURCE_DATE_EPOCH", "x")]);
+    assert_eq!(code(&both), 1, "{}", stderr(&both));
+}
+
+#[test]
+fn stage_selection_mistakes_are_errors() {
+    let dir = fresh_tree();
+    let out = tamis(&["normalize", "--epoch", EPOCH, "--only", "nosuch", path(dir.path())], &[]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("not in profile debian-image"), "{}", stderr(&out));
+    let out = tamis(&["normalize", "--epoch", EPOCH, "--profile", "/nonexistent.toml", path(dir.path())], &[]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("/nonexistent.toml: cannot read profile"), "{}", stderr(&out));
+    let out = tamis(&["mtime", "--epoch", EPOCH, "/nonexistent-root"], &[]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("/nonexistent-root"), "{}", stderr(&out));
+}
+
+/// Unmounts on drop, so a failing assertion does not leave a mount behind.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn entries_it_cannot_handle_are_reported_and_the_run_goes_on() {
+    let dir = fresh_tree();
+    let blocked = dir.path().join("proc");
+    fs::create_dir(&blocked).unwrap();
+    // As root, a file system mounted in the tree (a chroot's /proc) is not entered; otherwise
+    // a directory that cannot be listed stands for the same kind of obstacle.
+    let as_root = rustix::process::geteuid().is_root();
+    let _mounted = if as_root {
+        let ok = Command::new("mount").args(["-t", "tmpfs", "tamis-test", path(&blocked)]).status().unwrap();
+        assert!(ok.success(), "mount failed");
+        fs::write(blocked.join("inside"), b"x").unwrap();
+        Some(Mounted(blocked.clone()))
+    } else {
+        fs::set_permissions(&blocked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+        None
+    };
+    let out = tamis(&["mtime", "--epoch", EPOCH, path(dir.path())], &[]);
+    if !as_root {
+        fs::set_permissions(&blocked, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let expected = if as_root { "/proc: another file system is mounted here" } else { "/proc: cannot list directory" };
+    assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+    // The rest of the tree was done.
+    let locale = fs::symlink_metadata(dir.path().join("etc/default/locale")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::mtime(&locale), 1_700_000_000);
+    if as_root {
+        let inside = fs::metadata(blocked.join("inside")).unwrap();
+        assert_ne!(std::os::unix::fs::MetadataExt::mtime(&inside), 1_700_000_000, "entered a mount");
+    }
+}
+
+#[test]
+fn stages_and_demo_work() {
+    let out = tamis(&["stages"], &[]);
+    assert_eq!(code(&out), 0);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("mtime "));
+    let out = tamis(&["stages", "--json"], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["name"], "mtime");
+
+    let out = tamis(&["demo"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("after:  0 of 21 entries differ"), "{text}");
+    assert!(text.contains("identical"), "{text}");
+}
