@@ -1,0 +1,138 @@
+//! tamis on real Debian root filesystems, made by `scripts/make-rootfs-pair.sh` with mmdebstrap:
+//! two builds of the same packages, at different times under different host names.
+//!
+//! The fixture takes minutes to build, so it is built once and cached. When it is missing these
+//! tests say so and pass, unless `TAMIS_REQUIRE_FIXTURES=1` (set by `scripts/test.sh`, hence by
+//! CI), in which case a missing fixture is a failure.
+
+#![allow(clippy::disallowed_methods, clippy::print_stderr, reason = "a test finds its fixture and says what it saw")]
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tamis_core::Root;
+use tamis_manifest::{Difference, Manifest, compare};
+
+fn fixture() -> Option<PathBuf> {
+    let base = std::env::var_os("TAMIS_FIXTURE_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/fixtures"), PathBuf::from);
+    let pair = base.join("rootfs-pair");
+    if pair.join("stamp").exists() {
+        return Some(pair);
+    }
+    assert!(
+        std::env::var_os("TAMIS_REQUIRE_FIXTURES").is_none_or(|v| v != "1"),
+        "{}: no rootfs fixture; build it with scripts/make-rootfs-pair.sh",
+        pair.display()
+    );
+    eprintln!("skipped: no rootfs fixture at {} (scripts/make-rootfs-pair.sh builds it)", pair.display());
+    None
+}
+
+/// A copy of a fixture tree that a test may change.
+fn copy(tree: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        Command::new("cp").args(["-a", "--reflink=auto"]).arg(tree).arg(dir.path().join("root")).output().unwrap();
+    assert!(out.status.success(), "cp: {}", String::from_utf8_lossy(&out.stderr));
+    dir
+}
+
+/// An epoch after the packages' own dates and before both builds: one day before the fixture
+/// was finished (each build takes minutes).
+fn epoch_for(pair: &Path) -> i64 {
+    fs::metadata(pair.join("stamp")).unwrap().mtime() - 86_400
+}
+
+fn tamis(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tamis")).args(args).env_remove("SOURCE_DATE_EPOCH").output().unwrap()
+}
+
+fn manifest(root: &Path) -> Manifest {
+    let m = Manifest::of_tree(&Root::open(root).unwrap()).unwrap();
+    assert!(m.problems.is_empty(), "{:?}", m.problems);
+    m
+}
+
+/// Absolute links in the tree whose targets exist on the host: the files a careless tool would
+/// touch on the build machine. Returns (target, (mtime, ctime)).
+fn host_targets(m: &Manifest) -> Vec<(PathBuf, (i64, i64))> {
+    m.entries
+        .iter()
+        .filter_map(|e| e.target.as_deref())
+        .filter(|t| t.starts_with('/'))
+        .filter_map(|t| fs::metadata(t).ok().map(|md| (PathBuf::from(t), (md.mtime(), md.ctime()))))
+        .collect()
+}
+
+#[test]
+fn mtime_clamp_on_a_real_rootfs() {
+    let Some(pair) = fixture() else { return };
+    let epoch = epoch_for(&pair);
+    let e = epoch.to_string();
+    let dir = copy(&pair.join("a"));
+    let root = dir.path().join("root");
+    let before = manifest(&root);
+    let host_before = host_targets(&before);
+    assert!(host_before.len() > 10, "the fixture should have absolute links to common paths");
+    let newer = before.entries.iter().filter(|x| x.mtime.secs >= epoch).count();
+    assert!(newer > 1000, "a fresh build has thousands of entries newer than the epoch, found {newer}");
+
+    let check = tamis(&["mtime", "--epoch", &e, "--check", root.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(1), "{}", String::from_utf8_lossy(&check.stderr));
+
+    let apply = tamis(&["mtime", "--epoch", &e, root.to_str().unwrap()]);
+    assert_eq!(apply.status.code(), Some(0), "{}", String::from_utf8_lossy(&apply.stderr));
+
+    // The real tool agrees: nothing is newer than the epoch.
+    let find = Command::new("find").arg(&root).args(["-newermt", &format!("@{epoch}")]).output().unwrap();
+    assert!(find.status.success());
+    assert_eq!(String::from_utf8_lossy(&find.stdout), "", "find -newermt lists entries newer than the epoch");
+
+    // Exactly min(mtime, epoch) for every entry; contents, modes, owners and link targets as they were.
+    let after = manifest(&root);
+    assert_eq!(before.entries.len(), after.entries.len());
+    for (b, a) in before.entries.iter().zip(&after.entries) {
+        assert_eq!(a.path, b.path);
+        let expected = if b.mtime.secs >= epoch { tamis_core::Timestamp::from_secs(epoch) } else { b.mtime };
+        assert_eq!(a.mtime, expected, "{}", a.path);
+        assert_eq!(
+            (&a.sha256, &a.target, a.mode, a.uid, a.gid),
+            (&b.sha256, &b.target, b.mode, b.uid, b.gid),
+            "{}",
+            a.path
+        );
+    }
+    // Nothing outside the root was touched through an absolute link.
+    assert_eq!(host_targets(&before), host_before);
+
+    let again = tamis(&["mtime", "--epoch", &e, "--check", root.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
+}
+
+#[test]
+fn after_normalize_two_builds_differ_in_no_mtime() {
+    let Some(pair) = fixture() else { return };
+    let e = epoch_for(&pair).to_string();
+    let (a, b) = (copy(&pair.join("a")), copy(&pair.join("b")));
+    let (ra, rb) = (a.path().join("root"), b.path().join("root"));
+    let raw = compare(&manifest(&ra), &manifest(&rb));
+    let mtime_before = raw.iter().filter(|(_, d)| matches!(d, Difference::Fields(f) if f.contains(&"mtime"))).count();
+    assert!(mtime_before > 1000, "two builds differ in thousands of mtimes, found {mtime_before}");
+
+    for root in [&ra, &rb] {
+        let out = tamis(&["normalize", "--epoch", &e, root.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let left = compare(&manifest(&ra), &manifest(&rb));
+    let with_mtime: Vec<_> =
+        left.iter().filter(|(_, d)| matches!(d, Difference::Fields(f) if f.contains(&"mtime"))).collect();
+    assert!(with_mtime.is_empty(), "mtimes still differ: {with_mtime:?}");
+    // What remains is content the later stages handle (machine identity, logs, caches).
+    eprintln!("{} of {} differences remain, none of them mtimes:", left.len(), raw.len());
+    for (path, difference) in &left {
+        eprintln!("  {path}: {difference:?}");
+    }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The test command of the README and of CI: installs the real tools the tests use (apt-get, as
+# root), builds the real-rootfs fixture (cached under target/fixtures), then runs every test.
+#
+#   sudo scripts/test.sh            # everything (what CI runs)
+#   scripts/test.sh -p tamis-core   # extra arguments go to the test runner
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+
+log() { printf 'test.sh: %s\n' "$*" >&2; }
+
+# Real producers and consumers the tests call: mmdebstrap (fixture), faketime (the fixture's
+# second build runs 3 days ahead), setfattr/getfattr (attr), setcap/getcap (libcap2-bin),
+# mkfifo/mknod/mount/unshare (coreutils, util-linux), find/touch/cp.
+packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    [[ $(id -u) -eq 0 ]] || { log "missing packages ${missing[*]}: run as root (sudo $0)"; exit 2; }
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+    scripts/make-rootfs-pair.sh
+    # The fixture exists now: a test that cannot find it is a failure, not a skip.
+    export TAMIS_REQUIRE_FIXTURES=1
+else
+    log "not root: the real-rootfs fixture cannot be built; tests that need it say 'skipped'"
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast "$@"
+    # nextest does not run doctests.
+    cargo test --workspace --doc "$@"
+else
+    cargo test --workspace --no-fail-fast "$@"
+fi
