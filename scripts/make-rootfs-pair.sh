@@ -6,10 +6,12 @@
 #
 # Results: OUTDIR/a, OUTDIR/b (plain directories), OUTDIR/stamp, OUTDIR/logs/.
 # Cached: nothing is rebuilt while OUTDIR/stamp records the same inputs (this script, the package
-# list, the variant, the clock-shift mode). Downloaded .debs are kept in DEB_CACHE and shared by
-# both builds and by later runs.
+# list, the variant, the clock-shift mode). Downloaded .debs are kept in TAMIS_DEB_CACHE, shared
+# by both builds and by later runs (old versions pile up there: delete the directory to prune).
 #
 # Needs root, mmdebstrap; libfaketime (package faketime) for the shifted clock of B.
+# What is deliberately NOT varied: the host's /etc/resolv.conf (mmdebstrap copies it into both),
+# the package versions (both builds resolve against the same, just-fetched indices).
 # Hook arguments are single-quoted on purpose: mmdebstrap runs them with sh, $1 = the chroot.
 # shellcheck disable=SC2016
 set -euo pipefail
@@ -46,8 +48,11 @@ outdir=${1:-${TAMIS_FIXTURE_DIR:-$repo/target/fixtures}/rootfs-pair}
 outdir=$(readlink -m "$outdir")
 
 # ---------------------------------------------------------------------------------------------
-# What goes into the images.  One package per line so that adding a kernel later is one line
-# (or EXTRA_PACKAGES="linux-image-amd64 initramfs-tools" without touching this file).
+# What goes into the images: the "important" variant (debootstrap's default set) plus packages
+# whose maintainer scripts write caches and databases.  A kernel is one more line here, or
+# EXTRA_PACKAGES="linux-image-amd64 initramfs-tools" (tested: +5,100 entries, +440 MB, ~1 min
+# more per build, and boot/initrd.img-* differs: gzip, since bookworm's COMPRESS=zstd falls back
+# to gzip without the zstd package, with mkinitramfs' random temp name in the header).
 suite=bookworm
 variant=${VARIANT:-important}
 packages=(
@@ -81,7 +86,10 @@ command -v unshare >/dev/null || die "unshare not found (util-linux)"
 unset SOURCE_DATE_EPOCH
 
 # libfaketime: the faketime wrapper preloads /usr/$LIB/faketime/libfaketime.so.1; we do the same
-# by hand so that we know the path and can put the library into the chroot as well.
+# by hand so that we know the path and can put the library into the chroot as well (maintainer
+# scripts run chrooted, and useradd/pwconv there must see the shifted day).  This works reliably
+# with mmdebstrap: the clock is probed here, and after the build B's /etc/shadow must carry a
+# later sp_lstchg than A's, or the script fails.
 faketime_lib=
 faketime_mode=${TAMIS_FAKETIME:-auto}
 if [[ $faketime_mode != no ]]; then
@@ -143,6 +151,9 @@ cleanup() {
     if [[ -n ${work:-} && -d $work ]]; then rm -rf --one-file-system "$work"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+chmod 755 "$work"
 mkdir "$work/logs"
 
 # ---------------------------------------------------------------------------------------------
@@ -174,7 +185,7 @@ build() {
         # Processes inside the chroot load the preload path from the chroot: put the library
         # there for the duration of the build, remove it at the end.
         args+=(
-            --setup-hook="mkdir -p \"\$1$(dirname "$ftlib")\" && cp $ftlib \"\$1$ftlib\""
+            --setup-hook="mkdir -p \"\$1$(dirname "$ftlib")\" && cp \"$ftlib\" \"\$1$ftlib\""
             # The security suite's Release is only valid for a week: 3 days ahead may be past it.
             --aptopt='Acquire::Check-Valid-Until "false"'
         )
@@ -262,4 +273,5 @@ else
     mv "$work" "$outdir"
 fi
 work=
+rm -f "$outdir".*.failed.log
 log "done: $outdir ($(du -sh "$outdir/a" | cut -f1) each)"

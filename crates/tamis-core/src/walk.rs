@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -185,7 +185,12 @@ impl Root {
         let st = rfs::fstat(self.fd()).map_err(|e| Error::io("", "stat", e))?;
         let mut tree =
             Tree { entries: vec![Entry { path: PathBuf::new(), meta: Metadata::from_stat(&st) }], ..Tree::default() };
-        for found in walk_dir(self.fd(), Path::new(""), self.dev()) {
+        let top = open_for_listing(self.fd(), std::ffi::OsStr::new(".")).map_err(|e| Error::io("", "open", e))?;
+        let listing = walk_dir(top, Path::new(""), self.dev());
+        let mut found = Vec::with_capacity(listing.len());
+        listing.flatten_into(&mut found);
+        tree.entries.reserve(found.len());
+        for found in found {
             match found {
                 Found::Entry(entry) => tree.entries.push(entry),
                 Found::Problem(problem) => tree.problems.push(problem),
@@ -205,17 +210,21 @@ impl Root {
     }
 }
 
-/// The names in a directory, sorted by their bytes. The directory is read without updating its
-/// access time where the system allows it (owner or root), so that walking a tree leaves it
-/// exactly as it was.
-fn sorted_names(dir: BorrowedFd<'_>) -> std::io::Result<Vec<OsString>> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let fd = match rfs::openat(dir, ".", flags | OFlags::NOATIME, rfs::Mode::empty()) {
-        Err(rustix::io::Errno::PERM) => rfs::openat(dir, ".", flags, rfs::Mode::empty())?,
-        other => other?,
-    };
+/// Flags of a directory opened for listing. `NOATIME` where the system allows it (owner or
+/// root), so that walking a tree leaves its access times as they were.
+const LIST_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
+
+fn open_for_listing(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> rustix::io::Result<OwnedFd> {
+    match rfs::openat(dir, name, LIST_FLAGS | OFlags::NOATIME, rfs::Mode::empty()) {
+        Err(rustix::io::Errno::PERM) => rfs::openat(dir, name, LIST_FLAGS, rfs::Mode::empty()),
+        other => other,
+    }
+}
+
+/// The names in a directory, sorted by their bytes; the directory is consumed.
+fn sorted_names(dir: &mut rfs::Dir) -> std::io::Result<Vec<OsString>> {
     let mut names = Vec::new();
-    for item in rfs::Dir::new(fd)? {
+    for item in dir {
         let item = item?;
         let name = item.file_name().to_bytes();
         if name != b"." && name != b".." {
@@ -226,45 +235,84 @@ fn sorted_names(dir: BorrowedFd<'_>) -> std::io::Result<Vec<OsString>> {
     Ok(names)
 }
 
-fn walk_dir(dir: BorrowedFd<'_>, path: &Path, dev: u64) -> Vec<Found> {
-    let names = match sorted_names(dir) {
-        Ok(names) => names,
-        Err(e) => return vec![Found::Problem(Problem::from_error(path, &Error::io(path, "list directory", e)))],
+/// What one directory holds: its entries in order, and the listing of each subdirectory with
+/// the position in `here` after which it belongs. Flattened once at the end, so that each entry
+/// is moved once whatever the depth of the tree.
+struct Listing {
+    here: Vec<Found>,
+    subdirs: Vec<(usize, Listing)>,
+}
+
+impl Listing {
+    fn problem(path: &Path, op: &'static str, e: impl Into<std::io::Error>) -> Self {
+        let problem = Problem::from_error(path, &Error::io(path, op, e));
+        Self { here: vec![Found::Problem(problem)], subdirs: Vec::new() }
+    }
+
+    fn len(&self) -> usize {
+        self.here.len() + self.subdirs.iter().map(|(_, sub)| sub.len()).sum::<usize>()
+    }
+
+    fn flatten_into(self, out: &mut Vec<Found>) {
+        let mut here = self.here.into_iter();
+        let mut taken = 0;
+        for (at, sub) in self.subdirs {
+            out.extend(here.by_ref().take(at - taken));
+            taken = at;
+            sub.flatten_into(out);
+        }
+        out.extend(here);
+    }
+}
+
+/// Lists the directory open as `fd` (at `path`) and everything beneath it.
+fn walk_dir(fd: OwnedFd, path: &Path, dev: u64) -> Listing {
+    let listed = rfs::Dir::new(fd).map_err(std::io::Error::from).and_then(|mut dir| Ok((sorted_names(&mut dir)?, dir)));
+    let (names, dir) = match listed {
+        Ok(listed) => listed,
+        Err(e) => return Listing::problem(path, "list directory", e),
     };
-    names
-        .into_par_iter()
-        .flat_map_iter(|name| {
-            let child = path.join(&name);
-            let st = match rfs::statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(st) => st,
-                Err(e) => return vec![Found::Problem(Problem::from_error(&child, &Error::io(&child, "stat", e)))],
-            };
-            let meta = Metadata::from_stat(&st);
-            if meta.kind != FileKind::Dir {
-                return vec![Found::Entry(Entry { path: child, meta })];
+    let dir = match dir.fd() {
+        Ok(fd) => fd,
+        Err(e) => return Listing::problem(path, "list directory", e),
+    };
+    // Stat every name here in order (one allocation for the directory, not one per entry),
+    // then walk the subdirectories in parallel and splice their results in after their entries.
+    let mut here: Vec<Found> = Vec::with_capacity(names.len());
+    let mut subdirs: Vec<(usize, OwnedFd, PathBuf)> = Vec::new();
+    for name in &names {
+        let child = path.join(name);
+        let st = match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(e) => {
+                here.push(Found::Problem(Problem::from_error(&child, &Error::io(&child, "stat", e))));
+                continue;
             }
-            if meta.dev != dev {
-                return vec![Found::MountPoint(child)];
+        };
+        let meta = Metadata::from_stat(&st);
+        if meta.kind != FileKind::Dir {
+            here.push(Found::Entry(Entry { path: child, meta }));
+            continue;
+        }
+        if meta.dev != dev {
+            here.push(Found::MountPoint(child));
+            continue;
+        }
+        let opened = open_for_listing(dir, name).map_err(std::io::Error::from).and_then(|fd| {
+            // The name must still be the directory that was stat'ed, not a replacement.
+            let again = rfs::fstat(&fd)?;
+            if (again.st_dev, again.st_ino) == (st.st_dev, st.st_ino) {
+                Ok(fd)
+            } else {
+                Err(std::io::Error::other("replaced while being walked"))
             }
-            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let opened =
-                rfs::openat(dir, &name, flags, rfs::Mode::empty()).map_err(std::io::Error::from).and_then(|fd| {
-                    // The name must still be the directory that was stat'ed, not a replacement.
-                    let again = rfs::fstat(&fd)?;
-                    if (again.st_dev, again.st_ino) == (st.st_dev, st.st_ino) {
-                        Ok(fd)
-                    } else {
-                        Err(std::io::Error::other("replaced while being walked"))
-                    }
-                });
-            let mut found = vec![Found::Entry(Entry { path: child.clone(), meta })];
-            match opened {
-                Ok(fd) => found.extend(walk_dir(fd.as_fd(), &child, dev)),
-                Err(e) => {
-                    found.push(Found::Problem(Problem::from_error(&child, &Error::io(&child, "open directory", e))));
-                }
-            }
-            found
-        })
-        .collect()
+        });
+        here.push(Found::Entry(Entry { path: child.clone(), meta }));
+        match opened {
+            Ok(fd) => subdirs.push((here.len(), fd, child)),
+            Err(e) => here.push(Found::Problem(Problem::from_error(&child, &Error::io(&child, "open directory", e)))),
+        }
+    }
+    let subdirs = subdirs.into_par_iter().map(|(at, fd, child)| (at, walk_dir(fd, &child, dev))).collect();
+    Listing { here, subdirs }
 }

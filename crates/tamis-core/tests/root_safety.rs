@@ -60,10 +60,19 @@ fn hostile_root(base: &Path, out: &Outside) -> PathBuf {
 
 #[test]
 fn no_operation_reaches_outside_through_a_link() {
+    confined(|path| Root::open(path).unwrap());
+}
+
+#[test]
+fn no_operation_reaches_outside_through_a_link_without_openat2() {
+    confined(|path| Root::open(path).unwrap().without_openat2());
+}
+
+fn confined(open: impl Fn(&Path) -> Root) {
     let base = tempfile::tempdir().unwrap();
     let out = outside(base.path());
     let before = snapshot(&[&out.file, &out.dir_file]);
-    let root = Root::open(hostile_root(base.path(), &out)).unwrap();
+    let root = open(&hostile_root(base.path(), &out));
     let t = Timestamp::from_secs(1_500_000_000);
 
     let through_dirs = [
@@ -76,19 +85,19 @@ fn no_operation_reaches_outside_through_a_link() {
     for p in through_dirs {
         let p = Path::new(p);
         let r = root.read(p);
-        assert!(matches!(r, Err(Error::SymlinkInPath { .. })), "read {p:?} {r:?}");
-        assert!(matches!(root.set_times(p, t, t), Err(Error::SymlinkInPath { .. })), "set_times {p:?}");
-        assert!(matches!(root.replace(p, b"x", &[]), Err(Error::SymlinkInPath { .. })), "replace {p:?}");
-        assert!(matches!(root.remove_file(p), Err(Error::SymlinkInPath { .. })), "remove {p:?}");
-        assert!(matches!(root.lstat(p), Err(Error::SymlinkInPath { .. })), "lstat {p:?}");
+        assert!(matches!(r, Err(Error::SymlinkInPath { .. })), "read {} {r:?}", p.display());
+        assert!(matches!(root.set_times(p, t, t), Err(Error::SymlinkInPath { .. })), "set_times {}", p.display());
+        assert!(matches!(root.replace(p, b"x", &[]), Err(Error::SymlinkInPath { .. })), "replace {}", p.display());
+        assert!(matches!(root.remove_file(p), Err(Error::SymlinkInPath { .. })), "remove {}", p.display());
+        assert!(matches!(root.lstat(p), Err(Error::SymlinkInPath { .. })), "lstat {}", p.display());
     }
     for p in ["../outside/secret", "etc/../../outside/secret"] {
-        assert!(matches!(root.read(Path::new(p)), Err(Error::OutsideRoot { .. })), "read {p:?}");
+        assert!(matches!(root.read(Path::new(p)), Err(Error::OutsideRoot { .. })), "read {p}");
     }
     for p in ["etc/leaf-absolute", "etc/leaf-relative"] {
         let p = Path::new(p);
-        assert!(matches!(root.read(p), Err(Error::WrongType { found: "symbolic link", .. })), "read {p:?}");
-        assert!(root.replace(p, b"x", &[]).is_err(), "replace {p:?}");
+        assert!(matches!(root.read(p), Err(Error::WrongType { found: "symbolic link", .. })), "read {}", p.display());
+        assert!(root.replace(p, b"x", &[]).is_err(), "replace {}", p.display());
         // Times of a leaf link are the link's own.
         root.set_times(p, t, t).unwrap();
         assert_eq!(root.lstat(p).unwrap().mtime, t);

@@ -225,10 +225,11 @@ mod tests {
             fs::write(dir.join("etc/hostname"), b"debian\n").unwrap();
             std::os::unix::fs::symlink("/run/x", dir.join("etc/link")).unwrap();
         }
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let t = Timestamp::from_secs(1_000_000);
         for dir in [a.path(), b.path()] {
-            for p in ["etc/hostname", "etc", ""] {
-                fs::File::open(dir.join(p)).unwrap().set_modified(t).unwrap();
+            let root = Root::open(dir).unwrap();
+            for p in ["etc/link", "etc/hostname", "etc", ""] {
+                root.set_times(Path::new(p), t, t).unwrap();
             }
         }
         let ma = Manifest::of_tree(&Root::open(a.path()).unwrap()).unwrap();

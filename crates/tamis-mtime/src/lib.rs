@@ -19,7 +19,7 @@
 //! Proof of validity: after a run, no entry is newer than the epoch (tests walk the tree), a
 //! second run changes nothing, and files outside the root behind links keep their times.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -107,18 +107,42 @@ impl Normalizer for ClampMtimes {
         if cx.mode == Mode::Apply {
             cx.progress.start(Self::NAME, todo.len() as u64);
             // Setting an entry's times never changes another entry's, so all non-directories can
-            // go at once; directories follow, deepest first, so that a directory is always done
-            // after everything inside it, as the design asks of every stage.
+            // go at once.
             let (mut dirs, others): (Vec<_>, Vec<_>) =
                 todo.into_iter().partition(|(e, _)| e.meta.kind == FileKind::Dir);
+            // Each parent directory is resolved once for all of its entries.
+            let mut by_parent: BTreeMap<&Path, Vec<(&Entry, Timestamp)>> = BTreeMap::new();
+            for (entry, to) in others {
+                by_parent.entry(entry.path.parent().unwrap_or(Path::new(""))).or_default().push((entry, to));
+            }
+            let mut failed: Vec<Problem> = by_parent
+                .into_par_iter()
+                .flat_map_iter(|(parent, items)| {
+                    let set = root.directory(parent).map(|dir| {
+                        items
+                            .iter()
+                            .filter_map(|(entry, to)| {
+                                let name = entry.path.file_name().unwrap_or_default();
+                                dir.set_times(name, *to, *to).err().map(|e| Problem::from_error(&entry.path, &e))
+                            })
+                            .collect::<Vec<Problem>>()
+                    });
+                    cx.progress.advance(items.len() as u64);
+                    match set {
+                        Ok(failures) => failures,
+                        Err(e) => items.iter().map(|(entry, _)| Problem::from_error(&entry.path, &e)).collect(),
+                    }
+                })
+                .collect();
+            // Directories follow, deepest first, so that a directory is always done after
+            // everything inside it, as the design asks of every stage.
             dirs.sort_by_key(|(e, _)| std::cmp::Reverse(e.path.components().count()));
-            let set = |(entry, to): &(&Entry, Timestamp)| {
-                let result = root.set_times(&entry.path, *to, *to);
+            for (entry, to) in &dirs {
+                if let Err(e) = root.set_times(&entry.path, *to, *to) {
+                    failed.push(Problem::from_error(&entry.path, &e));
+                }
                 cx.progress.advance(1);
-                result.err().map(|e| Problem::from_error(&entry.path, &e))
-            };
-            let mut failed: Vec<Problem> = others.par_iter().filter_map(set).collect();
-            failed.extend(dirs.iter().filter_map(set));
+            }
             cx.progress.finish();
             let failed_paths: BTreeSet<&Path> = failed.iter().map(|p| p.path.as_path()).collect();
             report.changes.retain(|c| !failed_paths.contains(c.path.as_path()));
