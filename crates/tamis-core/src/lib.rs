@@ -28,6 +28,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod edits;
 mod epoch;
 mod error;
 mod normalizer;
@@ -37,6 +38,7 @@ mod root;
 mod time;
 mod walk;
 
+pub use edits::Edits;
 pub use epoch::{Epoch, EpochError, EpochSource};
 pub use error::Error;
 pub use normalizer::{Context, NoProgress, Normalizer, Progress};

@@ -31,6 +31,8 @@ pub enum Action {
     Remove,
     /// An entry was created.
     Create,
+    /// An entry was replaced by one of another type (a file by a link).
+    Replace,
 }
 
 /// One change to one entry.

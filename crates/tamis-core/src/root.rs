@@ -77,10 +77,6 @@ impl Root {
         self.dev
     }
 
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
     /// Opens the directory at `rel` beneath the root, following no link and crossing no mount.
     ///
     /// One `openat2` call with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV` where
@@ -169,7 +165,12 @@ impl Root {
 
     /// The metadata of the entry at `rel`, without following a link; `None` if there is none.
     pub fn try_lstat(&self, rel: &Path) -> Result<Option<Metadata>> {
-        let stat = match self.parent(rel)? {
+        let parent = match self.parent(rel) {
+            // A missing directory on the way means there is no such entry either.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            other => other?,
+        };
+        let stat = match parent {
             None => rfs::fstat(&self.fd),
             Some((dir, name)) => rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW),
         };
@@ -251,6 +252,75 @@ impl Root {
             found: "directory",
         })?;
         rfs::unlinkat(&dir, name, AtFlags::empty()).map_err(|e| Error::io(rel, "remove", e))
+    }
+
+    /// Empties the regular file at `rel` in place, keeping its inode (so hard links, owner,
+    /// mode and extended attributes stay as they are) and its modification time.
+    pub fn truncate(&self, rel: &Path) -> Result<()> {
+        let (dir, name) = self.parent(rel)?.ok_or(Error::WrongType {
+            path: rel.to_owned(),
+            expected: "regular file",
+            found: "directory",
+        })?;
+        let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = rfs::openat(&dir, name, flags, rfs::Mode::empty()).map_err(|errno| match errno {
+            Errno::LOOP => Error::WrongType { path: rel.to_owned(), expected: "regular file", found: "symbolic link" },
+            other => Error::io(rel, "open", other),
+        })?;
+        let st = rfs::fstat(&fd).map_err(|e| Error::io(rel, "stat", e))?;
+        let kind = FileKind::from_mode(st.st_mode);
+        if kind != FileKind::File {
+            return Err(Error::WrongType { path: rel.to_owned(), expected: "regular file", found: kind.noun() });
+        }
+        rfs::ftruncate(&fd, 0).map_err(|e| Error::io(rel, "truncate", e))?;
+        let times = Timestamps {
+            last_access: Timespec { tv_sec: st.st_atime, tv_nsec: st.st_atime_nsec as i64 },
+            last_modification: Timespec { tv_sec: st.st_mtime, tv_nsec: st.st_mtime_nsec as i64 },
+        };
+        rfs::futimens(&fd, &times).map_err(|e| Error::io(rel, "set times of", e))
+    }
+
+    /// Creates a symbolic link at `rel` pointing to `target` (stored as given, never resolved).
+    /// Fails if something is already there.
+    pub fn create_symlink(&self, rel: &Path, target: &Path) -> Result<()> {
+        let (dir, name) = self.parent(rel)?.ok_or(Error::WrongType {
+            path: rel.to_owned(),
+            expected: "new name",
+            found: "directory",
+        })?;
+        rfs::symlinkat(target, &dir, name).map_err(|e| Error::io(rel, "create link", e))
+    }
+
+    /// Creates a new regular file at `rel` with these contents and permission bits, owned by
+    /// the caller (root, for an image). Fails if something is already there.
+    pub fn create_file(&self, rel: &Path, contents: &[u8], mode: u32) -> Result<()> {
+        let (dir, name) = self.parent(rel)?.ok_or(Error::WrongType {
+            path: rel.to_owned(),
+            expected: "new name",
+            found: "directory",
+        })?;
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rfs::openat(&dir, name, flags, rfs::Mode::from_raw_mode(mode & 0o7777))
+            .map_err(|e| Error::io(rel, "create", e))?;
+        // The umask must not decide the mode of a file in an image.
+        rfs::fchmod(&fd, rfs::Mode::from_raw_mode(mode & 0o7777)).map_err(|e| Error::io(rel, "set the mode of", e))?;
+        File::from(fd).write_all(contents).map_err(|e| Error::io(rel, "write", e))
+    }
+
+    /// Creates a directory at `rel` with these permission bits; nothing if one is there already.
+    pub fn create_dir(&self, rel: &Path, mode: u32) -> Result<()> {
+        let (dir, name) = self.parent(rel)?.ok_or(Error::WrongType {
+            path: rel.to_owned(),
+            expected: "new name",
+            found: "directory",
+        })?;
+        match rfs::mkdirat(&dir, name, rfs::Mode::from_raw_mode(mode & 0o7777)) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => return self.open_dir(rel).map(|_| ()),
+            Err(e) => return Err(Error::io(rel, "create directory", e)),
+        }
+        let created = self.open_dir(rel)?;
+        rfs::fchmod(&created, rfs::Mode::from_raw_mode(mode & 0o7777)).map_err(|e| Error::io(rel, "set the mode of", e))
     }
 
     /// Replaces the contents of the regular file at `rel` atomically: a reader sees either the

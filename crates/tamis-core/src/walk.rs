@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -182,11 +182,20 @@ impl Root {
     /// entered. Directories are listed in parallel (rayon's current pool) and the results merged
     /// in order, so the result is the same for any thread count and any `readdir` order.
     pub fn walk(&self) -> Result<Tree> {
-        let st = rfs::fstat(self.fd()).map_err(|e| Error::io("", "stat", e))?;
+        self.walk_under(Path::new(""))
+    }
+
+    /// Walks the subtree at `rel` (a directory beneath the root) as [`walk`](Self::walk) walks
+    /// the whole tree: `rel` first, then everything beneath it, with paths inside the root.
+    /// Hard links are grouped only among the entries of the subtree.
+    pub fn walk_under(&self, rel: &Path) -> Result<Tree> {
+        let rel: PathBuf = crate::path::split(rel)?.into_iter().collect();
+        let dir = self.open_dir(&rel)?;
+        let st = rfs::fstat(&dir).map_err(|e| Error::io(&rel, "stat", e))?;
         let mut tree =
-            Tree { entries: vec![Entry { path: PathBuf::new(), meta: Metadata::from_stat(&st) }], ..Tree::default() };
-        let top = open_for_listing(self.fd(), std::ffi::OsStr::new(".")).map_err(|e| Error::io("", "open", e))?;
-        let listing = walk_dir(top, Path::new(""), self.dev());
+            Tree { entries: vec![Entry { path: rel.clone(), meta: Metadata::from_stat(&st) }], ..Tree::default() };
+        let top = open_for_listing(dir.as_fd(), std::ffi::OsStr::new(".")).map_err(|e| Error::io(&rel, "open", e))?;
+        let listing = walk_dir(top, &rel, self.dev());
         let mut found = Vec::with_capacity(listing.len());
         listing.flatten_into(&mut found);
         tree.entries.reserve(found.len());

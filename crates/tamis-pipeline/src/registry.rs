@@ -1,7 +1,9 @@
 //! The registry: every stage tamis has, by name. Adding a normalizer is one line here.
 
 use tamis_core::Normalizer;
+use tamis_identity::{HostConfig, HostKeys, MachineId};
 use tamis_mtime::ClampMtimes;
+use tamis_postinst::{Backups, Fontconfig, Ldconfig, Logs, ManDb, NoOptions, Pyc, Shadow};
 
 use crate::Error;
 
@@ -21,11 +23,65 @@ impl std::fmt::Debug for StageInfo {
     }
 }
 
-static STAGES: &[StageInfo] = &[StageInfo {
-    name: ClampMtimes::NAME,
-    summary: ClampMtimes::SUMMARY,
-    build: |options| Ok(Box::new(ClampMtimes::new(options.try_into()?))),
-}];
+static STAGES: &[StageInfo] = &[
+    StageInfo {
+        name: MachineId::NAME,
+        summary: MachineId::SUMMARY,
+        build: |options| Ok(Box::new(MachineId::new(options.try_into()?))),
+    },
+    StageInfo {
+        name: HostKeys::NAME,
+        summary: HostKeys::SUMMARY,
+        build: |options| Ok(Box::new(HostKeys::new(options.try_into()?))),
+    },
+    StageInfo {
+        name: HostConfig::NAME,
+        summary: HostConfig::SUMMARY,
+        build: |options| Ok(Box::new(HostConfig::new(options.try_into()?))),
+    },
+    StageInfo {
+        name: Logs::NAME,
+        summary: Logs::SUMMARY,
+        build: |options| Ok(Box::new(Logs::new(options.try_into()?))),
+    },
+    StageInfo {
+        name: Backups::NAME,
+        summary: Backups::SUMMARY,
+        build: |options| Ok(Box::new(Backups::new(options.try_into()?))),
+    },
+    StageInfo {
+        name: Shadow::NAME,
+        summary: Shadow::SUMMARY,
+        build: |options| Ok(Box::new(Shadow::new(options.try_into()?))),
+    },
+    StageInfo {
+        name: Ldconfig::NAME,
+        summary: Ldconfig::SUMMARY,
+        build: |options| {
+            let NoOptions {} = options.try_into()?;
+            Ok(Box::new(Ldconfig))
+        },
+    },
+    StageInfo {
+        name: ManDb::NAME,
+        summary: ManDb::SUMMARY,
+        build: |options| {
+            let NoOptions {} = options.try_into()?;
+            Ok(Box::new(ManDb))
+        },
+    },
+    StageInfo { name: Pyc::NAME, summary: Pyc::SUMMARY, build: |options| Ok(Box::new(Pyc::new(options.try_into()?))) },
+    StageInfo {
+        name: Fontconfig::NAME,
+        summary: Fontconfig::SUMMARY,
+        build: |options| Ok(Box::new(Fontconfig::new(options.try_into()?))),
+    },
+    StageInfo {
+        name: ClampMtimes::NAME,
+        summary: ClampMtimes::SUMMARY,
+        build: |options| Ok(Box::new(ClampMtimes::new(options.try_into()?))),
+    },
+];
 
 /// Every registered stage, in the order `tamis stages` lists them.
 pub fn stages() -> &'static [StageInfo] {

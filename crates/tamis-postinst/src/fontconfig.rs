@@ -1,0 +1,170 @@
+//! The `fontconfig` stage.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tamis_core::{Action, Context, Edits, FileKind, Normalizer, Report, Result, Root, Timestamp};
+
+/// Options of the `fontconfig` stage (none yet).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FontconfigOptions {}
+
+/// The `fontconfig` stage. See the [crate documentation](crate).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fontconfig;
+
+/// `FC_CACHE_MAGIC_MMAP`, the first four bytes of a cache file written by `fc-cache`.
+const MAGIC: u32 = 0xFC02_FC04;
+/// Offsets in the header of a cache for 64-bit little-endian machines (`*-le64.cache-N`):
+/// `magic u32, version i32, size i64, dir i64, dirs i64, dirs_count i32 (+4), set i64,
+/// checksum i32 (+4), checksum_nano i64`.
+const SIZE_AT: usize = 8;
+const DIR_AT: usize = 16;
+const CHECKSUM_AT: usize = 48;
+const CHECKSUM_NANO_AT: usize = 56;
+const HEADER_LEN: usize = 64;
+
+/// The parts of a fontconfig cache file that say which directory it describes and which
+/// state of that directory it is valid for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FontconfigCache {
+    /// The font directory, as an absolute path in the image.
+    pub dir: PathBuf,
+    /// The directory's mtime in seconds when the cache was written (as fontconfig's `int`).
+    pub checksum: i32,
+    /// The directory's mtime nanoseconds when the cache was written.
+    pub checksum_nano: i64,
+}
+
+impl FontconfigCache {
+    /// Reads the header of a `*-le64.cache-N` file.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let word = |at: usize| -> Option<[u8; 8]> { bytes.get(at..at + 8)?.try_into().ok() };
+        let int = |at: usize| -> Option<[u8; 4]> { bytes.get(at..at + 4)?.try_into().ok() };
+        if bytes.len() < HEADER_LEN {
+            return Err(format!("{} bytes, shorter than a cache header", bytes.len()));
+        }
+        let magic = u32::from_le_bytes(int(0).ok_or("no magic")?);
+        if magic != MAGIC {
+            return Err(format!("magic {magic:#010x} is not a fontconfig cache's"));
+        }
+        let size = i64::from_le_bytes(word(SIZE_AT).ok_or("no size")?);
+        if usize::try_from(size).ok() != Some(bytes.len()) {
+            return Err(format!("header says {size} bytes, the file has {}", bytes.len()));
+        }
+        let dir_at = usize::try_from(i64::from_le_bytes(word(DIR_AT).ok_or("no directory")?))
+            .ok()
+            .filter(|&at| at >= HEADER_LEN && at < bytes.len())
+            .ok_or("directory name outside the file")?;
+        let name = &bytes[dir_at..];
+        let end = name.iter().position(|&b| b == 0).ok_or("directory name not terminated")?;
+        let dir = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&name[..end]));
+        if !dir.is_absolute() {
+            return Err(format!("directory {} is not absolute", dir.display()));
+        }
+        Ok(Self {
+            dir,
+            checksum: i32::from_le_bytes(int(CHECKSUM_AT).ok_or("no checksum")?),
+            checksum_nano: i64::from_le_bytes(word(CHECKSUM_NANO_AT).ok_or("no checksum")?),
+        })
+    }
+
+    /// Whether fontconfig finds this cache valid for a directory with this mtime.
+    pub fn is_valid_for(&self, mtime: Timestamp) -> bool {
+        self.checksum == mtime.secs as i32 && self.checksum_nano == i64::from(mtime.nanos)
+    }
+
+    /// The cache's bytes made valid for a directory with this mtime.
+    pub fn patched(bytes: &[u8], mtime: Timestamp) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        out[CHECKSUM_AT..CHECKSUM_AT + 4].copy_from_slice(&(mtime.secs as i32).to_le_bytes());
+        out[CHECKSUM_NANO_AT..CHECKSUM_NANO_AT + 8].copy_from_slice(&i64::from(mtime.nanos).to_le_bytes());
+        out
+    }
+}
+
+impl Fontconfig {
+    /// The stage's name.
+    pub const NAME: &'static str = "fontconfig";
+    /// One line for `tamis stages`.
+    pub const SUMMARY: &'static str =
+        "keep fontconfig's caches valid after the clamp: record each font directory's clamped mtime";
+
+    /// A stage with these options.
+    pub fn new(_options: FontconfigOptions) -> Self {
+        Self
+    }
+
+    fn one(edits: &mut Edits<'_>, cache_path: &Path, epoch: Timestamp) {
+        let root = edits.root();
+        let shown = tamis_core::display_path(cache_path);
+        let bytes = match root.read(cache_path) {
+            Ok(bytes) => bytes,
+            Err(e) => return edits.error(cache_path, &e),
+        };
+        let cache = match FontconfigCache::parse(&bytes) {
+            Ok(cache) => cache,
+            Err(why) => return edits.problem(cache_path, format!("{shown}: {why}; left as it is")),
+        };
+        let dir = match root.try_lstat(&cache.dir) {
+            Ok(Some(meta)) if meta.kind == FileKind::Dir => meta,
+            Ok(other) => {
+                let found = other.map_or("nothing", |m| m.kind.noun());
+                let why =
+                    format!("{shown}: describes {}, which is {found} in the image; left as it is", cache.dir.display());
+                return edits.problem(cache_path, why);
+            }
+            Err(e) => return edits.error(cache_path, &e),
+        };
+        let clamped = dir.mtime.min(epoch);
+        if cache.is_valid_for(clamped) {
+            return;
+        }
+        if !cache.is_valid_for(dir.mtime) {
+            let why = format!(
+                "{shown}: stale before normalization (written for {} at {}.{:09}, the directory has {}); fontconfig rebuilds it",
+                cache.dir.display(),
+                cache.checksum,
+                cache.checksum_nano,
+                dir.mtime
+            );
+            return edits.problem(cache_path, why);
+        }
+        let patched = FontconfigCache::patched(&bytes, clamped);
+        let values = Some((dir.mtime.to_string(), clamped.to_string()));
+        let reason = "records its font directory's mtime, which changes with the clamp";
+        edits.apply(cache_path, Action::Rewrite, reason, values, |root| root.replace(cache_path, &patched, &[]));
+    }
+}
+
+impl Normalizer for Fontconfig {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn run(&self, root: &Root, cx: &Context<'_>) -> Result<Report> {
+        let mut edits = Edits::new(root, cx, Self::NAME);
+        let caches = Path::new("var/cache/fontconfig");
+        if !matches!(root.try_lstat(caches), Ok(Some(ref m)) if m.kind == FileKind::Dir) {
+            return Ok(edits.finish());
+        }
+        for entry in root.walk_under(caches)?.entries() {
+            let name = entry.path.file_name().unwrap_or_default().to_string_lossy();
+            if entry.meta.kind != FileKind::File || !name.contains(".cache-") {
+                continue;
+            }
+            edits.examined(1);
+            if name.contains("-le64.cache-") {
+                Self::one(&mut edits, &entry.path, cx.epoch.timestamp());
+            } else {
+                let why = format!(
+                    "{}: only the le64 cache layout is supported; left as it is",
+                    tamis_core::display_path(&entry.path)
+                );
+                edits.problem(&entry.path, why);
+            }
+        }
+        Ok(edits.finish())
+    }
+}

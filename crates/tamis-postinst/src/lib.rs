@@ -1,0 +1,42 @@
+//! What packages' maintainer scripts and the package manager leave behind in an image.
+//!
+//! Installing packages writes logs with the time of every step, backups of the databases it
+//! changed, account dates in `/etc/shadow`, and caches keyed on inode numbers or modification
+//! times. Two builds of the same packages differ in all of them. The stages here make them
+//! equal *while the system keeps working*: a cache the system relies on is kept and made valid
+//! for the image's clamped times; deleting is the fallback, and the report says so.
+//!
+//! - [`Logs`] (`logs`): `/var/log` files emptied (or removed); compressed and rotated ones and
+//!   binary journals removed.
+//! - [`Backups`] (`backups`): `-old` databases of dpkg and debconf, `/etc/passwd-` and its
+//!   siblings, ucf's numbered copies, `*.dpkg-old`/`*.dpkg-bak`, apt's binary package caches.
+//! - [`Shadow`] (`shadow`): `sp_lstchg` (days since 1970 of the last password change) no later
+//!   than the epoch's day, in `/etc/shadow` and `/etc/shadow-`.
+//! - [`Ldconfig`] (`ldconfig`): `/var/cache/ldconfig/aux-cache`, keyed on inode numbers and
+//!   times, removed (`ldconfig` rebuilds it; `/etc/ld.so.cache` itself is deterministic).
+//! - [`ManDb`] (`man-db`): man-db's `index.db` files, whose gdbm layout depends on the order of
+//!   insertion, removed (man-db's daily timer rebuilds them).
+//! - [`Pyc`] (`pyc`): the source mtime recorded in each `__pycache__/*.pyc` set to the source's
+//!   clamped mtime, so Python still finds the byte code fresh after the clamp.
+//! - [`Fontconfig`] (`fontconfig`): each cache's record of its font directory's mtime set to the
+//!   directory's clamped mtime, so fontconfig still finds the cache valid after the clamp.
+//!
+//! The last two compute against `min(mtime, epoch)`, so they and the final mtime clamp give the
+//! same result in either order. Proof: on two real mmdebstrap builds, no file differs after
+//! `tamis normalize`; in the normalized chroot `python3` imports without rewriting a `.pyc`,
+//! `fc-cache` finds every cache valid, `getent` and `pwck` read the account databases
+//! (`bins/tamis/tests/rootfs.rs`).
+
+mod backups;
+mod fontconfig;
+mod logs;
+mod pyc;
+mod shadow;
+mod simple;
+
+pub use backups::{Backups, BackupsOptions};
+pub use fontconfig::{Fontconfig, FontconfigCache, FontconfigOptions};
+pub use logs::{LogPolicy, Logs, LogsOptions};
+pub use pyc::{Pyc, PycHeader, PycOptions};
+pub use shadow::{Shadow, ShadowOptions, clamp_last_change};
+pub use simple::{Ldconfig, ManDb, NoOptions};
