@@ -186,6 +186,51 @@ impl Root {
         self.try_lstat(rel)?.ok_or_else(|| Error::io(rel, "stat", Errno::NOENT))
     }
 
+    /// Where `rel` leads *inside the image*, following links as a process chrooted into the
+    /// root would: an absolute target starts again from the root, `..` never climbs above it.
+    /// Each step is an `lstat` or `readlink` beneath the root, so nothing outside is ever
+    /// touched. Returns the final path (without links) and its metadata, or `None` if the path
+    /// leads nowhere (a dangling link, a missing entry, a loop of more than 40 links).
+    pub fn resolve_in_image(&self, rel: &Path) -> Result<Option<(PathBuf, Metadata)>> {
+        let mut todo: Vec<OsString> = split(rel)?.into_iter().rev().map(OsStr::to_os_string).collect();
+        let mut done = PathBuf::new();
+        let mut links = 0;
+        while let Some(name) = todo.pop() {
+            if name == ".." {
+                done.pop();
+                continue;
+            }
+            if name == "." {
+                continue;
+            }
+            let next = done.join(&name);
+            let Some(meta) = self.try_lstat(&next)? else {
+                return Ok(None);
+            };
+            if meta.kind != FileKind::Symlink {
+                done = next;
+                continue;
+            }
+            links += 1;
+            if links > 40 {
+                return Ok(None);
+            }
+            let target = self.read_link(&next)?;
+            if target.is_absolute() {
+                done = PathBuf::new();
+            }
+            for part in target.components().rev() {
+                match part {
+                    std::path::Component::Normal(n) => todo.push(n.to_os_string()),
+                    std::path::Component::ParentDir => todo.push(OsString::from("..")),
+                    _ => {}
+                }
+            }
+        }
+        let meta = self.lstat(&done)?;
+        Ok(Some((done, meta)))
+    }
+
     /// The contents of the regular file at `rel` (a link there is an error, not followed).
     pub fn read(&self, rel: &Path) -> Result<Vec<u8>> {
         let file = self.open_regular(rel)?;

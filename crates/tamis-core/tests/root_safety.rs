@@ -139,3 +139,32 @@ fn a_fifo_is_refused_without_hanging() {
     let root = Root::open(base.path()).unwrap();
     assert!(matches!(root.read(Path::new("pipe")), Err(Error::WrongType { found: "named pipe", .. })));
 }
+
+#[test]
+fn links_resolve_inside_the_image_as_in_a_chroot() {
+    let base = tempfile::tempdir().unwrap();
+    let out = outside(base.path());
+    let before = snapshot(&[&out.file, &out.dir_file]);
+    let root_path = hostile_root(base.path(), &out);
+    fs::create_dir_all(root_path.join("usr/lib")).unwrap();
+    fs::write(root_path.join("usr/lib/real"), b"inside").unwrap();
+    symlink("usr/lib", root_path.join("lib")).unwrap();
+    symlink("/lib/real", root_path.join("etc/absolute")).unwrap();
+    symlink("../../../../../lib/real", root_path.join("etc/climbing")).unwrap();
+    symlink("loop", root_path.join("loop")).unwrap();
+    let root = Root::open(&root_path).unwrap();
+
+    for (link, expected) in
+        [("etc/absolute", "usr/lib/real"), ("etc/climbing", "usr/lib/real"), ("lib/real", "usr/lib/real")]
+    {
+        let (path, meta) = root.resolve_in_image(Path::new(link)).unwrap().unwrap();
+        assert_eq!(path, Path::new(expected), "{link}");
+        assert_eq!(meta.size, 6);
+    }
+    // A link to an absolute path names that path in the image, never on the host.
+    let host_path = out.file.strip_prefix("/").unwrap().to_owned();
+    assert!(root.resolve_in_image(Path::new("etc/leaf-absolute")).unwrap().is_none(), "{}", host_path.display());
+    assert!(root.resolve_in_image(Path::new("loop")).unwrap().is_none());
+    assert_eq!(root.resolve_in_image(Path::new("parent/etc/hostname")).unwrap().unwrap().0, Path::new("etc/hostname"));
+    assert_eq!(snapshot(&[&out.file, &out.dir_file]), before);
+}

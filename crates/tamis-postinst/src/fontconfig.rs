@@ -107,10 +107,11 @@ impl Fontconfig {
             Ok(cache) => cache,
             Err(why) => return edits.problem(cache_path, format!("{shown}: {why}; left as it is")),
         };
-        let dir = match root.try_lstat(&cache.dir) {
-            Ok(Some(meta)) if meta.kind == FileKind::Dir => meta,
+        // fontconfig stats the directory through links, as the booted image will.
+        let dir = match root.resolve_in_image(&cache.dir) {
+            Ok(Some((_, meta))) if meta.kind == FileKind::Dir => meta,
             Ok(other) => {
-                let found = other.map_or("nothing", |m| m.kind.noun());
+                let found = other.map_or("nothing", |(_, m)| m.kind.noun());
                 let why =
                     format!("{shown}: describes {}, which is {found} in the image; left as it is", cache.dir.display());
                 return edits.problem(cache_path, why);

@@ -96,9 +96,17 @@ fn verdict(root: &Root, tree: &Tree, pyc: &Entry, epoch_secs: i64) -> Verdict {
     let Some(source) = source_of(&pyc.path).and_then(|s| tree.get(&s)) else {
         return Verdict::Skip;
     };
-    if source.meta.kind != FileKind::File {
-        return Verdict::Skip;
-    }
+    // Python stats the source through links (Debian links some modules to configuration
+    // files: sitecustomize.py -> /etc/python3.11/sitecustomize.py), as the booted image will.
+    let source = match source.meta.kind {
+        FileKind::File => source.meta,
+        FileKind::Symlink => match root.resolve_in_image(&source.path) {
+            Ok(Some((_, meta))) if meta.kind == FileKind::File => meta,
+            Ok(_) => return Verdict::Skip,
+            Err(e) => return Verdict::Unreadable(e.to_string()),
+        },
+        _ => return Verdict::Skip,
+    };
     let mut head = Vec::with_capacity(16);
     let read = root.open_regular(&pyc.path).and_then(|file| {
         file.take(16).read_to_end(&mut head).map_err(|e| tamis_core::Error::Io {
@@ -118,9 +126,9 @@ fn verdict(root: &Root, tree: &Tree, pyc: &Entry, epoch_secs: i64) -> Verdict {
         return Verdict::Skip;
     }
     // Python compares int(st_mtime) and st_size, each modulo 2**32.
-    let now = source.meta.mtime.secs as u32;
-    let clamped = source.meta.mtime.secs.min(epoch_secs) as u32;
-    let size = source.meta.size as u32;
+    let now = source.mtime.secs as u32;
+    let clamped = source.mtime.secs.min(epoch_secs) as u32;
+    let size = source.size as u32;
     if header.source_size != size {
         return Verdict::Stale(format!(
             "{}: records a source of {} bytes, the source has {size}; Python recompiles it anyway",
