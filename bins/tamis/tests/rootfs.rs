@@ -170,6 +170,15 @@ fn two_builds_are_identical_after_normalize_and_still_work() {
     assert!(!said.contains("caching,"), "fc-cache rebuilt a cache:\n{said}");
     assert_eq!(hashes(&manifest(&ra), ".cache-8"), hashes(&ma, ".cache-8"), "fc-cache rewrote a cache");
 
+    // GTK uses an icon cache only if it is not older than its directory.
+    let icon_caches: Vec<_> = ma.entries.iter().filter(|x| x.path.ends_with("/icon-theme.cache")).collect();
+    assert!(!icon_caches.is_empty(), "the fixture has icon caches");
+    for cache in icon_caches {
+        let dir = Path::new(&cache.path).parent().unwrap().to_str().unwrap();
+        let dir = ma.entries.iter().find(|x| x.path == dir).unwrap();
+        assert!(cache.mtime >= dir.mtime, "{} is older than its directory", cache.path);
+    }
+
     // The account databases still read, and say what they said before (nothing "in the future").
     let (ok, said) = in_chroot(&ra, &["getent", "passwd", "tamis"]);
     assert!(ok && said.starts_with("tamis:x:1000:1000:"), "{said}");
