@@ -9,10 +9,13 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 
 log() { printf 'test.sh: %s\n' "$*" >&2; }
 
-# Real producers and consumers the tests call: mmdebstrap (fixture), faketime (the fixture's
+# Real producers and consumers the tests call: mmdebstrap (fixtures), faketime (the fixtures'
 # second build runs 3 days ahead), setfattr/getfattr (attr), setcap/getcap (libcap2-bin),
-# mkfifo/mknod/mount/unshare (coreutils, util-linux), find/touch/cp.
-packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils)
+# mkfifo/mknod/mount/unshare (coreutils, util-linux), find/touch/cp, useradd/pwck (passwd),
+# ssh-keygen (openssh-client), systemd-analyze (systemd), python3, xz (xz-utils), cpio and the
+# initramfs compressors, qemu to boot a normalized initrd.
+packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils passwd openssh-client systemd
+    python3 xz-utils cpio gzip zstd lz4 bzip2 qemu-system-x86)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -23,10 +26,14 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    missing=()
 fi
 
 if [[ $(id -u) -eq 0 ]]; then
     scripts/make-rootfs-pair.sh
+    # The same pair with a kernel: initrds made by the real mkinitramfs.
+    EXTRA_PACKAGES="linux-image-amd64 initramfs-tools" \
+        scripts/make-rootfs-pair.sh "${TAMIS_FIXTURE_DIR:-target/fixtures}/initramfs-pair"
     # The fixture exists now: a test that cannot find it is a failure, not a skip.
     export TAMIS_REQUIRE_FIXTURES=1
 else

@@ -5,6 +5,7 @@
 #![allow(clippy::doc_markdown, reason = "doc comments here are --help text, read without Markdown")]
 
 mod demo;
+mod initramfs;
 mod output;
 
 use std::path::PathBuf;
@@ -44,6 +45,10 @@ enum Command {
     /// Clamp (or --set) the modification time of every entry of a tree to the epoch.
     #[command(after_help = EXIT_CODES)]
     Mtime(MtimeArgs),
+    /// Rewrite initramfs files canonically (member order, inode numbers, times, devices, the
+    /// compressor's header), keeping their compression. For initrds outside a root filesystem.
+    #[command(after_help = EXIT_CODES)]
+    Initramfs(initramfs::InitramfsArgs),
     /// List the stages a profile can name, with what each does.
     Stages(StagesArgs),
     /// Build two small trees that differ the way two real builds do, normalize both, show
@@ -129,6 +134,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Normalize(args) => normalize(&args),
         Command::Mtime(args) => mtime(&args),
+        Command::Initramfs(args) => initramfs::run(&args),
         Command::Stages(args) => stages(&args),
         Command::Demo(args) => demo::run(args.dir.as_deref()),
     };

@@ -7,47 +7,25 @@
 
 #![allow(clippy::disallowed_methods, clippy::print_stderr, reason = "a test finds its fixture and says what it saw")]
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::{copy, tamis};
 use tamis_core::Root;
 use tamis_manifest::{Difference, Manifest, compare};
 
 fn fixture() -> Option<PathBuf> {
-    let base = std::env::var_os("TAMIS_FIXTURE_DIR")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/fixtures"), PathBuf::from);
-    let pair = base.join("rootfs-pair");
-    if pair.join("stamp").exists() {
-        return Some(pair);
-    }
-    assert!(
-        std::env::var_os("TAMIS_REQUIRE_FIXTURES").is_none_or(|v| v != "1"),
-        "{}: no rootfs fixture; build it with scripts/make-rootfs-pair.sh",
-        pair.display()
-    );
-    eprintln!("skipped: no rootfs fixture at {} (scripts/make-rootfs-pair.sh builds it)", pair.display());
-    None
-}
-
-/// A copy of a fixture tree that a test may change.
-fn copy(tree: &Path) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let out =
-        Command::new("cp").args(["-a", "--reflink=auto"]).arg(tree).arg(dir.path().join("root")).output().unwrap();
-    assert!(out.status.success(), "cp: {}", String::from_utf8_lossy(&out.stderr));
-    dir
+    common::fixture("rootfs-pair")
 }
 
 /// An epoch after the packages' own dates and before both builds: one day before the fixture
 /// was finished (each build takes minutes).
 fn epoch_for(pair: &Path) -> i64 {
     fs::metadata(pair.join("stamp")).unwrap().mtime() - 86_400
-}
-
-fn tamis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tamis")).args(args).env_remove("SOURCE_DATE_EPOCH").output().unwrap()
 }
 
 fn manifest(root: &Path) -> Manifest {

@@ -1,0 +1,120 @@
+//! One cpio archive made canonical.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tamis_core::canonical_cmp;
+
+use crate::newc::{self, Header, Member};
+
+/// What to do with member times.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimePolicy {
+    /// Times later than the epoch become the epoch.
+    #[default]
+    Clamp,
+    /// Every time becomes the epoch.
+    Set,
+}
+
+/// How an archive is made canonical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiveOptions {
+    /// Clamp or set member times.
+    pub times: TimePolicy,
+    /// Give every member owner and group 0 (mkinitramfs already does).
+    pub root_owner: bool,
+}
+
+impl Default for ArchiveOptions {
+    fn default() -> Self {
+        Self { times: TimePolicy::Clamp, root_owner: false }
+    }
+}
+
+/// `name` without a leading `./`, as a path for ordering and parenting.
+fn path_of(name: &[u8]) -> &Path {
+    Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name))
+}
+
+/// Rewrites the members of one archive canonically and appends the archive (trailer and
+/// padding to a 512-byte block, as GNU cpio ends one) to `out`:
+/// - members in the canonical order of their names, whatever order they came in;
+/// - inode numbers renumbered from 1 in that order, hard links sharing theirs, the data of a
+///   link group stored with its last name (as GNU cpio stores it), `nlink` the number of names
+///   of the group in the archive (a directory: 2 + its subdirectories in the archive);
+/// - times clamped to (or set to) `epoch`;
+/// - the device the files were read from (`devmajor`, `devminor`) zeroed: it is the build
+///   host's disk; device nodes keep their own numbers (`rdev`);
+/// - owners kept, or zeroed with `root_owner`.
+///
+/// Everything else — names, modes, link targets, contents, the crc/newc format — is kept.
+///
+/// # Panics
+/// Never: writing to a `Vec` cannot fail.
+pub fn normalize(members: &[Member<'_>], epoch: u32, options: ArchiveOptions, out: &mut Vec<u8>) {
+    let mut order: Vec<&Member<'_>> = members.iter().collect();
+    order.sort_by(|a, b| canonical_cmp(path_of(a.name), path_of(b.name)));
+
+    // Hard-link groups of regular files, by the original (device, inode).
+    let key = |m: &Member<'_>| (m.header.devmajor, m.header.devminor, m.header.ino);
+    let mut groups: BTreeMap<(u32, u32, u32), Vec<usize>> = BTreeMap::new();
+    for (i, m) in order.iter().enumerate() {
+        if m.is_file() && m.header.nlink >= 2 {
+            groups.entry(key(m)).or_default().push(i);
+        }
+    }
+    // Subdirectory counts, for directories' nlink.
+    let mut subdirs: BTreeMap<&Path, u32> = BTreeMap::new();
+    for m in order.iter().filter(|m| m.is_dir()) {
+        if let Some(parent) = path_of(m.name).parent() {
+            *subdirs.entry(parent).or_default() += 1;
+        }
+    }
+
+    let mut next_ino = 1u32;
+    let mut assigned: BTreeMap<(u32, u32, u32), u32> = BTreeMap::new();
+    let crc = members.first().is_some_and(|m| m.header.crc);
+    for (i, m) in order.iter().enumerate() {
+        let group = (m.is_file() && m.header.nlink >= 2).then(|| &groups[&key(m)]);
+        let mut fresh = || {
+            next_ino += 1;
+            next_ino - 1
+        };
+        let ino = if group.is_some() { *assigned.entry(key(m)).or_insert_with(fresh) } else { fresh() };
+        let (nlink, data) = match group {
+            Some(names) => {
+                let data = names.iter().map(|&j| order[j].data).find(|d| !d.is_empty()).unwrap_or_default();
+                let last = names.last() == Some(&i);
+                (names.len() as u32, if last { data } else { &[][..] })
+            }
+            None if m.is_dir() => (2 + subdirs.get(path_of(m.name)).copied().unwrap_or(0), m.data),
+            None => (1, m.data),
+        };
+        let mtime = match options.times {
+            TimePolicy::Clamp => m.header.mtime.min(epoch),
+            TimePolicy::Set => epoch,
+        };
+        let (uid, gid) = if options.root_owner { (0, 0) } else { (m.header.uid, m.header.gid) };
+        let header = Header {
+            crc: m.header.crc,
+            ino,
+            mode: m.header.mode,
+            uid,
+            gid,
+            nlink,
+            mtime,
+            filesize: data.len() as u32,
+            devmajor: 0,
+            devminor: 0,
+            rdevmajor: m.header.rdevmajor,
+            rdevminor: m.header.rdevminor,
+            check: 0,
+        };
+        newc::write_member(out, &header, m.name, data).expect("writing to a Vec cannot fail");
+    }
+    newc::write_trailer(out, crc).expect("writing to a Vec cannot fail");
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}

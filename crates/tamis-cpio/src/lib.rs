@@ -1,0 +1,104 @@
+//! cpio archives and initramfs files, rewritten so that two builds give the same bytes.
+//!
+//! `mkinitramfs` (initramfs-tools), dracut and live-build pack the early userspace as cpio
+//! archives in the `newc` format, usually compressed, sometimes behind an uncompressed
+//! early-microcode archive. Two builds of the same packages give different initrds: member
+//! times are the build's, inode numbers and the device come from the build host's disk, the
+//! order follows the build host's directory listing, and the compressor's header records a time
+//! and a temporary file name (`mkinitramfs-MAIN_XXXXXX`).
+//!
+//! - [`newc`]: read and write the `newc` and `crc` formats.
+//! - [`archive::normalize`]: one archive made canonical (order, inode numbers, link counts,
+//!   times, devices).
+//! - [`initramfs::normalize`]: a whole initramfs file: split into its segments, each archive
+//!   normalized, each segment stored again with its format.
+//! - [`Initramfs`]: the pipeline stage (`initramfs`).
+//!
+//! Proof: the initrds of two real rootfs builds are byte-identical after the stage, and hold
+//! the same members with the same contents, modes, owners and link targets as before, as GNU
+//! cpio lists and extracts them (`bins/tamis/tests/initramfs.rs`).
+//!
+//! The normalizer holds a decompressed segment in memory (sorting needs every member; a Debian
+//! initrd is 30 to 150 MB decompressed). gzip is decompressed and compressed in process
+//! (`flate2`); the other formats by the same tools mkinitramfs uses (`xz`, `zstd`, `lz4`,
+//! `bzip2`, `lzma`), whose output is the same for the same version and options but can change
+//! between versions of the tool — as for any image, pin the tools to reproduce the bytes.
+
+pub mod archive;
+pub mod initramfs;
+pub mod newc;
+mod stage;
+
+pub use archive::{ArchiveOptions, TimePolicy};
+pub use initramfs::{Compression, Segment};
+pub use stage::{Initramfs, InitramfsOptions, normalize_file};
+
+/// Why an archive or initramfs could not be read or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CpioError {
+    /// The data ends inside a member.
+    #[error("truncated {what} of the member at byte {at}")]
+    Truncated {
+        /// Offset of the member.
+        at: usize,
+        /// Which part is missing.
+        what: &'static str,
+    },
+    /// A member header is not valid.
+    #[error("member at byte {at}: {why}")]
+    Header {
+        /// Offset of the member.
+        at: usize,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// Neither a cpio archive nor a compressed stream starts here.
+    #[error("byte {at}: neither a cpio archive nor a known compressed stream")]
+    UnknownData {
+        /// Offset.
+        at: usize,
+    },
+    /// A compressed segment could not be decompressed.
+    #[error("segment at byte {at}: {tool} cannot decompress it: {why}")]
+    Decompress {
+        /// Offset of the segment.
+        at: usize,
+        /// The format's tool.
+        tool: &'static str,
+        /// Its reason.
+        why: String,
+    },
+    /// A segment could not be compressed again.
+    #[error("{tool} failed: {why}")]
+    Compress {
+        /// The format's tool.
+        tool: &'static str,
+        /// Its reason.
+        why: String,
+    },
+    /// An error inside the decompressed data of a segment.
+    #[error("in the segment at byte {segment}: {source}")]
+    InSegment {
+        /// Offset of the segment in the file.
+        segment: usize,
+        /// The error, with offsets in the decompressed data.
+        source: Box<CpioError>,
+    },
+}
+
+impl CpioError {
+    /// The same error with its offsets moved by `by` bytes.
+    fn shifted(self, by: usize) -> Self {
+        match self {
+            Self::Truncated { at, what } => Self::Truncated { at: at + by, what },
+            Self::Header { at, why } => Self::Header { at: at + by, why },
+            Self::UnknownData { at } => Self::UnknownData { at: at + by },
+            other => other,
+        }
+    }
+
+    fn in_segment(self, segment: usize) -> Self {
+        Self::InSegment { segment, source: Box::new(self) }
+    }
+}
