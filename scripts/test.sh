@@ -11,8 +11,9 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 
 # Real producers and consumers the tests call: mmdebstrap (fixture), faketime (the fixture's
 # second build runs 3 days ahead), setfattr/getfattr (attr), setcap/getcap (libcap2-bin),
-# mkfifo/mknod/mount/unshare (coreutils, util-linux), find/touch/cp.
-packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils)
+# mkfifo/mknod/mount/unshare (coreutils, util-linux), find/touch/cp; gzip, zip and python3
+# write the formats whose embedded times `tamis diff --explain` recognises.
+packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils gzip zip python3)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

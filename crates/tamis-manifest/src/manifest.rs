@@ -183,17 +183,23 @@ fn xattr_name(name: &[u8]) -> String {
 }
 
 fn hash_file(mut file: std::fs::File, path: &Path) -> tamis_core::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n =
-            file.read(&mut buf).map_err(|e| tamis_core::Error::Io { path: path.to_owned(), op: "read", source: e })?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
+    thread_local! {
+        // One buffer per worker: a fresh 256 KiB buffer per file costs more than hashing the
+        // many small files of a root filesystem.
+        static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 256 * 1024]);
     }
-    Ok(hex(&hasher.finalize()))
+    BUFFER.with_borrow_mut(|buf| {
+        let mut hasher = Sha256::new();
+        loop {
+            let n =
+                file.read(buf).map_err(|e| tamis_core::Error::Io { path: path.to_owned(), op: "read", source: e })?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(hex(&hasher.finalize()))
+    })
 }
 
 /// Bytes in lowercase hex.
