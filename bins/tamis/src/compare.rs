@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use tamis_manifest::{Comparison, Group, input};
 
-pub const DIFF_EXIT_CODES: &str = "\
+const DIFF_EXIT_CODES: &str = "\
 Exit status:
   0  identical
   1  different
@@ -74,14 +74,19 @@ pub fn manifest(args: &ManifestArgs) -> Result<ExitCode> {
 pub fn diff(args: &DiffArgs) -> Result<ExitCode> {
     let (first, second) = (input::open(&args.first)?, input::open(&args.second)?);
     let comparison = Comparison::of(first.as_ref(), second.as_ref(), args.explain)?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
+    let text = if args.json {
         let mut json = serde_json::to_vec_pretty(&comparison)?;
         json.push(b'\n');
-        out.write_all(&json).context("cannot write to standard output")?;
+        json
     } else {
-        out.write_all(summary(&args.first, &args.second, &comparison, args.list).as_bytes())
-            .context("cannot write to standard output")?;
+        summary(&args.first, &args.second, &comparison, args.list).into_bytes()
+    };
+    match std::io::stdout().lock().write_all(&text) {
+        // `tamis diff A B | head`: the reader has seen enough; the exit status still answers.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(e).context("cannot write to standard output");
+        }
+        _ => {}
     }
     for problem in &comparison.problems {
         eprintln!("tamis: cannot read {}: {}", problem.path.display(), problem.reason);
