@@ -234,4 +234,17 @@ fn diff_explains_every_difference_of_two_real_builds() {
         assert_eq!((&d["group"], &d["stage"]), (&"mtime-only".into(), &"mtime".into()), "{d}");
     }
     assert!(report["counts"]["mtime-only"].as_u64().unwrap() > 1000, "{}", report["counts"]);
+
+    // The manifest keeps what an image must keep: ping's capability (cap_net_raw+ep, as setcap
+    // writes it) and the journal directory's ACLs.
+    let out = tamis(&["manifest", a.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let entry = |path: &str| -> serde_json::Value {
+        let line = text.lines().find(|l| l.starts_with(&format!("{{\"path\":\"{path}\","))).unwrap();
+        serde_json::from_str(line).unwrap()
+    };
+    let cap = "0100000200200000000000000000000000000000";
+    assert_eq!(entry("/usr/bin/ping")["xattrs"]["security.capability"], cap);
+    assert!(entry("/var/log/journal")["xattrs"]["system.posix_acl_default"].is_string());
 }
