@@ -13,9 +13,11 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 # second build runs 3 days ahead), setfattr/getfattr (attr), setcap/getcap (libcap2-bin),
 # mkfifo/mknod/mount/unshare (coreutils, util-linux), find/touch/cp, useradd/pwck (passwd),
 # ssh-keygen (openssh-client), systemd-analyze (systemd), python3, xz (xz-utils), cpio and the
-# initramfs compressors, qemu to boot a normalized initrd.
+# initramfs compressors, qemu to boot a normalized initrd; gzip, zip and python3 write the
+# formats whose embedded times `tamis diff --explain` recognises.
 packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils passwd openssh-client systemd
-    python3 xz-utils cpio gzip zstd lz4 bzip2 qemu-system-x86)
+    python3 xz-utils cpio gzip zstd lz4 bzip2 qemu-system-x86
+    zip)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

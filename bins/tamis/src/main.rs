@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "the binary is where output is printed")]
 #![allow(clippy::doc_markdown, reason = "doc comments here are --help text, read without Markdown")]
 
+mod compare;
 mod demo;
 mod initramfs;
 mod output;
@@ -54,6 +55,12 @@ enum Command {
     /// Build two small trees that differ the way two real builds do, normalize both, show
     /// that they are then identical. Needs neither root nor network.
     Demo(DemoArgs),
+    /// Write the manifest of a tree (path, type, mode, owner, size, mtime, link target,
+    /// device, xattrs, SHA-256) as JSON Lines, in the canonical order.
+    Manifest(compare::ManifestArgs),
+    /// Compare two trees or manifests: differences grouped, and with --explain the cause of
+    /// each and the stage that removes it.
+    Diff(compare::DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +144,8 @@ fn main() -> ExitCode {
         Command::Initramfs(args) => initramfs::run(&args),
         Command::Stages(args) => stages(&args),
         Command::Demo(args) => demo::run(args.dir.as_deref()),
+        Command::Manifest(args) => compare::manifest(&args),
+        Command::Diff(args) => compare::diff(&args),
     };
     match result {
         Ok(code) => code,

@@ -128,6 +128,8 @@ fn two_builds_are_identical_after_normalize_and_still_work() {
     let (ma, mb) = (manifest(&ra), manifest(&rb));
     let left = compare(&ma, &mb);
     assert!(left.is_empty(), "after normalize the builds still differ: {left:?}");
+    let diff = tamis(&["diff", ra.to_str().unwrap(), rb.to_str().unwrap()]);
+    assert_eq!(diff.status.code(), Some(0), "{}", String::from_utf8_lossy(&diff.stdout));
 
     // Idempotent: a second run has nothing to do.
     let again = tamis(&["normalize", "--check", "--epoch", e, ra.to_str().unwrap()]);
@@ -163,4 +165,64 @@ fn two_builds_are_identical_after_normalize_and_still_work() {
     let (_, pwck_after) = in_chroot(&ra, &["pwck", "-r"]);
     assert_eq!(pwck_after, pwck_before);
     assert!(!pwck_after.contains("future"), "{pwck_after}");
+}
+
+/// The stage each content difference of the fixture pair must be attributed to.
+fn expected_stage(path: &str) -> Option<&'static str> {
+    Some(match path {
+        "/etc/hostname" => "host-config",
+        "/etc/machine-id" | "/var/lib/dbus/machine-id" => "machine-id",
+        "/etc/shadow" => "shadow",
+        "/etc/shadow-" => "backups",
+        "/var/cache/ldconfig/aux-cache" => "ldconfig",
+        p if p.starts_with("/etc/ssh/ssh_host_") => "host-keys",
+        p if p.starts_with("/var/cache/fontconfig/") && p.ends_with(".cache-8") => "fontconfig",
+        p if p.starts_with("/var/log/") => "logs",
+        p if p.starts_with("/var/cache/man/") && p.ends_with("/index.db") => "man-db",
+        _ => return None,
+    })
+}
+
+#[test]
+fn diff_explains_every_difference_of_two_real_builds() {
+    let Some(pair) = fixture() else { return };
+    // Both trees are only read: no copies.
+    let (a, b) = (pair.join("a"), pair.join("b"));
+    let out = tamis(&["diff", "--json", "--explain", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let differences = report["differences"].as_array().unwrap();
+    let content: Vec<(&str, &str)> = differences
+        .iter()
+        .filter(|d| d["group"] == "content")
+        .map(|d| (d["path"].as_str().unwrap(), d["stage"].as_str().unwrap_or("none")))
+        .collect();
+    // man-db's index.db differs in some build pairs and not in others.
+    let man = content.iter().filter(|(p, _)| p.ends_with("/index.db")).count();
+    assert_eq!(content.len() - man, 20, "{content:#?}");
+    for (path, stage) in &content {
+        assert_eq!(Some(*stage), expected_stage(path), "{path} attributed to {stage}");
+    }
+    let ssh = content.iter().filter(|(p, _)| p.starts_with("/etc/ssh/ssh_host_")).count();
+    let fonts = content.iter().filter(|(_, s)| *s == "fontconfig").count();
+    let logs = content.iter().filter(|(_, s)| *s == "logs").count();
+    assert_eq!((ssh, fonts, logs), (6, 4, 4), "{content:#?}");
+    // Every other difference is an mtime, removed by the clamp.
+    for d in differences.iter().filter(|d| d["group"] != "content") {
+        assert_eq!((&d["group"], &d["stage"]), (&"mtime-only".into(), &"mtime".into()), "{d}");
+    }
+    assert!(report["counts"]["mtime-only"].as_u64().unwrap() > 1000, "{}", report["counts"]);
+
+    // The manifest keeps what an image must keep: ping's capability (cap_net_raw+ep, as setcap
+    // writes it) and the journal directory's ACLs.
+    let out = tamis(&["manifest", a.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let entry = |path: &str| -> serde_json::Value {
+        let line = text.lines().find(|l| l.starts_with(&format!("{{\"path\":\"{path}\","))).unwrap();
+        serde_json::from_str(line).unwrap()
+    };
+    let cap = "0100000200200000000000000000000000000000";
+    assert_eq!(entry("/usr/bin/ping")["xattrs"]["security.capability"], cap);
+    assert!(entry("/var/log/journal")["xattrs"]["system.posix_acl_default"].is_string());
 }

@@ -44,7 +44,7 @@ pub use error::Error;
 pub use normalizer::{Context, NoProgress, Normalizer, Progress};
 pub use path::{canonical_cmp, display_path};
 pub use report::{Action, Change, Mode, Problem, Report};
-pub use root::{Directory, Root};
+pub use root::{Directory, Root, fd_xattrs};
 pub use time::Timestamp;
 pub use walk::{Entry, FileKind, Metadata, Tree};
 

@@ -9,7 +9,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{Read as _, Write as _};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd as _, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -278,6 +278,37 @@ impl Root {
         Ok(PathBuf::from(OsString::from(std::ffi::OsStr::from_bytes(target.as_bytes()))))
     }
 
+    /// The extended attributes of the entry at `rel` itself (a link's own, never its target's),
+    /// as (name, value) pairs sorted by name, so that two copies of a tree list them alike.
+    ///
+    /// A regular file or a directory is opened beneath the root without following links and
+    /// read through its descriptor. A link, device, pipe or socket cannot be opened that way
+    /// without following it or triggering a device's open, and `fgetxattr` refuses an `O_PATH`
+    /// descriptor; so for those this calls `llistxattr`/`lgetxattr` on `/proc/self/fd/N/NAME`,
+    /// where `N` is the entry's directory, itself opened beneath the root: the kernel resolves
+    /// `N` to that very directory and does not follow `NAME`. Without `/proc` that is an error
+    /// for such entries (never a silent empty list).
+    pub fn xattrs(&self, rel: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let meta = self.lstat(rel)?;
+        let mut list = match meta.kind {
+            FileKind::File => fd_xattrs(&self.open_regular(rel)?),
+            FileKind::Dir => fd_xattrs(&self.open_dir(rel)?),
+            _ => {
+                let (dir, name) = self.parent(rel)?.ok_or(Error::WrongType {
+                    path: rel.to_owned(),
+                    expected: "non-directory",
+                    found: "directory",
+                })?;
+                let mut proc_path = format!("/proc/self/fd/{}/", dir.as_fd().as_raw_fd()).into_bytes();
+                proc_path.extend_from_slice(name.as_bytes());
+                link_xattrs(OsStr::from_bytes(&proc_path))
+            }
+        }
+        .map_err(|e| Error::io(rel, "read extended attributes of", e))?;
+        list.sort();
+        Ok(list)
+    }
+
     /// Sets the access and modification times of the entry at `rel` — of a link itself, never of
     /// its target.
     pub fn set_times(&self, rel: &Path, atime: Timestamp, mtime: Timestamp) -> Result<()> {
@@ -500,7 +531,7 @@ fn write_with_metadata(mut temp: File, contents: &[u8], original: &File, st: &rf
         rfs::fchown(&temp, Some(rfs::Uid::from_raw(st.st_uid)), Some(rfs::Gid::from_raw(st.st_gid)))?;
     }
     rfs::fchmod(&temp, rfs::Mode::from_raw_mode(st.st_mode & 0o7777))?;
-    for (name, value) in xattrs(original)? {
+    for (name, value) in fd_xattrs(original)? {
         rfs::fsetxattr(&temp, name.as_slice(), &value, rfs::XattrFlags::empty())?;
     }
     let times = Timestamps {
@@ -511,8 +542,9 @@ fn write_with_metadata(mut temp: File, contents: &[u8], original: &File, st: &rf
     Ok(())
 }
 
-/// Every extended attribute of an open file the caller may read, as (name, value) pairs.
-pub(crate) fn xattrs(file: &impl AsFd) -> std::io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+/// Every extended attribute of an open file or directory the caller may read, as (name, value)
+/// pairs in the order the file system lists them.
+pub fn fd_xattrs(file: &impl AsFd) -> std::io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let size = match rfs::flistxattr_query(file) {
         Ok(size) => size,
         Err(Errno::NOTSUP) => return Ok(Vec::new()),
@@ -526,6 +558,27 @@ pub(crate) fn xattrs(file: &impl AsFd) -> std::io::Result<Vec<(Vec<u8>, Vec<u8>)
         let len = rfs::fgetxattr_query(file, name)?;
         let mut value = vec![0u8; len];
         let len = rfs::fgetxattr(file, name, &mut value[..])?;
+        value.truncate(len);
+        out.push((name.to_vec(), value));
+    }
+    Ok(out)
+}
+
+/// The extended attributes of the entry at `path` itself, not following a last-name link.
+fn link_xattrs(path: &OsStr) -> std::io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let size = match rfs::llistxattr_query(path) {
+        Ok(size) => size,
+        Err(Errno::NOTSUP) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut list = vec![0u8; size];
+    let len = rfs::llistxattr(path, &mut list[..])?;
+    list.truncate(len);
+    let mut out = Vec::new();
+    for name in list.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let len = rfs::lgetxattr_query(path, name)?;
+        let mut value = vec![0u8; len];
+        let len = rfs::lgetxattr(path, name, &mut value[..])?;
         value.truncate(len);
         out.push((name.to_vec(), value));
     }

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use rustix::fs::{self as rfs, AtFlags, OFlags};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Problem, Result, Root, Timestamp, display_path};
 
 /// The type of an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileKind {
     /// A regular file.

@@ -168,3 +168,35 @@ fn links_resolve_inside_the_image_as_in_a_chroot() {
     assert_eq!(root.resolve_in_image(Path::new("parent/etc/hostname")).unwrap().unwrap().0, Path::new("etc/hostname"));
     assert_eq!(snapshot(&[&out.file, &out.dir_file]), before);
 }
+
+#[test]
+fn xattrs_are_the_entry_s_own_never_a_link_target_s() {
+    let base = tempfile::tempdir().unwrap();
+    let out = outside(base.path());
+    let root = base.path().join("root");
+    fs::create_dir_all(root.join("dir")).unwrap();
+    fs::write(root.join("file"), b"x").unwrap();
+    symlink(&out.file, root.join("link")).unwrap();
+    let set = |path: &Path, name: &str, value: &[u8]| {
+        if let Err(e) = rustix::fs::lsetxattr(path, name, value, rustix::fs::XattrFlags::empty()) {
+            panic!("{}: cannot set {name}: {e}", path.display());
+        }
+    };
+    set(&out.file, "user.outside", b"secret");
+    set(&root.join("file"), "user.b", b"2");
+    set(&root.join("file"), "user.a", b"1");
+    set(&root.join("dir"), "user.dir", b"d");
+    // Only `trusted.*` and `security.*` attributes can be set on a link itself (as root).
+    let link_own = rustix::fs::lsetxattr(root.join("link"), "trusted.tamis", b"own", rustix::fs::XattrFlags::empty());
+
+    let r = Root::open(&root).unwrap();
+    let a = |n: &str, v: &str| (n.as_bytes().to_vec(), v.as_bytes().to_vec());
+    assert_eq!(r.xattrs(Path::new("file")).unwrap(), vec![a("user.a", "1"), a("user.b", "2")], "sorted by name");
+    assert_eq!(r.xattrs(Path::new("/dir")).unwrap(), vec![a("user.dir", "d")]);
+    let link = r.xattrs(Path::new("link")).unwrap();
+    assert!(!link.contains(&a("user.outside", "secret")), "the link's target was read: {link:?}");
+    if link_own.is_ok() {
+        assert_eq!(link, vec![a("trusted.tamis", "own")]);
+    }
+    assert!(matches!(r.xattrs(Path::new("link/x")), Err(Error::SymlinkInPath { .. } | Error::Io { .. })));
+}

@@ -20,7 +20,8 @@
 //!
 //! let profile = Profile::builtin("debian-image").expect("built in");
 //! let pipeline = Pipeline::new(&profile, &Selection::default())?;
-//! assert_eq!(pipeline.stage_names(), ["mtime"]);
+//! // The mtime clamp ends every profile: the other stages change directory times.
+//! assert_eq!(pipeline.stage_names().last(), Some(&"mtime"));
 //! # Ok::<(), tamis_pipeline::Error>(())
 //! ```
 

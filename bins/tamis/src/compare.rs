@@ -1,0 +1,144 @@
+//! `tamis manifest` and `tamis diff`: the manifest of a tree, and two trees (or manifests)
+//! compared, grouped and explained. The work is in `tamis-manifest`; this prints it.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use tamis_manifest::{Comparison, Group, input};
+
+const DIFF_EXIT_CODES: &str = "\
+Exit status:
+  0  identical
+  1  different
+  2  error: an input cannot be read (or some of its entries cannot)";
+
+const MANIFEST_EXIT_CODES: &str = "\
+Exit status:
+  0  done
+  2  error: the input cannot be read
+  3  done, but some entries could not be read (listed; they are missing from the manifest)";
+
+/// Arguments of `tamis manifest`.
+#[derive(Debug, Args)]
+#[command(after_help = MANIFEST_EXIT_CODES)]
+pub struct ManifestArgs {
+    /// Write the manifest to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The tree (a directory), or a manifest file to rewrite in the canonical order.
+    root: PathBuf,
+}
+
+/// Arguments of `tamis diff`.
+#[derive(Debug, Args)]
+#[command(after_help = DIFF_EXIT_CODES)]
+pub struct DiffArgs {
+    /// Print every difference as JSON on standard output.
+    #[arg(long)]
+    json: bool,
+    /// Name the cause of each difference and the tamis stage that removes it (reads the bytes
+    /// of both sides of each content difference).
+    #[arg(long)]
+    explain: bool,
+    /// How many paths to list per group in the summary (--json lists all).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    list: usize,
+    /// The first tree: a directory or a manifest file (`tamis manifest`).
+    first: PathBuf,
+    /// The second tree: a directory or a manifest file.
+    second: PathBuf,
+}
+
+/// `tamis manifest`: JSON Lines, a header line then one entry per line.
+pub fn manifest(args: &ManifestArgs) -> Result<ExitCode> {
+    let manifest = input::open(&args.root)?.manifest()?;
+    let mut bytes = Vec::new();
+    manifest.write_json_lines(&mut bytes).context("cannot serialise the manifest")?;
+    match &args.output {
+        Some(file) => {
+            std::fs::write(file, bytes).with_context(|| format!("{}: cannot write the manifest", file.display()))?;
+        }
+        None => std::io::stdout().lock().write_all(&bytes).context("cannot write the manifest to standard output")?,
+    }
+    for problem in &manifest.problems {
+        eprintln!("tamis: {}: {}", tamis_core::display_path(&problem.path), problem.reason);
+    }
+    Ok(ExitCode::from(if manifest.problems.is_empty() { 0 } else { 3 }))
+}
+
+/// `tamis diff`.
+pub fn diff(args: &DiffArgs) -> Result<ExitCode> {
+    let (first, second) = (input::open(&args.first)?, input::open(&args.second)?);
+    let comparison = Comparison::of(first.as_ref(), second.as_ref(), args.explain)?;
+    let text = if args.json {
+        let mut json = serde_json::to_vec_pretty(&comparison)?;
+        json.push(b'\n');
+        json
+    } else {
+        summary(&args.first, &args.second, &comparison, args.list).into_bytes()
+    };
+    match std::io::stdout().lock().write_all(&text) {
+        // `tamis diff A B | head`: the reader has seen enough; the exit status still answers.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(e).context("cannot write to standard output");
+        }
+        _ => {}
+    }
+    for problem in &comparison.problems {
+        eprintln!("tamis: cannot read {}: {}", problem.path.display(), problem.reason);
+    }
+    Ok(ExitCode::from(if comparison.problems.is_empty() { u8::from(!comparison.differences.is_empty()) } else { 2 }))
+}
+
+/// Counts per group, then the first `list` paths of each group (with their causes).
+fn summary(first: &Path, second: &Path, c: &Comparison, list: usize) -> String {
+    let mut out = String::new();
+    let (a, b) = (first.display(), second.display());
+    if c.differences.is_empty() {
+        let _ = writeln!(out, "{a} and {b} are identical ({} entries)", c.entries[0]);
+        return out;
+    }
+    let counts: Vec<String> = Group::ALL
+        .iter()
+        .filter_map(|g| c.counts.get(g.name()).filter(|n| **n > 0).map(|n| format!("{n} {}", g.name())))
+        .collect();
+    let _ = writeln!(out, "{a} and {b} differ: {} ({} and {} entries)", counts.join(", "), c.entries[0], c.entries[1]);
+    let width = c.differences.iter().take(200).map(|d| d.path.len()).max().unwrap_or(0).min(60);
+    for group in Group::ALL {
+        let items: Vec<_> = c.differences.iter().filter(|d| d.group == group).collect();
+        if items.is_empty() {
+            continue;
+        }
+        let title = match group {
+            Group::OnlyInFirst => format!("only in {a}"),
+            Group::OnlyInSecond => format!("only in {b}"),
+            other => other.name().to_owned(),
+        };
+        let _ = writeln!(out, "{title} ({}):", items.len());
+        if group == Group::MtimeOnly && items.iter().all(|d| d.explanation.is_some()) {
+            let _ = writeln!(out, "  all removed by stage mtime");
+        }
+        for d in items.iter().take(list) {
+            let mut line = format!("  {:width$}", d.path);
+            match &d.explanation {
+                Some(e) if group != Group::MtimeOnly => {
+                    let stage = e.stage.map_or_else(|| "unknown".to_owned(), |s| format!("stage {s}"));
+                    let _ = write!(line, "  {stage}: {}", e.detail);
+                }
+                _ if group == Group::Metadata => {
+                    let _ = write!(line, "  {}", d.fields.join(", "));
+                }
+                _ => {}
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        if items.len() > list {
+            let _ = writeln!(out, "  ... and {} more (--json lists all)", items.len() - list);
+        }
+    }
+    out
+}

@@ -1,0 +1,147 @@
+//! `tamis manifest` and `tamis diff` as a build script or a rebuilder uses them: exit codes,
+//! groups, explanations, manifest files as inputs.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use tamis_manifest::Cause;
+
+fn tamis(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tamis")).args(args).output().unwrap()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Two identical small trees with equal mtimes: `a` and `b` under one temporary directory.
+fn twin_trees() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for side in ["a", "b"] {
+        let root = dir.path().join(side);
+        fs::create_dir_all(root.join("etc/ssh")).unwrap();
+        fs::create_dir_all(root.join("usr/bin")).unwrap();
+        fs::write(root.join("etc/hostname"), b"debian\n").unwrap();
+        fs::write(root.join("etc/ssh/ssh_host_ed25519_key"), b"key\n").unwrap();
+        fs::write(root.join("usr/bin/tool"), b"\x7fELF tool").unwrap();
+        std::os::unix::fs::symlink("../usr/bin/tool", root.join("etc/tool")).unwrap();
+        let out = tamis(&["mtime", "--set", "--epoch", "1700000000", "--quiet", p(&root)]);
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    }
+    dir
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)))
+}
+
+#[test]
+fn identical_trees_exit_0_and_a_difference_exits_1_grouped_and_explained() {
+    let dir = twin_trees();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let same = tamis(&["diff", p(&a), p(&b)]);
+    assert_eq!(code(&same), 0, "{}{}", text(&same.stdout), text(&same.stderr));
+    assert!(text(&same.stdout).contains("are identical (9 entries)"), "{}", text(&same.stdout));
+
+    fs::write(b.join("etc/ssh/ssh_host_ed25519_key"), b"other key\n").unwrap();
+    fs::write(b.join("usr/bin/tool"), b"\x7fELF tooL").unwrap();
+    fs::write(b.join("etc/new"), b"").unwrap();
+    fs::set_permissions(b.join("etc/hostname"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = tamis(&["diff", "--explain", p(&a), p(&b)]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("differ: 1 only-in-second, 2 content, 1 metadata, 1 mtime-only"), "{said}");
+    assert!(said.contains("stage host-keys"), "{said}");
+    assert!(said.contains("unknown: first difference at offset 8: 6c | 4c"), "{said}");
+    assert!(said.lines().any(|l| l.starts_with("  /etc/hostname ") && l.ends_with(" mode")), "{said}");
+
+    let out = tamis(&["diff", "--json", "--explain", p(&a), p(&b)]);
+    assert_eq!(code(&out), 1);
+    let v = json(&out);
+    assert_eq!(v["counts"]["content"], 2);
+    let key = v["differences"].as_array().unwrap().iter().find(|d| d["path"] == "/etc/ssh/ssh_host_ed25519_key");
+    assert_eq!(key.unwrap()["stage"], "host-keys");
+    assert_eq!(key.unwrap()["cause"], "host-key");
+}
+
+#[test]
+fn a_manifest_file_is_an_input_and_round_trips() {
+    let dir = twin_trees();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let security = "security.capability";
+    // What `setcap cap_net_raw+ep` writes (revision 2, effective, permitted bit 13), and the
+    // same without effective.
+    let ep = [1u8, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut p_only = ep;
+    p_only[0] = 0;
+    for root in [&a, &b] {
+        rustix::fs::lsetxattr(root.join("usr/bin/tool"), security, &ep, rustix::fs::XattrFlags::empty()).unwrap();
+    }
+    let file = dir.path().join("a.jsonl");
+    let out = tamis(&["manifest", "-o", p(&file), p(&a)]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let stdout = tamis(&["manifest", p(&a)]);
+    assert_eq!(stdout.stdout, fs::read(&file).unwrap(), "stdout and -o write the same bytes");
+    let written = text(&stdout.stdout);
+    assert!(written.starts_with("{\"tamis-manifest\":1}\n"), "{written}");
+    assert!(written.contains(r#""xattrs":{"security.capability":"01000002002000000000"#), "{written}");
+
+    let same = tamis(&["diff", p(&file), p(&b)]);
+    assert_eq!(code(&same), 0, "{}{}", text(&same.stdout), text(&same.stderr));
+    // Rewriting a manifest keeps it byte for byte.
+    let again = tamis(&["manifest", p(&file)]);
+    assert_eq!(again.stdout, stdout.stdout);
+
+    // An xattr changed is a metadata difference; a content one is explained by path only.
+    rustix::fs::lsetxattr(b.join("usr/bin/tool"), security, &p_only, rustix::fs::XattrFlags::empty()).unwrap();
+    fs::write(b.join("etc/hostname"), b"build-host\n").unwrap();
+    let out = tamis(&["diff", "--json", "--explain", p(&file), p(&b)]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let v = json(&out);
+    let diffs = v["differences"].as_array().unwrap();
+    let tool = diffs.iter().find(|d| d["path"] == "/usr/bin/tool").unwrap();
+    assert_eq!(tool["group"], "metadata");
+    assert_eq!(tool["fields"], serde_json::json!(["xattrs"]));
+    let host = diffs.iter().find(|d| d["path"] == "/etc/hostname").unwrap();
+    assert_eq!((&host["group"], &host["stage"]), (&"content".into(), &"host-config".into()));
+}
+
+#[test]
+fn unreadable_or_unknown_inputs_exit_2() {
+    let dir = twin_trees();
+    let junk = dir.path().join("junk.img");
+    fs::write(&junk, b"hsqs not yet readable").unwrap();
+    let out = tamis(&["diff", p(&junk), p(&dir.path().join("a"))]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("not a directory nor a tamis manifest"), "{}", text(&out.stderr));
+    let out = tamis(&["diff", p(&dir.path().join("missing")), p(&dir.path().join("a"))]);
+    assert_eq!(code(&out), 2);
+    let bad = dir.path().join("bad.jsonl");
+    fs::write(&bad, b"{\"tamis-manifest\":1}\n{\"path\":\"/x\"}\n").unwrap();
+    let out = tamis(&["diff", p(&bad), p(&bad)]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("bad.jsonl:2: not a tamis manifest entry"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn every_cause_names_a_stage_tamis_has() {
+    let out = tamis(&["stages", "--json"]);
+    let stages = json(&out);
+    let names: Vec<&str> = stages.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    for cause in Cause::ALL {
+        match cause.stage() {
+            // Timestamps inside file formats: the `formats` stage is being written.
+            Some("formats") | None => {}
+            Some(stage) => assert!(names.contains(&stage), "{cause:?} names {stage}, not in {names:?}"),
+        }
+    }
+}

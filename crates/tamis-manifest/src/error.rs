@@ -1,0 +1,53 @@
+//! What can stop building, reading or comparing a manifest.
+
+use std::path::PathBuf;
+
+/// An error of this crate; each names the file it concerns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The tree could not be walked or opened.
+    #[error(transparent)]
+    Tree(#[from] tamis_core::Error),
+    /// A file could not be read or written.
+    #[error("{path}: cannot {op}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done: "read", "write".
+        op: &'static str,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A manifest file has a line that is not a manifest entry.
+    #[error("{path}:{line}: not a tamis manifest entry")]
+    Parse {
+        /// The manifest file.
+        path: PathBuf,
+        /// The line, counting from 1.
+        line: usize,
+        /// What the JSON parser said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A manifest file of a format version this build does not know.
+    #[error("{path}: manifest format version {found}, this tamis reads version {expected}")]
+    Version {
+        /// The manifest file.
+        path: PathBuf,
+        /// The version in its header.
+        found: u32,
+        /// The version this crate reads and writes.
+        expected: u32,
+    },
+    /// An input that is neither a directory nor a manifest file.
+    #[error("{path}: not a directory nor a tamis manifest (squashfs, cpio and ISO inputs are not supported yet)")]
+    UnknownInput {
+        /// The input.
+        path: PathBuf,
+    },
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,142 @@
+//! Inputs of a comparison: anything that can give a manifest and, where it has them, the bytes
+//! of a file.
+//!
+//! Today an input is a directory (a root filesystem) or a manifest file written by
+//! `tamis manifest`. Readers of images (squashfs, cpio/initramfs, ISO 9660) are meant to plug in
+//! here as further implementations of [`Input`], recognised by [`open`] from their first bytes
+//! (`hsqs`, `070701`, `CD001` at 32769); an image inside an image then becomes an input of its
+//! own. Nothing else in the crate needs to change for them.
+
+use std::fs::File;
+use std::io::{BufReader, Read as _};
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
+
+use tamis_core::Root;
+
+use crate::{Error, Manifest, Result};
+
+/// Something to compare. See the [module documentation](self).
+pub trait Input: Send + Sync {
+    /// The input as the user named it, for messages.
+    fn name(&self) -> &Path;
+
+    /// Its manifest, entries in the canonical order.
+    fn manifest(&self) -> Result<Manifest>;
+
+    /// The bytes of the regular file at `path` (as a manifest writes it: `/etc/hostname`), or
+    /// `None` when this input only knows the file's hash (a manifest file).
+    fn contents(&self, path: &str) -> Result<Option<Vec<u8>>>;
+}
+
+/// A directory, read beneath a [`Root`] (no link is ever followed).
+#[derive(Debug)]
+pub struct DirectoryInput {
+    root: Root,
+}
+
+impl DirectoryInput {
+    /// The tree beneath `root`.
+    pub fn new(root: Root) -> Self {
+        Self { root }
+    }
+}
+
+impl Input for DirectoryInput {
+    fn name(&self) -> &Path {
+        self.root.path()
+    }
+
+    fn manifest(&self) -> Result<Manifest> {
+        Manifest::of_tree(&self.root)
+    }
+
+    fn contents(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        Ok(Some(self.root.read(&entry_path(path))?))
+    }
+}
+
+/// A manifest file: the metadata and hashes of a tree, without its bytes.
+#[derive(Debug)]
+pub struct ManifestFileInput {
+    path: PathBuf,
+    manifest: Manifest,
+}
+
+impl ManifestFileInput {
+    /// Reads the manifest file at `path`.
+    pub fn read(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), op: "open", source })?;
+        let manifest = Manifest::read_json_lines(BufReader::new(file), path)?;
+        Ok(Self { path: path.to_owned(), manifest })
+    }
+}
+
+impl Input for ManifestFileInput {
+    fn name(&self) -> &Path {
+        &self.path
+    }
+
+    fn manifest(&self) -> Result<Manifest> {
+        Ok(self.manifest.clone())
+    }
+
+    fn contents(&self, _path: &str) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+}
+
+/// The input at `path`: a directory, or a file recognised by its first bytes.
+pub fn open(path: &Path) -> Result<Box<dyn Input>> {
+    let io = |op, source| Error::Io { path: path.to_owned(), op, source };
+    let meta = std::fs::metadata(path).map_err(|e| io("stat", e))?;
+    if meta.is_dir() {
+        return Ok(Box::new(DirectoryInput::new(Root::open(path)?)));
+    }
+    let mut start = [0u8; 32];
+    let mut file = File::open(path).map_err(|e| io("open", e))?;
+    let mut len = 0;
+    while len < start.len() {
+        match file.read(&mut start[len..]).map_err(|e| io("read", e))? {
+            0 => break,
+            n => len += n,
+        }
+    }
+    if Manifest::sniff(&start[..len]) {
+        return Ok(Box::new(ManifestFileInput::read(path)?));
+    }
+    Err(Error::UnknownInput { path: path.to_owned() })
+}
+
+/// A manifest path (`/etc/x`, non-UTF-8 bytes written `\xNN`) as a path inside a root.
+fn entry_path(path: &str) -> PathBuf {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i..i + 4)
+            .filter(|b| b.starts_with(b"\\x"))
+            .and_then(|b| std::str::from_utf8(&b[2..]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()));
+        if let Some(byte) = escaped {
+            out.push(byte);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    PathBuf::from(std::ffi::OsStr::from_bytes(&out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_paths_map_back_to_names() {
+        assert_eq!(entry_path("/etc/hostname"), Path::new("/etc/hostname"));
+        let raw = PathBuf::from(std::ffi::OsStr::from_bytes(b"/a\xff"));
+        assert_eq!(entry_path(&tamis_core::display_path(&raw)), raw);
+    }
+}

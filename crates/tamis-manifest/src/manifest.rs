@@ -1,0 +1,211 @@
+//! The manifest of a tree: building it in parallel, its digest, JSON Lines out and in.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, Read as _, Write};
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tamis_core::{FileKind, Problem, Root, Timestamp, display_path};
+
+use crate::{Error, Result};
+
+/// The version of the JSON Lines format written by [`Manifest::write_json_lines`]. A reader
+/// refuses any other: a manifest compared under the wrong rules would give a wrong answer.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One entry of a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestEntry {
+    /// The path inside the tree, as the image sees it (`/etc/hostname`).
+    pub path: String,
+    /// The type.
+    pub kind: FileKind,
+    /// Permission, set-id and sticky bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Size in bytes (files and links).
+    pub size: u64,
+    /// Modification time.
+    pub mtime: Timestamp,
+    /// A link's target, as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// A device node's number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdev: Option<u64>,
+    /// Extended attributes of the entry itself (`security.capability`, ACLs, `SELinux` labels):
+    /// name → value in lowercase hex, sorted by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub xattrs: BTreeMap<String, String>,
+    /// SHA-256 of a regular file's contents, in hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// The first line of a manifest file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    #[serde(rename = "tamis-manifest")]
+    version: u32,
+}
+
+/// Every entry of a tree, in the canonical order, and the entries that could not be read.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Manifest {
+    /// The entries.
+    pub entries: Vec<ManifestEntry>,
+    /// Entries that could not be read (they are missing from `entries`).
+    pub problems: Vec<Problem>,
+}
+
+impl Manifest {
+    /// The manifest of the tree beneath `root`.
+    ///
+    /// The walk gives the canonical order; entries are then described in parallel (rayon's
+    /// indexed collect keeps that order), so the result does not depend on the thread count.
+    pub fn of_tree(root: &Root) -> Result<Self> {
+        let tree = root.walk()?;
+        let described: Vec<std::result::Result<ManifestEntry, Problem>> =
+            tree.entries().par_iter().map(|entry| describe(root, entry)).collect();
+        let mut manifest = Self { entries: Vec::new(), problems: tree.problems().to_vec() };
+        for item in described {
+            match item {
+                Ok(entry) => manifest.entries.push(entry),
+                Err(problem) => manifest.problems.push(problem),
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// One SHA-256 for the whole manifest: equal digests mean equal trees.
+    ///
+    /// # Panics
+    /// Never: an entry is plain data that always serialises.
+    pub fn digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        for entry in &self.entries {
+            let line = serde_json::to_vec(entry).expect("a manifest entry always serialises");
+            hasher.update(&line);
+            hasher.update(b"\n");
+        }
+        hex(&hasher.finalize())
+    }
+
+    /// Writes the manifest as JSON Lines: a header line `{"tamis-manifest":1}`, then one entry
+    /// per line, in the canonical order.
+    pub fn write_json_lines(&self, mut out: impl Write) -> std::io::Result<()> {
+        serde_json::to_writer(&mut out, &Header { version: FORMAT_VERSION })?;
+        out.write_all(b"\n")?;
+        for entry in &self.entries {
+            serde_json::to_writer(&mut out, entry)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// Reads a manifest written by [`write_json_lines`](Self::write_json_lines); `path` is for
+    /// messages. Entries are put back in the canonical order whatever the file's order.
+    pub fn read_json_lines(input: impl BufRead, path: &Path) -> Result<Self> {
+        let mut entries = Vec::new();
+        let mut lines = input.lines().enumerate();
+        let io = |source| Error::Io { path: path.to_owned(), op: "read", source };
+        let parse = |line: usize, source| Error::Parse { path: path.to_owned(), line: line + 1, source };
+        let Some((n, header)) = lines.next() else {
+            return Err(Error::UnknownInput { path: path.to_owned() });
+        };
+        let header: Header = serde_json::from_str(&header.map_err(io)?).map_err(|e| parse(n, e))?;
+        if header.version != FORMAT_VERSION {
+            return Err(Error::Version { path: path.to_owned(), found: header.version, expected: FORMAT_VERSION });
+        }
+        for (n, line) in lines {
+            let line = line.map_err(io)?;
+            if line.is_empty() {
+                continue;
+            }
+            entries.push(serde_json::from_str::<ManifestEntry>(&line).map_err(|e| parse(n, e))?);
+        }
+        entries.sort_by(|a, b| tamis_core::canonical_cmp(Path::new(&a.path), Path::new(&b.path)));
+        Ok(Self { entries, problems: Vec::new() })
+    }
+
+    /// Whether `first_bytes` (the start of a file) look like a manifest file.
+    pub fn sniff(first_bytes: &[u8]) -> bool {
+        first_bytes.starts_with(b"{\"tamis-manifest\":")
+    }
+}
+
+fn describe(root: &Root, entry: &tamis_core::Entry) -> std::result::Result<ManifestEntry, Problem> {
+    let path = &entry.path;
+    let meta = &entry.meta;
+    let problem = |e: &dyn std::error::Error| Problem::from_error(path, e);
+    let target = match meta.kind {
+        FileKind::Symlink => Some(root.read_link(path).map_err(|e| problem(&e))?.display().to_string()),
+        _ => None,
+    };
+    let (sha256, raw_xattrs) = if meta.kind == FileKind::File {
+        // One open for both: the bytes and the attributes come from the same inode.
+        let file = root.open_regular(path).map_err(|e| problem(&e))?;
+        let attrs = tamis_core::fd_xattrs(&file).map_err(|e| {
+            problem(&tamis_core::Error::Io { path: path.clone(), op: "read extended attributes of", source: e })
+        })?;
+        (Some(hash_file(file, path).map_err(|e| problem(&e))?), attrs)
+    } else {
+        (None, root.xattrs(path).map_err(|e| problem(&e))?)
+    };
+    let rdev = matches!(meta.kind, FileKind::CharDevice | FileKind::BlockDevice).then_some(meta.rdev);
+    Ok(ManifestEntry {
+        path: display_path(path),
+        kind: meta.kind,
+        mode: meta.mode,
+        uid: meta.uid,
+        gid: meta.gid,
+        size: if meta.kind == FileKind::Dir { 0 } else { meta.size },
+        mtime: meta.mtime,
+        target,
+        rdev,
+        xattrs: raw_xattrs.into_iter().map(|(name, value)| (xattr_name(&name), hex(&value))).collect(),
+        sha256,
+    })
+}
+
+/// An attribute name as text: UTF-8 as is (they always are in practice), other bytes `\xNN`.
+fn xattr_name(name: &[u8]) -> String {
+    display_path(Path::new(std::ffi::OsStr::from_bytes(name))).split_off(1)
+}
+
+fn hash_file(mut file: std::fs::File, path: &Path) -> tamis_core::Result<String> {
+    thread_local! {
+        // One buffer per worker: a fresh 256 KiB buffer per file costs more than hashing the
+        // many small files of a root filesystem.
+        static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 256 * 1024]);
+    }
+    BUFFER.with_borrow_mut(|buf| {
+        let mut hasher = Sha256::new();
+        loop {
+            let n =
+                file.read(buf).map_err(|e| tamis_core::Error::Io { path: path.to_owned(), op: "read", source: e })?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(hex(&hasher.finalize()))
+    })
+}
+
+/// Bytes in lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        write!(s, "{b:02x}").expect("writing to a String cannot fail");
+        s
+    })
+}
