@@ -181,6 +181,11 @@ impl Root {
         }
     }
 
+    /// Whether `rel` is a directory (not a link to one) beneath the root.
+    pub fn is_dir(&self, rel: &Path) -> bool {
+        matches!(self.try_lstat(rel), Ok(Some(meta)) if meta.kind == FileKind::Dir)
+    }
+
     /// The metadata of the entry at `rel`, without following a link.
     pub fn lstat(&self, rel: &Path) -> Result<Metadata> {
         self.try_lstat(rel)?.ok_or_else(|| Error::io(rel, "stat", Errno::NOENT))
@@ -545,42 +550,45 @@ fn write_with_metadata(mut temp: File, contents: &[u8], original: &File, st: &rf
 /// Every extended attribute of an open file or directory the caller may read, as (name, value)
 /// pairs in the order the file system lists them.
 pub fn fd_xattrs(file: &impl AsFd) -> std::io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let size = match rfs::flistxattr_query(file) {
-        Ok(size) => size,
-        Err(Errno::NOTSUP) => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut list = vec![0u8; size];
-    let len = rfs::flistxattr(file, &mut list[..])?;
-    list.truncate(len);
-    let mut out = Vec::new();
-    for name in list.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let len = rfs::fgetxattr_query(file, name)?;
-        let mut value = vec![0u8; len];
-        let len = rfs::fgetxattr(file, name, &mut value[..])?;
-        value.truncate(len);
-        out.push((name.to_vec(), value));
-    }
-    Ok(out)
+    collect_xattrs(
+        || rfs::flistxattr_query(file),
+        |buf| rfs::flistxattr(file, buf),
+        |name| rfs::fgetxattr_query(file, name),
+        |name, buf| rfs::fgetxattr(file, name, buf),
+    )
 }
 
 /// The extended attributes of the entry at `path` itself, not following a last-name link.
 fn link_xattrs(path: &OsStr) -> std::io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let size = match rfs::llistxattr_query(path) {
+    collect_xattrs(
+        || rfs::llistxattr_query(path),
+        |buf| rfs::llistxattr(path, buf),
+        |name| rfs::lgetxattr_query(path, name),
+        |name, buf| rfs::lgetxattr(path, name, buf),
+    )
+}
+
+/// Lists names, then reads each value, with the calls of one flavour (by descriptor, by path).
+fn collect_xattrs(
+    list_size: impl Fn() -> rustix::io::Result<usize>,
+    list: impl Fn(&mut [u8]) -> rustix::io::Result<usize>,
+    value_size: impl Fn(&[u8]) -> rustix::io::Result<usize>,
+    value: impl Fn(&[u8], &mut [u8]) -> rustix::io::Result<usize>,
+) -> std::io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let size = match list_size() {
         Ok(size) => size,
         Err(Errno::NOTSUP) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
-    let mut list = vec![0u8; size];
-    let len = rfs::llistxattr(path, &mut list[..])?;
-    list.truncate(len);
+    let mut names = vec![0u8; size];
+    let len = list(&mut names[..])?;
+    names.truncate(len);
     let mut out = Vec::new();
-    for name in list.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let len = rfs::lgetxattr_query(path, name)?;
-        let mut value = vec![0u8; len];
-        let len = rfs::lgetxattr(path, name, &mut value[..])?;
-        value.truncate(len);
-        out.push((name.to_vec(), value));
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let mut bytes = vec![0u8; value_size(name)?];
+        let len = value(name, &mut bytes[..])?;
+        bytes.truncate(len);
+        out.push((name.to_vec(), bytes));
     }
     Ok(out)
 }

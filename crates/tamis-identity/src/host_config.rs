@@ -140,7 +140,7 @@ impl Normalizer for HostConfig {
             }
         }
         let rules = Path::new("etc/udev/rules.d");
-        if matches!(root.try_lstat(rules), Ok(Some(ref m)) if m.kind == FileKind::Dir) {
+        if root.is_dir(rules) {
             for entry in root.walk_under(rules)?.entries() {
                 let file = entry.path.file_name().unwrap_or_default().to_string_lossy();
                 if entry.path.parent() == Some(rules) && file.starts_with("70-persistent-") && file.ends_with(".rules")

@@ -105,7 +105,7 @@ impl Normalizer for HostKeys {
     fn run(&self, root: &Root, cx: &Context<'_>) -> Result<Report> {
         let mut edits = Edits::new(root, cx, Self::NAME);
         let ssh = Path::new("etc/ssh");
-        let has_ssh = matches!(root.try_lstat(ssh), Ok(Some(ref m)) if m.kind == FileKind::Dir);
+        let has_ssh = root.is_dir(ssh);
         if has_ssh {
             let tree = root.walk_under(ssh)?;
             for entry in tree.entries() {
@@ -122,7 +122,7 @@ impl Normalizer for HostKeys {
         }
         // make-ssl-cert also links the certificate under its subject hash.
         let certs = Path::new("etc/ssl/certs");
-        if matches!(root.try_lstat(certs), Ok(Some(ref m)) if m.kind == FileKind::Dir) {
+        if root.is_dir(certs) {
             for entry in root.walk_under(certs)?.entries() {
                 let snakeoil = entry.meta.kind == FileKind::Symlink
                     && entry.path.parent() == Some(certs)
@@ -147,7 +147,7 @@ impl Normalizer for HostKeys {
         let has_generator = generators.iter().any(|g| matches!(root.try_lstat(Path::new(g)), Ok(Some(_))));
         if self.options.regenerate && has_generator {
             let units = Path::new("etc/systemd/system");
-            if matches!(root.try_lstat(units), Ok(Some(ref m)) if m.kind == FileKind::Dir) {
+            if root.is_dir(units) {
                 Self::install_unit(&mut edits);
             } else {
                 edits.problem(units, "/etc/systemd/system: missing, so no first-boot unit can regenerate the keys");

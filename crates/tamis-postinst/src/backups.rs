@@ -80,7 +80,7 @@ impl Normalizer for Backups {
         }
         // ucf keeps numbered copies of its hash file and registry: hashfile.0, registry.0, …
         let ucf = Path::new("var/lib/ucf");
-        if matches!(root.try_lstat(ucf), Ok(Some(ref m)) if m.kind == FileKind::Dir) {
+        if root.is_dir(ucf) {
             for entry in root.walk_under(ucf)?.entries() {
                 let name = entry.path.file_name().unwrap_or_default().to_string_lossy();
                 let numbered = ["hashfile.", "registry."].iter().any(|prefix| {
@@ -93,7 +93,7 @@ impl Normalizer for Backups {
             }
         }
         let etc = Path::new("etc");
-        if matches!(root.try_lstat(etc), Ok(Some(ref m)) if m.kind == FileKind::Dir) {
+        if root.is_dir(etc) {
             for entry in root.walk_under(etc)?.entries() {
                 let name = entry.path.file_name().unwrap_or_default().to_string_lossy();
                 if entry.meta.kind == FileKind::File && OLD_CONFFILE.iter().any(|s| name.ends_with(s)) {

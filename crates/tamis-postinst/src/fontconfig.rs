@@ -147,7 +147,7 @@ impl Normalizer for Fontconfig {
     fn run(&self, root: &Root, cx: &Context<'_>) -> Result<Report> {
         let mut edits = Edits::new(root, cx, Self::NAME);
         let caches = Path::new("var/cache/fontconfig");
-        if !matches!(root.try_lstat(caches), Ok(Some(ref m)) if m.kind == FileKind::Dir) {
+        if !root.is_dir(caches) {
             return Ok(edits.finish());
         }
         for entry in root.walk_under(caches)?.entries() {

@@ -62,7 +62,7 @@ impl Normalizer for Logs {
     fn run(&self, root: &Root, cx: &Context<'_>) -> Result<Report> {
         let mut edits = Edits::new(root, cx, Self::NAME);
         let logs = Path::new("var/log");
-        if !matches!(root.try_lstat(logs), Ok(Some(ref m)) if m.kind == FileKind::Dir) {
+        if !root.is_dir(logs) {
             return Ok(edits.finish());
         }
         let tree = root.walk_under(logs)?;

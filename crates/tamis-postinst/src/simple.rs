@@ -62,7 +62,7 @@ impl Normalizer for ManDb {
     fn run(&self, root: &Root, cx: &Context<'_>) -> Result<Report> {
         let mut edits = Edits::new(root, cx, Self::NAME);
         let cache = Path::new("var/cache/man");
-        if !matches!(root.try_lstat(cache), Ok(Some(ref m)) if m.kind == FileKind::Dir) {
+        if !root.is_dir(cache) {
             return Ok(edits.finish());
         }
         for entry in root.walk_under(cache)?.entries() {
