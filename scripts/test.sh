@@ -11,8 +11,12 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 
 # Real producers and consumers the tests call: mmdebstrap (fixture), faketime (the fixture's
 # second build runs 3 days ahead), setfattr/getfattr (attr), setcap/getcap (libcap2-bin),
-# mkfifo/mknod/mount/unshare (coreutils, util-linux), find/touch/cp.
-packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils)
+# mkfifo/mknod/mount/unshare (coreutils, util-linux), find/touch/cp; for the formats stage the
+# producers and consumers of each format (gzip, zip/unzip/zipinfo, jar from a JDK, ar from
+# binutils, dpkg-deb, pngcheck, python3), a jar from a Debian package and the peer
+# strip-nondeterminism for the cross-check.
+packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils
+    gzip zip unzip default-jdk-headless binutils dpkg pngcheck python3 libcommons-lang3-java strip-nondeterminism)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
