@@ -1,6 +1,7 @@
 //! The registry: every stage tamis has, by name. Adding a normalizer is one line here.
 
 use tamis_core::Normalizer;
+use tamis_formats::StripFormats;
 use tamis_identity::{HostConfig, HostKeys, MachineId};
 use tamis_mtime::ClampMtimes;
 use tamis_postinst::{Backups, Fontconfig, Ldconfig, Logs, ManDb, NoOptions, Pyc, Shadow};
@@ -75,6 +76,11 @@ static STAGES: &[StageInfo] = &[
         name: Fontconfig::NAME,
         summary: Fontconfig::SUMMARY,
         build: |options| Ok(Box::new(Fontconfig::new(options.try_into()?))),
+    },
+    StageInfo {
+        name: StripFormats::NAME,
+        summary: StripFormats::SUMMARY,
+        build: |options| Ok(Box::new(StripFormats::new(&options.try_into()?))),
     },
     StageInfo {
         name: ClampMtimes::NAME,
