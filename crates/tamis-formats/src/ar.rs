@@ -3,7 +3,8 @@
 //! Each member's 60-byte header holds its mtime, uid, gid and mode as ASCII. GNU `ar` without
 //! `D`, and `dpkg-deb` builds, store the builder's values. As `strip-nondeterminism` does: the
 //! mtime follows the [policy](crate::TimePolicy), uid and gid become 0, and the mode 644, or
-//! 755 if the owner may execute; the symbol table (`/`, `/SYM64/`) keeps its mode, the long
+//! 755 if the owner may execute (a Debian package's members keep `dpkg-deb`'s form, `100644`,
+//! so that a package built reproducibly is left byte for byte); the symbol table (`/`, `/SYM64/`) keeps its mode, the long
 //! name table (`//`) has none of these fields and is left as it is. Member data is not touched.
 //! Thin archives (`!<thin>`) hold no data and are not matched.
 
@@ -36,6 +37,7 @@ impl Handler for Ar {
             return Err(FormatError::Malformed { what: "ar magic", offset: 0 });
         }
         let mut out = bytes.to_vec();
+        let deb = bytes[MAGIC.len()..].starts_with(b"debian-binary");
         let mut pos = MAGIC.len();
         while pos < bytes.len() {
             let header =
@@ -54,7 +56,7 @@ impl Handler for Ar {
                 .ok_or(FormatError::Truncated { what: "ar member data", offset: data })?;
             if !name.starts_with(b"// ") {
                 let field = &mut out[pos + 16..pos + 48];
-                normalize_fields(field, name, settings, pos)?;
+                normalize_fields(field, name, settings, pos, deb)?;
             }
             // Members start at even offsets; the padding byte may be missing after the last one.
             pos = end + (end % 2);
@@ -64,7 +66,13 @@ impl Handler for Ar {
 }
 
 /// Rewrites mtime (12), uid (6), gid (6) and mode (8) of one header.
-fn normalize_fields(field: &mut [u8], name: &[u8], settings: &Settings, pos: usize) -> Result<(), FormatError> {
+fn normalize_fields(
+    field: &mut [u8],
+    name: &[u8],
+    settings: &Settings,
+    pos: usize,
+    deb: bool,
+) -> Result<(), FormatError> {
     let symbols = name.starts_with(b"/ ") || name.starts_with(b"/SYM64/ ");
     let mtime = decimal(&field[..12]).ok_or(FormatError::Malformed { what: "ar member mtime", offset: pos + 16 })?;
     let mtime = settings.fix_time(i64::try_from(mtime).unwrap_or(i64::MAX)).max(0);
@@ -73,7 +81,13 @@ fn normalize_fields(field: &mut [u8], name: &[u8], settings: &Settings, pos: usi
     put(&mut field[18..24], "0");
     if !symbols {
         let mode = octal(&field[24..32]).ok_or(FormatError::Malformed { what: "ar member mode", offset: pos + 40 })?;
-        put(&mut field[24..32], if mode & 0o100 != 0 { "755" } else { "644" });
+        let text = match (deb, mode & 0o100 != 0) {
+            (false, false) => "644",
+            (false, true) => "755",
+            (true, false) => "100644",
+            (true, true) => "100755",
+        };
+        put(&mut field[24..32], text);
     }
     Ok(())
 }
@@ -135,6 +149,19 @@ mod tests {
         expected.extend(member("y.o/", "1600000000", "0", "644", b"ab"));
         assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&expected));
         assert_eq!(Ar.normalize(&out, &settings()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_reproducible_deb_is_left_as_dpkg_deb_wrote_it() {
+        let mut deb = MAGIC.to_vec();
+        deb.extend(member("debian-binary", "1685030075", "0", "100644", b"2.0\n"));
+        deb.extend(member("control.tar.xz", "1685030075", "0", "100644", b"x"));
+        assert_eq!(Ar.normalize(&deb, &settings()).unwrap(), None);
+        let mut newer = MAGIC.to_vec();
+        newer.extend(member("debian-binary", "1800000000", "0", "100664", b"2.0\n"));
+        newer.extend(member("control.tar.xz", "1800000000", "0", "100644", b"x"));
+        let out = Ar.normalize(&newer, &settings()).unwrap().unwrap();
+        assert!(String::from_utf8_lossy(&out).contains("debian-binary   1700000000  0     0     100644  4 "));
     }
 
     #[test]

@@ -49,6 +49,8 @@ struct Entry {
     /// The local record (header, data, descriptor): offset and length.
     local: (usize, usize),
     name: (usize, usize),
+    /// The least length the local record must have: header, name, extra field, data.
+    needed: usize,
 }
 
 /// The parsed layout of an archive.
@@ -145,8 +147,8 @@ fn parse(bytes: &[u8]) -> Result<Layout, FormatError> {
         let local = le32(bytes, pos + 42, "zip central directory record")? as usize;
         let compressed = le32(bytes, pos + 20, "zip central directory record")? as usize;
         let name = (pos + CENTRAL_LEN, pos + CENTRAL_LEN + name_len);
-        check_local(bytes, local, &bytes[name.0..name.1], compressed, cd_offset)?;
-        entries.push(Entry { central: (pos, len), local: (local, 0), name });
+        let needed = check_local(bytes, local, &bytes[name.0..name.1], compressed, cd_offset)?;
+        entries.push(Entry { central: (pos, len), local: (local, 0), name, needed });
         pos += len;
     }
     if pos != cd_end {
@@ -158,7 +160,7 @@ fn parse(bytes: &[u8]) -> Result<Layout, FormatError> {
     let mut next = cd_offset;
     for &i in by_offset.iter().rev() {
         let start = entries[i].local.0;
-        if start >= next {
+        if start >= next || next - start < entries[i].needed {
             return Err(FormatError::Malformed { what: "zip entries overlap", offset: entries[i].central.0 + 42 });
         }
         entries[i].local.1 = next - start;
@@ -185,8 +187,14 @@ fn find_end(bytes: &[u8]) -> Result<usize, FormatError> {
 }
 
 /// Checks that a local header is where the central directory says, with the same name, and
-/// that its data fits before the central directory.
-fn check_local(bytes: &[u8], pos: usize, name: &[u8], compressed: usize, cd_offset: usize) -> Result<(), FormatError> {
+/// that its data fits before the central directory; returns the length header and data need.
+fn check_local(
+    bytes: &[u8],
+    pos: usize,
+    name: &[u8],
+    compressed: usize,
+    cd_offset: usize,
+) -> Result<usize, FormatError> {
     if pos >= cd_offset || le32(bytes, pos, "zip local header")? != LOCAL_SIG {
         return Err(FormatError::Malformed { what: "zip local header offset", offset: pos });
     }
@@ -195,10 +203,11 @@ fn check_local(bytes: &[u8], pos: usize, name: &[u8], compressed: usize, cd_offs
     if bytes.get(pos + LOCAL_LEN..pos + LOCAL_LEN + name_len) != Some(name) {
         return Err(FormatError::Malformed { what: "zip local header name differs from the central one", offset: pos });
     }
-    if pos + LOCAL_LEN + name_len + extra_len + compressed > cd_offset {
+    let needed = LOCAL_LEN + name_len + extra_len + compressed;
+    if pos + needed > cd_offset {
         return Err(FormatError::Truncated { what: "zip entry data", offset: pos });
     }
-    Ok(())
+    Ok(needed)
 }
 
 /// Normalizes a local record in place (its header was checked by [`check_local`]).
