@@ -214,6 +214,27 @@ fn jar_from_a_debian_package() {
 }
 
 #[test]
+fn every_jar_of_the_installed_packages() {
+    if !Path::new("/usr/share/java/commons-lang3.jar").exists() {
+        assert!(have(&["__libcommons-lang3-java__"]), "libcommons-lang3-java");
+        return;
+    }
+    if !have(&["unzip", "strip-nondeterminism"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    sh(tmp.path(), "for f in /usr/share/java/*.jar; do [ -L \"$f\" ] || cp -p \"$f\" .; done");
+    let set = FormatsOptions { policy: TimePolicy::Set, ..FormatsOptions::default() };
+    let report = run(tmp.path(), Mode::Apply, &set);
+    assert!(report.problems.is_empty(), "{report:?}");
+    assert!(run(tmp.path(), Mode::Apply, &set).is_clean());
+    sh(tmp.path(), "for f in *.jar; do unzip -tqq \"$f\" >/dev/null; done");
+    let before = sha256(tmp.path());
+    sh(tmp.path(), &format!("strip-nondeterminism -T {EPOCH} *.jar"));
+    assert_eq!(before, sha256(tmp.path()), "strip-nondeterminism changed tamis' output");
+}
+
+#[test]
 fn ar_archives_and_debs() {
     if !have(&["ar", "dpkg-deb"]) {
         return;
