@@ -13,10 +13,10 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 # second build runs 3 days ahead), setfattr/getfattr (attr), setcap/getcap (libcap2-bin),
 # mkfifo/mknod/mount/unshare (coreutils, util-linux), find/touch/cp; for the formats stage the
 # producers and consumers of each format (gzip, zip/unzip/zipinfo, jar from a JDK, ar from
-# binutils, dpkg-deb, pngcheck, python3), a jar from a Debian package and the peer
+# binutils, dpkg-deb, pngcheck, python3, msgfmt from gettext), a jar from a Debian package and the peer
 # strip-nondeterminism for the cross-check.
 packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils
-    gzip zip unzip default-jdk-headless binutils dpkg pngcheck python3 libcommons-lang3-java strip-nondeterminism)
+    gzip zip unzip default-jdk-headless binutils dpkg pngcheck python3 gettext libcommons-lang3-java strip-nondeterminism)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,10 +5,12 @@
 //! `mkinitramfs-MAIN_x3Fq9a` into `/boot/initrd.img-*`), `zip` and `jar` store each entry's
 //! time three ways (DOS fields, the `UT` and NTFS extra fields) and the builder's uid/gid and
 //! umask, `ar` (static libraries, `.deb`) stores member times, owners and modes, PNG writers add
-//! a `tIME` chunk and `date:create`/`date:modify` text. In a Debian image these are found in
-//! `/usr/share/java/*.jar`, `/usr/share/doc/**/*.gz`, `/usr/lib/*/*.a`, `/usr/share/**/*.png`
-//! and the initrd. Debian's `strip-nondeterminism` and Fedora's `add-determinism` remove them
-//! from package builds; this crate does the same (see `docs/formats.md` for the handler table).
+//! a `tIME` chunk and `date:create`/`date:modify` text, and `msgfmt` copies the header dates
+//! of a translation (regenerated at build time) into its `.mo` catalog. In a Debian image these
+//! are found in `/usr/share/java/*.jar`, `/usr/share/doc/**/*.gz`, `/usr/lib/*/*.a`,
+//! `/usr/share/**/*.png`, `/usr/share/locale/**/*.mo` and the initrd. Debian's
+//! `strip-nondeterminism` and Fedora's `add-determinism` remove them from package builds; this
+//! crate does the same and more (see `docs/formats.md` for the handler table).
 //!
 //! Each format is a [`Handler`]: it recognises a file by its **content** (magic bytes; the name
 //! is only a hint, so a gzip named `initrd.img-6.1.0-28-amd64` and a zip named `omni.ja` are
@@ -21,13 +23,13 @@
 //! becomes the epoch ([`TimePolicy::Clamp`]); [`TimePolicy::Set`] gives every time the epoch.
 //!
 //! A file a handler cannot parse (truncated, corrupt, or a variant that cannot be normalized
-//! without breaking it, such as a signed jar) is left byte-for-byte as it was and reported as a
+//! without breaking it, such as an encrypted zip) is left byte-for-byte as it was and reported as a
 //! problem naming the path and the reason; the run goes on.
 //!
 //! Proof of validity: the tests build real inputs with the real tools at two different times
-//! (`gzip`, `zip`, `jar`, `ar`, Python's zlib for PNG), check that tamis makes them identical and
+//! (`gzip`, `zip`, `jar`, `ar`, `dpkg-deb`, `msgfmt`, Python's zlib for PNG), check that tamis makes them identical and
 //! that the consumers still accept them (`gzip -t` and the decompressed bytes, `unzip -t`,
-//! `jar tf`, `ar t`/`ar p`, `dpkg-deb -I`, a PNG reader that checks every CRC), that a second run
+//! `jar tf`, `ar t`/`ar p`, `dpkg-deb -I`, `pngcheck`, `msgunfmt`), that a second run
 //! changes nothing, and that `strip-nondeterminism` finds nothing left to change. Every parser
 //! has a fuzz target asserting it never panics and that its output is a fixed point.
 //!
@@ -54,6 +56,7 @@ use serde::{Deserialize, Serialize};
 use tamis_core::{Action, Context, Edits, Entry, Epoch, FileKind, Normalizer, Report, Result, Root, Tree};
 
 pub mod ar;
+pub mod gettext;
 pub mod gzip;
 pub mod png;
 mod time;
@@ -157,11 +160,13 @@ pub enum Format {
     Ar,
     /// PNG images.
     Png,
+    /// GNU gettext message catalogs (`.mo`).
+    Gettext,
 }
 
 impl Format {
     /// Every format, in the order handlers are offered a file.
-    pub const ALL: [Format; 4] = [Format::Gzip, Format::Zip, Format::Ar, Format::Png];
+    pub const ALL: [Format; 5] = [Format::Gzip, Format::Zip, Format::Ar, Format::Png, Format::Gettext];
 
     /// The name in profiles and on the command line.
     pub fn name(self) -> &'static str {
@@ -170,6 +175,7 @@ impl Format {
             Format::Zip => "zip",
             Format::Ar => "ar",
             Format::Png => "png",
+            Format::Gettext => "gettext",
         }
     }
 
@@ -180,6 +186,7 @@ impl Format {
             Format::Zip => &zip::Zip,
             Format::Ar => &ar::Ar,
             Format::Png => &png::Png,
+            Format::Gettext => &gettext::Gettext,
         }
     }
 }
@@ -192,7 +199,7 @@ impl std::fmt::Display for Format {
 
 /// A format name that is not one of [`Format::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format {0:?}; known formats: gzip, zip, ar, png")]
+#[error("unknown format {0:?}; known formats: gzip, zip, ar, png, gettext")]
 pub struct UnknownFormat(pub String);
 
 impl std::str::FromStr for Format {
@@ -259,8 +266,7 @@ impl StripFormats {
     /// The stage's name in profiles and on the command line.
     pub const NAME: &'static str = "formats";
     /// One line for `tamis stages`.
-    pub const SUMMARY: &'static str =
-        "remove times, names and owners embedded in gzip, zip/jar, ar/deb and png files (by content, not name)";
+    pub const SUMMARY: &'static str = "remove times, names and owners embedded in gzip, zip/jar, ar/deb, png and gettext files (by content, not name)";
 
     /// A stage with these options.
     pub fn new(options: &FormatsOptions) -> Self {

@@ -321,6 +321,41 @@ open(sys.argv[1], 'wb').write(png)
 }
 
 #[test]
+fn gettext_catalogs_made_from_templates_of_other_days() {
+    if !have(&["msgfmt", "msgunfmt", "python3"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for (build, date) in [("a", "2026-01-01 10:00+0100"), ("b", "2026-06-01 12:34-0500")] {
+        let dir = tmp.path().join(build);
+        fs::create_dir(&dir).unwrap();
+        let po = format!(
+            "msgid \"\"\nmsgstr \"\"\n\"Project-Id-Version: t 1\\n\"\n\"POT-Creation-Date: {date}\\n\"\n\
+             \"PO-Revision-Date: {date}\\n\"\n\"Content-Type: text/plain; charset=UTF-8\\n\"\n\n\
+             msgid \"Hello\"\nmsgstr \"Bonjour\"\n"
+        );
+        fs::write(dir.join("t.po"), po).unwrap();
+        sh(&dir, "mkdir -p fr/LC_MESSAGES && msgfmt -o fr/LC_MESSAGES/t.mo t.po && rm t.po");
+    }
+    assert_ne!(
+        fs::read(tmp.path().join("a/fr/LC_MESSAGES/t.mo")).unwrap(),
+        fs::read(tmp.path().join("b/fr/LC_MESSAGES/t.mo")).unwrap()
+    );
+    for build in ["a", "b"] {
+        assert_eq!(strip(&tmp.path().join(build)).changes.len(), 1);
+    }
+    assert_same(tmp.path(), "fr/LC_MESSAGES/t.mo");
+    let a = tmp.path().join("a");
+    let text = sh(&a, "msgunfmt fr/LC_MESSAGES/t.mo");
+    // msgfmt leaves POT-Creation-Date out of the catalog; PO-Revision-Date stays.
+    assert!(text.contains("PO-Revision-Date: 2023-11-14 22:13+0000"), "{text}");
+    let hello =
+        sh(&a, "python3 -c 'import gettext; print(gettext.translation(\"t\", \".\", [\"fr\"]).gettext(\"Hello\"))'");
+    assert_eq!(hello, "Bonjour\n");
+    assert_fixed_point(&a, "fr/LC_MESSAGES/t.mo");
+}
+
+#[test]
 fn malformed_files_are_left_alone_and_reported() {
     if !have(&["gzip", "zip", "ar"]) {
         return;
