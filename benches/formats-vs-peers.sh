@@ -3,8 +3,8 @@
 #     find DIR -type f -print0 | xargs -0 strip-nondeterminism -T E     (Debian, Perl)
 #     SOURCE_DATE_EPOCH=E add-det -j 2 DIR                             (Fedora, Rust; if installed)
 # The set of files is what those tools meet in a build: the jars of /usr/share/java, the gzip
-# files of /usr/share/doc, the static libraries of /usr/lib, and, if present, the fixture's
-# .deb files (scripts/make-rootfs-pair.sh). Each tool runs on its own fresh copy (`cp -a`, not
+# files of /usr/share/doc, the gettext catalogs of /usr/share/locale, the static libraries of
+# /usr/lib, and, if present, the fixture's .deb files (scripts/make-rootfs-pair.sh). Each tool runs on its own fresh copy (`cp -a`, not
 # timed), tools alternate which goes first, and after tamis every gzip passes `gzip -t` and every
 # zip `unzip -t`. Prints the median wall time of each tool, the files each changed, and the
 # ratios peer/tamis.
@@ -45,9 +45,10 @@ trap 'rm -rf --one-file-system "$scratch"' EXIT
 if [[ -n ${FILES:-} ]]; then
     cp -a "$FILES" "$scratch/set"
 else
-    mkdir -p "$scratch/set/java" "$scratch/set/doc" "$scratch/set/lib" "$scratch/set/debs"
+    mkdir -p "$scratch/set/java" "$scratch/set/doc" "$scratch/set/locale" "$scratch/set/lib" "$scratch/set/debs"
     cp -p /usr/share/java/*.jar "$scratch/set/java/" 2>/dev/null || true
     (cd /usr/share/doc && find . -name '*.gz' -type f -print0 | cpio -0pdm --quiet "$scratch/set/doc")
+    (cd /usr/share/locale && find . -name '*.mo' -type f -print0 | cpio -0pdm --quiet "$scratch/set/locale")
     find /usr/lib -name '*.a' -type f -exec cp -p {} "$scratch/set/lib/" \; 2>/dev/null || true
     debs=${TAMIS_FIXTURE_DIR:-$repo/target/fixtures}/debs
     [[ -d $debs ]] && cp -p "$debs"/*.deb "$scratch/set/debs/"
@@ -95,7 +96,7 @@ done
 median() { awk -v t="$1" '$1 == t { print $2 / 1e6 }' "$scratch/times" | sort -g |
     awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "machine:  $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(uname -r)"
-echo "files:    $count ($size): jars, /usr/share/doc gzip, static libraries, debs"
+echo "files:    $count ($size): jars, /usr/share/doc gzip, .mo catalogs, static libraries, debs"
 echo "runs:     $runs per tool, alternating, fresh copy each"
 declare -A med
 for t in "${tools[@]}"; do

@@ -45,7 +45,7 @@ enum Command {
     /// Clamp (or --set) the modification time of every entry of a tree to the epoch.
     #[command(after_help = EXIT_CODES)]
     Mtime(MtimeArgs),
-    /// Remove times, names and owners embedded in gzip, zip/jar, ar/deb and png files, the way
+    /// Remove times, names and owners embedded in gzip, zip/jar, ar/deb, png and gettext files, the way
     /// strip-nondeterminism does in a package build: each FILE, or every file beneath each DIR,
     /// recognised by its content whatever its name.
     #[command(after_help = EXIT_CODES)]
@@ -121,7 +121,7 @@ struct StripArgs {
     /// Give every embedded time the epoch, older ones too (default: only times newer than it).
     #[arg(long)]
     set: bool,
-    /// Only these formats (default: all of gzip, zip, ar, png).
+    /// Only these formats (default: all of gzip, zip, ar, png, gettext).
     #[arg(long = "type", short = 't', value_delimiter = ',', value_name = "TYPE,..")]
     types: Vec<Format>,
     /// Keep the file names recorded in gzip headers (default: drop them).

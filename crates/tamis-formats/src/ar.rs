@@ -36,7 +36,7 @@ impl Handler for Ar {
         if !bytes.starts_with(MAGIC) {
             return Err(FormatError::Malformed { what: "ar magic", offset: 0 });
         }
-        let mut out = bytes.to_vec();
+        let mut out: Option<Vec<u8>> = None;
         let deb = bytes[MAGIC.len()..].starts_with(b"debian-binary");
         let mut pos = MAGIC.len();
         while pos < bytes.len() {
@@ -55,13 +55,17 @@ impl Handler for Ar {
                 .filter(|&e| e <= bytes.len())
                 .ok_or(FormatError::Truncated { what: "ar member data", offset: data })?;
             if !name.starts_with(b"// ") {
-                let field = &mut out[pos + 16..pos + 48];
-                normalize_fields(field, name, settings, pos, deb)?;
+                let mut field: [u8; 32] = header[16..48].try_into().expect("a 60-byte header");
+                normalize_fields(&mut field, name, settings, pos, deb)?;
+                if field[..] != header[16..48] {
+                    // Copied only when something changes: archives are often large and normal.
+                    out.get_or_insert_with(|| bytes.to_vec())[pos + 16..pos + 48].copy_from_slice(&field);
+                }
             }
             // Members start at even offsets; the padding byte may be missing after the last one.
             pos = end + (end % 2);
         }
-        Ok((out != bytes).then_some(out))
+        Ok(out)
     }
 }
 

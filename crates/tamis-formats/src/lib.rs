@@ -331,17 +331,27 @@ impl StripFormats {
     /// Reads the file (only its first bytes if no handler wants it) and runs every matching
     /// handler on it, each on the output of the one before.
     fn verdict(&self, root: &Root, path: &Path, settings: &Settings) -> Verdict {
+        thread_local! {
+            /// The bytes of the file being read, kept between files: a large file read into a
+            /// fresh allocation costs a page fault per page, more than the read itself.
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUFFER.with_borrow_mut(|buffer| self.verdict_in(root, path, settings, buffer))
+    }
+
+    fn verdict_in(&self, root: &Root, path: &Path, settings: &Settings, buffer: &mut Vec<u8>) -> Verdict {
         let shown = tamis_core::display_path(path);
-        let bytes = match self.read_if_wanted(root, path) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return Verdict::Normal,
+        match self.read_if_wanted(root, path, buffer) {
+            Ok(true) => {}
+            Ok(false) => return Verdict::Normal,
             Err(e) => return Verdict::Failed(tamis_core::Problem::from_error(path, &e).reason),
-        };
+        }
+        let bytes: &[u8] = buffer;
         let mut current: Option<Vec<u8>> = None;
         let mut what: Vec<&'static str> = Vec::new();
         for format in &self.formats {
             let handler = format.handler();
-            let input = current.as_deref().unwrap_or(&bytes);
+            let input = current.as_deref().unwrap_or(bytes);
             if !handler.matches(path, input.get(..HEAD_LEN).unwrap_or(input)) {
                 continue;
             }
@@ -360,21 +370,20 @@ impl StripFormats {
         }
     }
 
-    /// Reads the file's first bytes and, if some handler matches them, the rest: one open, and
-    /// no more than [`HEAD_LEN`] bytes read from a file no handler wants.
-    fn read_if_wanted(&self, root: &Root, path: &Path) -> Result<Option<Vec<u8>>> {
+    /// Reads the file's first bytes into `bytes` and, if some handler matches them, the rest:
+    /// one open, and no more than [`HEAD_LEN`] bytes read from a file no handler wants.
+    fn read_if_wanted(&self, root: &Root, path: &Path, bytes: &mut Vec<u8>) -> Result<bool> {
         let file = root.open_regular(path)?;
         let io = |e| tamis_core::Error::Io { path: path.to_owned(), op: "read", source: e };
-        let mut head = Vec::with_capacity(HEAD_LEN);
-        (&file).take(HEAD_LEN as u64).read_to_end(&mut head).map_err(io)?;
-        if !self.formats.iter().any(|f| f.handler().matches(path, &head)) {
-            return Ok(None);
+        bytes.clear();
+        (&file).take(HEAD_LEN as u64).read_to_end(bytes).map_err(io)?;
+        if !self.formats.iter().any(|f| f.handler().matches(path, bytes)) {
+            return Ok(false);
         }
         let size = file.metadata().map_or(0, |m| m.len());
-        let mut bytes = head;
-        bytes.reserve(usize::try_from(size).unwrap_or(0).saturating_sub(HEAD_LEN));
-        (&file).read_to_end(&mut bytes).map_err(io)?;
-        Ok(Some(bytes))
+        bytes.reserve(usize::try_from(size).unwrap_or(0).saturating_sub(bytes.len()));
+        (&file).read_to_end(bytes).map_err(io)?;
+        Ok(true)
     }
 
     /// Normalizes every regular file of `tree` (a walk of `root`).
