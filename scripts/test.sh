@@ -12,12 +12,14 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 # Real producers and consumers the tests call: mmdebstrap (fixtures), faketime (the fixtures'
 # second build runs 3 days ahead), setfattr/getfattr (attr), setcap/getcap (libcap2-bin),
 # mkfifo/mknod/mount/unshare (coreutils, util-linux), find/touch/cp, useradd/pwck (passwd),
-# ssh-keygen (openssh-client), systemd-analyze (systemd), python3, xz (xz-utils), cpio and the
-# initramfs compressors, qemu to boot a normalized initrd; gzip, zip and python3 write the
-# formats whose embedded times `tamis diff --explain` recognises.
+# ssh-keygen (openssh-client), systemd-analyze (systemd), python3, cpio and the initramfs
+# compressors (xz-utils, zstd, lz4, bzip2), qemu to boot a normalized initrd; for the formats
+# stage the producers and consumers of each format (gzip, zip/unzip/zipinfo, jar from a JDK, ar
+# from binutils, dpkg-deb, pngcheck, msgfmt from gettext), a jar from a Debian package and the
+# peer strip-nondeterminism for the cross-check.
 packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils passwd openssh-client systemd
     python3 xz-utils cpio gzip zstd lz4 bzip2 qemu-system-x86
-    zip)
+    zip unzip default-jdk-headless binutils dpkg pngcheck gettext libcommons-lang3-java strip-nondeterminism)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use tamis_core::{Context, Epoch, Mode, Normalizer, Root, Timestamp};
+use tamis_formats::{Format, FormatsOptions, StripFormats, TimePolicy};
 use tamis_mtime::{ClampMtimes, MtimeOptions, Policy};
 use tamis_pipeline::{Outcome, Pipeline, Profile, Selection};
 
@@ -50,6 +51,11 @@ enum Command {
     /// compressor's header), keeping their compression. For initrds outside a root filesystem.
     #[command(after_help = EXIT_CODES)]
     Initramfs(initramfs::InitramfsArgs),
+    /// Remove times, names and owners embedded in gzip, zip/jar, ar/deb, png and gettext files, the way
+    /// strip-nondeterminism does in a package build: each FILE, or every file beneath each DIR,
+    /// recognised by its content whatever its name.
+    #[command(after_help = EXIT_CODES)]
+    Strip(StripArgs),
     /// List the stages a profile can name, with what each does.
     Stages(StagesArgs),
     /// Build two small trees that differ the way two real builds do, normalize both, show
@@ -123,6 +129,26 @@ struct MtimeArgs {
 }
 
 #[derive(Debug, Args)]
+struct StripArgs {
+    /// Give every embedded time the epoch, older ones too (default: only times newer than it).
+    #[arg(long)]
+    set: bool,
+    /// Only these formats (default: all of gzip, zip, ar, png, gettext).
+    #[arg(long = "type", short = 't', value_delimiter = ',', value_name = "TYPE,..")]
+    types: Vec<Format>,
+    /// Keep the file names recorded in gzip headers (default: drop them).
+    #[arg(long)]
+    keep_gzip_name: bool,
+    #[command(flatten)]
+    epoch: EpochArgs,
+    #[command(flatten)]
+    run: RunArgs,
+    /// Files, or directories to walk.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct StagesArgs {
     /// Print as JSON.
     #[arg(long)]
@@ -142,6 +168,7 @@ fn main() -> ExitCode {
         Command::Normalize(args) => normalize(&args),
         Command::Mtime(args) => mtime(&args),
         Command::Initramfs(args) => initramfs::run(&args),
+        Command::Strip(args) => strip(&args),
         Command::Stages(args) => stages(&args),
         Command::Demo(args) => demo::run(args.dir.as_deref()),
         Command::Manifest(args) => compare::manifest(&args),
@@ -207,6 +234,41 @@ fn mtime(args: &MtimeArgs) -> Result<ExitCode> {
     let report = stage.run(&root, &cx)?;
     let outcome = Outcome { profile: ClampMtimes::NAME.into(), epoch, mode: cx.mode, stages: vec![report] };
     output::finish(&args.run, &args.root, &outcome, started.elapsed())
+}
+
+fn strip(args: &StripArgs) -> Result<ExitCode> {
+    let epoch = epoch(&args.epoch)?;
+    setup_threads(&args.run)?;
+    let types = if args.types.is_empty() { Format::ALL.to_vec() } else { args.types.clone() };
+    let policy = if args.set { TimePolicy::Set } else { TimePolicy::Clamp };
+    let stage = StripFormats::new(&FormatsOptions { policy, gzip_keep_name: args.keep_gzip_name, types });
+    let progress = output::Bar::new(args.run.quiet);
+    let cx = Context::new(epoch, mode(&args.run)).with_progress(&progress);
+    let started = std::time::Instant::now();
+    let mut reports = Vec::new();
+    for path in &args.paths {
+        let meta = std::fs::symlink_metadata(path).with_context(|| format!("{}: cannot stat", path.display()))?;
+        let mut report = if meta.is_dir() {
+            stage.run(&Root::open(path)?, &cx)?
+        } else {
+            // A file is handled through a root on its directory, so that it is rewritten the
+            // same safe way as a file of a tree.
+            let name = path.file_name().with_context(|| format!("{}: names no file", path.display()))?;
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => std::path::Path::new("."),
+            };
+            stage.strip_file(&Root::open(parent)?, std::path::Path::new(name), &cx)
+        };
+        report.stage = path.display().to_string();
+        reports.push(report);
+    }
+    let outcome = Outcome { profile: StripFormats::NAME.into(), epoch, mode: cx.mode, stages: reports };
+    let shown = match args.paths.as_slice() {
+        [one] => one.clone(),
+        many => PathBuf::from(format!("{} paths", many.len())),
+    };
+    output::finish(&args.run, &shown, &outcome, started.elapsed())
 }
 
 fn stages(args: &StagesArgs) -> Result<ExitCode> {

@@ -161,7 +161,9 @@ fn stages_and_demo_work() {
     let out = tamis(&["stages", "--json"], &[]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> = json.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    for stage in ["machine-id", "host-keys", "host-config", "logs", "backups", "shadow", "fontconfig", "pyc", "mtime"] {
+    for stage in
+        ["machine-id", "host-keys", "host-config", "logs", "backups", "shadow", "fontconfig", "pyc", "formats", "mtime"]
+    {
         assert!(names.contains(&stage), "{stage} missing from {names:?}");
     }
 
@@ -170,4 +172,72 @@ fn stages_and_demo_work() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("after:  0 of 21 entries differ"), "{text}");
     assert!(text.contains("identical"), "{text}");
+}
+
+/// A gzip member holding nothing, with mtime 2026-12-14, the name "tmp.x" and OS 0, as a
+/// build leaves it.
+fn gzip_with_name() -> Vec<u8> {
+    let mut gz = vec![0x1f, 0x8b, 8, 0x08, 0x00, 0x20, 0x23, 0x6b, 0, 0];
+    gz.extend_from_slice(b"tmp.x\0");
+    gz.extend_from_slice(&[3, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    gz
+}
+
+#[test]
+fn strip_files_and_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("doc")).unwrap();
+    fs::write(dir.path().join("doc/changelog.gz"), gzip_with_name()).unwrap();
+    fs::write(dir.path().join("initrd.img-6.1.0-28-amd64"), gzip_with_name()).unwrap();
+    let initrd = dir.path().join("initrd.img-6.1.0-28-amd64");
+
+    let check = tamis(&["strip", "--epoch", EPOCH, "--check", path(&initrd)], &[]);
+    assert_eq!(code(&check), 1, "{}", stderr(&check));
+    assert_eq!(fs::read(&initrd).unwrap(), gzip_with_name(), "--check changes nothing");
+
+    // A file named alone, relative to the working directory.
+    let one = Command::new(env!("CARGO_BIN_EXE_tamis"))
+        .args(["strip", "--epoch", EPOCH, "initrd.img-6.1.0-28-amd64"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&one), 0, "{}", stderr(&one));
+    let fixed = fs::read(&initrd).unwrap();
+    assert_eq!(&fixed[..10], &[0x1f, 0x8b, 8, 0, 0x00, 0xf1, 0x53, 0x65, 0, 3], "epoch, no name, Unix");
+
+    let report = dir.path().join("report.json");
+    let tree = tamis(
+        &["strip", "--type", "zip,ar", "--json", path(&report), path(&dir.path().join("doc"))],
+        &[("SOURCE_DATE_EPOCH", EPOCH)],
+    );
+    assert_eq!(code(&tree), 0, "{}", stderr(&tree));
+    assert_eq!(fs::read(dir.path().join("doc/changelog.gz")).unwrap(), gzip_with_name(), "gzip not selected");
+
+    let all =
+        tamis(&["strip", "--epoch", EPOCH, "--json", path(&report), path(&dir.path().join("doc")), path(&initrd)], &[]);
+    assert_eq!(code(&all), 0, "{}", stderr(&all));
+    let json: serde_json::Value = serde_json::from_slice(&fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["profile"], "formats");
+    assert_eq!(json["stages"][0]["changes"][0]["path"], "/changelog.gz");
+    assert_eq!(json["stages"][1]["changes"].as_array().unwrap().len(), 0, "already normal");
+
+    let again = tamis(&["strip", "--epoch", EPOCH, "--check", path(dir.path())], &[]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+}
+
+#[test]
+fn strip_reports_corrupt_files_and_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.gz");
+    fs::write(&cut, &gzip_with_name()[..12]).unwrap();
+    let out = tamis(&["strip", "--epoch", EPOCH, path(&cut)], &[]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("/cut.gz: gzip: truncated: gzip file name"), "{}", stderr(&out));
+    assert_eq!(fs::read(&cut).unwrap(), &gzip_with_name()[..12], "left byte for byte");
+
+    let missing = tamis(&["strip", "--epoch", EPOCH, path(&dir.path().join("nothing.gz"))], &[]);
+    assert_eq!(code(&missing), 2, "{}", stderr(&missing));
+    let unknown = tamis(&["strip", "--epoch", EPOCH, "--type", "cpio", path(dir.path())], &[]);
+    assert_eq!(code(&unknown), 2, "{}", stderr(&unknown));
+    assert!(stderr(&unknown).contains("known formats: gzip, zip, ar, png, gettext"), "{}", stderr(&unknown));
 }

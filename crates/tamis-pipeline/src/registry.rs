@@ -2,6 +2,7 @@
 
 use tamis_core::Normalizer;
 use tamis_cpio::Initramfs;
+use tamis_formats::StripFormats;
 use tamis_identity::{HostConfig, HostKeys, MachineId};
 use tamis_mtime::ClampMtimes;
 use tamis_postinst::{Backups, Fontconfig, Ldconfig, Logs, ManDb, NoOptions, Pyc, Shadow};
@@ -81,6 +82,11 @@ static STAGES: &[StageInfo] = &[
         name: Initramfs::NAME,
         summary: Initramfs::SUMMARY,
         build: |options| Ok(Box::new(Initramfs::new(options.try_into()?))),
+    },
+    StageInfo {
+        name: StripFormats::NAME,
+        summary: StripFormats::SUMMARY,
+        build: |options| Ok(Box::new(StripFormats::new(&options.try_into()?))),
     },
     StageInfo {
         name: ClampMtimes::NAME,

@@ -1,0 +1,270 @@
+//! gzip (RFC 1952): the header of every member.
+//!
+//! A header carries the input's mtime (bytes 4–7), optionally its name (`FNAME`: `mkinitramfs`
+//! leaks `mkinitramfs-MAIN_XXXXXX`), and the OS of the compressing machine (byte 9). Only the
+//! headers are rewritten: mtime by the [policy](crate::TimePolicy) (0, "no time", stays 0), the
+//! name dropped unless [`Settings::gzip_keep_name`], the OS set to 3 (Unix), and the header CRC
+//! (`FHCRC`) recomputed. Compressed data and trailers are copied byte for byte.
+//!
+//! A stream whose compressed bytes never hold the magic `1f 8b 08` has one member, and is not
+//! inflated: the common case costs a scan of the bytes. Otherwise each member is inflated
+//! (output discarded) to find where it ends and where the next begins, and its CRC-32 and
+//! length are checked: a corrupt stream is an error, not a rewrite. Bytes after the last member
+//! that are not a gzip member (zero padding) are kept as they are.
+
+use std::path::Path;
+
+use flate2::{Decompress, FlushDecompress, Status};
+
+use crate::{Format, FormatError, Handler, Settings, le16, le32};
+
+/// The gzip handler.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gzip;
+
+const FHCRC: u8 = 1 << 1;
+const FEXTRA: u8 = 1 << 2;
+const FNAME: u8 = 1 << 3;
+const FCOMMENT: u8 = 1 << 4;
+const RESERVED: u8 = 0xe0;
+/// The OS byte of a member made on Unix.
+const OS_UNIX: u8 = 3;
+
+/// One member's header, as parsed.
+struct Header<'a> {
+    flags: u8,
+    mtime: u32,
+    xfl: u8,
+    extra: Option<&'a [u8]>,
+    name: Option<&'a [u8]>,
+    comment: Option<&'a [u8]>,
+    /// Header length in bytes.
+    len: usize,
+}
+
+impl Handler for Gzip {
+    fn format(&self) -> Format {
+        Format::Gzip
+    }
+
+    fn what(&self) -> &'static str {
+        "gzip header: mtime, file name, OS"
+    }
+
+    fn matches(&self, _path: &Path, head: &[u8]) -> bool {
+        head.starts_with(&[0x1f, 0x8b, 8])
+    }
+
+    fn normalize(&self, bytes: &[u8], settings: &Settings) -> Result<Option<Vec<u8>>, FormatError> {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut pos = 0;
+        let mut inflater = Decompress::new(false);
+        while pos < bytes.len() {
+            let rest = &bytes[pos..];
+            if !rest.starts_with(&[0x1f, 0x8b]) {
+                if pos == 0 {
+                    return Err(FormatError::Malformed { what: "gzip magic", offset: 0 });
+                }
+                // Padding after the last member: gzip ignores it, so do we.
+                break;
+            }
+            let header = parse_header(rest).map_err(|e| shift(e, pos))?;
+            let body = pos + header.len;
+            // A next member starts with the magic: where the bytes do not hold it, this member
+            // (and whatever follows it) runs to the end, and nothing needs inflating.
+            let end =
+                if contains_magic(&bytes[body..]) { member_end(&mut inflater, bytes, body)? } else { bytes.len() };
+            write_header(&mut out, &header, settings);
+            out.extend_from_slice(&bytes[body..end]);
+            pos = end;
+        }
+        out.extend_from_slice(&bytes[pos..]);
+        Ok((out != bytes).then_some(out))
+    }
+}
+
+/// Whether `bytes` hold the first three bytes of a gzip member anywhere.
+fn contains_magic(bytes: &[u8]) -> bool {
+    bytes.windows(3).any(|w| w == [0x1f, 0x8b, 8])
+}
+
+fn shift(e: FormatError, by: usize) -> FormatError {
+    match e {
+        FormatError::Truncated { what, offset } => FormatError::Truncated { what, offset: offset + by },
+        FormatError::Malformed { what, offset } => FormatError::Malformed { what, offset: offset + by },
+        other => other,
+    }
+}
+
+fn parse_header(bytes: &[u8]) -> Result<Header<'_>, FormatError> {
+    let fixed = bytes.get(..10).ok_or(FormatError::Truncated { what: "gzip header", offset: 0 })?;
+    if fixed[2] != 8 {
+        return Err(FormatError::Malformed { what: "gzip compression method (not deflate)", offset: 2 });
+    }
+    let flags = fixed[3];
+    if flags & RESERVED != 0 {
+        return Err(FormatError::Malformed { what: "gzip reserved flag bits set", offset: 3 });
+    }
+    let mtime = le32(bytes, 4, "gzip mtime")?;
+    let mut pos = 10;
+    let mut extra = None;
+    if flags & FEXTRA != 0 {
+        let len = usize::from(le16(bytes, pos, "gzip extra field length")?);
+        extra = Some(
+            bytes
+                .get(pos + 2..pos + 2 + len)
+                .ok_or(FormatError::Truncated { what: "gzip extra field", offset: pos })?,
+        );
+        pos += 2 + len;
+    }
+    let mut zero_terminated = |what: &'static str| -> Result<&[u8], FormatError> {
+        let field = bytes.get(pos..).unwrap_or_default();
+        let nul = field.iter().position(|&b| b == 0).ok_or(FormatError::Truncated { what, offset: pos })?;
+        pos += nul + 1;
+        Ok(&field[..nul])
+    };
+    let name = if flags & FNAME != 0 { Some(zero_terminated("gzip file name")?) } else { None };
+    let comment = if flags & FCOMMENT != 0 { Some(zero_terminated("gzip comment")?) } else { None };
+    if flags & FHCRC != 0 {
+        let stored = le16(bytes, pos, "gzip header CRC")?;
+        if u32::from(stored) != crc32fast::hash(&bytes[..pos]) & 0xffff {
+            return Err(FormatError::Malformed { what: "gzip header CRC", offset: pos });
+        }
+        pos += 2;
+    }
+    Ok(Header { flags, mtime, xfl: fixed[8], extra, name, comment, len: pos })
+}
+
+fn write_header(out: &mut Vec<u8>, header: &Header<'_>, settings: &Settings) {
+    let start = out.len();
+    let name = header.name.filter(|_| settings.gzip_keep_name);
+    let flags = if name.is_some() { header.flags } else { header.flags & !FNAME };
+    let mtime = if header.mtime == 0 {
+        0
+    } else {
+        u32::try_from(settings.fix_time(i64::from(header.mtime)).max(0)).unwrap_or(u32::MAX)
+    };
+    out.extend_from_slice(&[0x1f, 0x8b, 8, flags]);
+    out.extend_from_slice(&mtime.to_le_bytes());
+    out.extend_from_slice(&[header.xfl, OS_UNIX]);
+    if let Some(extra) = header.extra {
+        // The length fitted in 16 bits when it was read.
+        out.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        out.extend_from_slice(extra);
+    }
+    for field in [name, header.comment].into_iter().flatten() {
+        out.extend_from_slice(field);
+        out.push(0);
+    }
+    if flags & FHCRC != 0 {
+        let crc = (crc32fast::hash(&out[start..]) & 0xffff) as u16;
+        out.extend_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// Inflates the deflate stream at `body` (output discarded but checked against the trailer)
+/// and returns the offset just past the member's 8-byte trailer.
+fn member_end(inflater: &mut Decompress, bytes: &[u8], body: usize) -> Result<usize, FormatError> {
+    inflater.reset(false);
+    let mut scratch = vec![0u8; 1 << 16];
+    let mut crc = crc32fast::Hasher::new();
+    let input = &bytes[body..];
+    loop {
+        let consumed = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
+        let before_out = inflater.total_out();
+        let status = inflater
+            .decompress(input.get(consumed..).unwrap_or_default(), &mut scratch, FlushDecompress::None)
+            .map_err(|_| FormatError::Malformed { what: "deflate data", offset: body + consumed })?;
+        let produced = usize::try_from(inflater.total_out() - before_out).unwrap_or(0);
+        crc.update(&scratch[..produced]);
+        let now_in = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
+        match status {
+            Status::StreamEnd => break,
+            Status::Ok | Status::BufError if produced == 0 && now_in == consumed => {
+                return Err(FormatError::Truncated { what: "deflate data", offset: body + now_in });
+            }
+            Status::Ok | Status::BufError => {}
+        }
+    }
+    let data_end = body + usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
+    let stored_crc = le32(bytes, data_end, "gzip trailer")?;
+    let stored_len = le32(bytes, data_end + 4, "gzip trailer")?;
+    if stored_crc != crc.finalize() {
+        return Err(FormatError::Malformed { what: "gzip CRC-32 of the data", offset: data_end });
+    }
+    if stored_len != inflater.total_out() as u32 {
+        return Err(FormatError::Malformed { what: "gzip length of the data", offset: data_end + 4 });
+    }
+    Ok(data_end + 8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tamis_core::Epoch;
+
+    const EPOCH: i64 = 1_700_000_000;
+
+    fn settings() -> Settings {
+        Settings::new(Epoch::from_secs(EPOCH).unwrap())
+    }
+
+    /// A member holding nothing: header, an empty final static block, a zero trailer.
+    fn member(flags: u8, mtime: u32, os: u8, fields: &[u8]) -> Vec<u8> {
+        let mut m = vec![0x1f, 0x8b, 8, flags];
+        m.extend_from_slice(&mtime.to_le_bytes());
+        m.extend_from_slice(&[0, os]);
+        m.extend_from_slice(fields);
+        m.extend_from_slice(&[3, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        m
+    }
+
+    #[test]
+    fn rewrites_every_member_header_only() {
+        let mut file = member(FNAME, 1_800_000_000, 0, b"mkinitramfs-MAIN_x3Fq9a\0");
+        file.extend(member(0, 1_600_000_000, 3, b""));
+        file.extend([0, 0, 0]);
+        let out = Gzip.normalize(&file, &settings()).unwrap().unwrap();
+        let mut expected = member(0, EPOCH as u32, 3, b"");
+        expected.extend(member(0, 1_600_000_000, 3, b""));
+        expected.extend([0, 0, 0]);
+        assert_eq!(out, expected);
+        assert_eq!(Gzip.normalize(&out, &settings()).unwrap(), None);
+    }
+
+    #[test]
+    fn keeps_zero_and_names_on_request_and_recomputes_the_header_crc() {
+        let mut s = settings();
+        s.gzip_keep_name = true;
+        s.policy = crate::TimePolicy::Set;
+        assert_eq!(Gzip.normalize(&member(0, 0, 3, b""), &s).unwrap(), None, "mtime 0 means none");
+        let mut fields = b"a.txt\0".to_vec();
+        let mut header = vec![0x1f, 0x8b, 8, FNAME | FHCRC, 1, 0, 0, 0, 0, 0];
+        header.extend_from_slice(&fields);
+        let crc = (crc32fast::hash(&header) & 0xffff) as u16;
+        fields.extend_from_slice(&crc.to_le_bytes());
+        let out = Gzip.normalize(&member(FNAME | FHCRC, 1, 0, &fields), &s).unwrap().unwrap();
+        assert_eq!(&out[4..8], &(EPOCH as u32).to_le_bytes());
+        assert_eq!(&out[10..16], b"a.txt\0");
+        assert_eq!(Gzip.normalize(&out, &s).unwrap(), None);
+    }
+
+    #[test]
+    fn corrupt_input_is_an_error() {
+        let good = member(0, 1_800_000_000, 0, b"");
+        for cut in [3, 9] {
+            assert!(Gzip.normalize(&good[..cut], &settings()).is_err(), "header cut at {cut}");
+        }
+        let mut reserved = good.clone();
+        reserved[3] = 0x20;
+        assert!(Gzip.normalize(&reserved, &settings()).is_err());
+        // With a second member, the first is inflated and checked.
+        let mut two = good.clone();
+        two.extend_from_slice(&good);
+        two[13] = 1;
+        assert!(Gzip.normalize(&two, &settings()).is_err(), "CRC of the first member");
+        let mut cut = good.clone();
+        cut.extend_from_slice(&good[..8]);
+        assert!(Gzip.normalize(&cut, &settings()).is_err(), "second member header cut");
+    }
+}

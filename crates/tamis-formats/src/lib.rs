@@ -1,0 +1,429 @@
+//! Timestamps, names, owners and orderings embedded *inside* files.
+//!
+//! Tools write the time of the build into the files they make: `gzip` stores the input's mtime
+//! and name in its header (`mkinitramfs` leaks a random temporary name such as
+//! `mkinitramfs-MAIN_x3Fq9a` into `/boot/initrd.img-*`), `zip` and `jar` store each entry's
+//! time three ways (DOS fields, the `UT` and NTFS extra fields) and the builder's uid/gid and
+//! umask, `ar` (static libraries, `.deb`) stores member times, owners and modes, PNG writers add
+//! a `tIME` chunk and `date:create`/`date:modify` text, and `msgfmt` copies the header dates
+//! of a translation (regenerated at build time) into its `.mo` catalog. In a Debian image these
+//! are found in `/usr/share/java/*.jar`, `/usr/share/doc/**/*.gz`, `/usr/lib/*/*.a`,
+//! `/usr/share/**/*.png`, `/usr/share/locale/**/*.mo` and the initrd. Debian's
+//! `strip-nondeterminism` and Fedora's `add-determinism` remove them from package builds; this
+//! crate does the same and more (see `docs/formats.md` for the handler table).
+//!
+//! Each format is a [`Handler`]: it recognises a file by its **content** (magic bytes; the name
+//! is only a hint, so a gzip named `initrd.img-6.1.0-28-amd64` and a zip named `omni.ja` are
+//! found) and returns new bytes, or `None` when the file is already normal. The driver,
+//! [`StripFormats`], reads each regular file once — the first bytes, and the rest only if a
+//! handler wants it — offers it to every matching handler, and rewrites it through
+//! [`Root::replace`], which keeps owner, mode, times, extended attributes and hard links.
+//! Handlers change only what varies and copy every other byte: no compressed data is ever
+//! recompressed. Times follow the mtime stage's rule: by default a time newer than the epoch
+//! becomes the epoch ([`TimePolicy::Clamp`]); [`TimePolicy::Set`] gives every time the epoch.
+//!
+//! A file a handler cannot parse (truncated, corrupt, or a variant that cannot be normalized
+//! without breaking it, such as an encrypted zip) is left byte-for-byte as it was and reported as a
+//! problem naming the path and the reason; the run goes on.
+//!
+//! Proof of validity: the tests build real inputs with the real tools at two different times
+//! (`gzip`, `zip`, `jar`, `ar`, `dpkg-deb`, `msgfmt`, Python's zlib for PNG), check that tamis makes them identical and
+//! that the consumers still accept them (`gzip -t` and the decompressed bytes, `unzip -t`,
+//! `jar tf`, `ar t`/`ar p`, `dpkg-deb -I`, `pngcheck`, `msgunfmt`), that a second run
+//! changes nothing, and that `strip-nondeterminism` finds nothing left to change. Every parser
+//! has a fuzz target asserting it never panics and that its output is a fixed point.
+//!
+//! ```
+//! use tamis_core::Epoch;
+//! use tamis_formats::{Handler, Settings, gzip::Gzip};
+//!
+//! // A gzip header with mtime 2026-11-23, the name "x" and OS 0, then an empty deflate stream.
+//! let mut file = vec![0x1f, 0x8b, 8, 0x08, 0x00, 0x20, 0x23, 0x6b, 0, 0, b'x', 0, 3, 0];
+//! file.extend_from_slice(&[0; 8]);
+//! let settings = Settings::new(Epoch::from_secs(1_700_000_000).expect("positive"));
+//! assert!(Gzip.matches("x.gz".as_ref(), &file));
+//! let fixed = Gzip.normalize(&file, &settings)?.expect("the header changes");
+//! assert_eq!(&fixed[..10], &[0x1f, 0x8b, 8, 0, 0x00, 0xf1, 0x53, 0x65, 0, 3]);
+//! assert_eq!(Gzip.normalize(&fixed, &settings)?, None);
+//! # Ok::<(), tamis_formats::FormatError>(())
+//! ```
+
+use std::io::Read as _;
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use tamis_core::{Action, Context, Edits, Entry, Epoch, FileKind, Normalizer, Report, Result, Root, Tree};
+
+pub mod ar;
+pub mod gettext;
+pub mod gzip;
+pub mod png;
+mod time;
+pub mod zip;
+
+/// How many bytes every handler needs to recognise its format.
+pub const HEAD_LEN: usize = 8;
+
+/// Files read and normalized together before their rewrites are applied: bounds the memory a
+/// run holds (the new contents of at most this many files) without starving the threads.
+const BATCH: usize = 512;
+
+/// Why a handler could not normalize a file. The file is then left as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The file ends before a structure that its headers announce.
+    #[error("truncated: {what} at byte {offset} runs past the end of the file")]
+    Truncated {
+        /// The structure.
+        what: &'static str,
+        /// Where it starts.
+        offset: usize,
+    },
+    /// A structure holds a value the format does not allow.
+    #[error("malformed: {what} at byte {offset}")]
+    Malformed {
+        /// What is wrong.
+        what: &'static str,
+        /// Where.
+        offset: usize,
+    },
+    /// A valid file that this handler does not rewrite, because doing so would break it or
+    /// needs a feature not written yet.
+    #[error("not normalized: {0}")]
+    Unsupported(&'static str),
+}
+
+/// What to do with a timestamp found inside a file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimePolicy {
+    /// A time newer than the epoch becomes the epoch; an older one is kept.
+    #[default]
+    Clamp,
+    /// Every time becomes the epoch.
+    Set,
+}
+
+/// What handlers are given besides the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// `SOURCE_DATE_EPOCH`.
+    pub epoch: Epoch,
+    /// Clamp or set.
+    pub policy: TimePolicy,
+    /// Keep the file name of a gzip header (dropped by default: it names the build's input,
+    /// often a temporary file).
+    pub gzip_keep_name: bool,
+}
+
+impl Settings {
+    /// Default settings for `epoch`: clamp, drop gzip names.
+    pub fn new(epoch: Epoch) -> Self {
+        Self { epoch, policy: TimePolicy::Clamp, gzip_keep_name: false }
+    }
+
+    /// The time (seconds since 1970) that `secs` should become.
+    pub(crate) fn fix_time(&self, secs: i64) -> i64 {
+        match self.policy {
+            TimePolicy::Clamp => secs.min(self.epoch.secs()),
+            TimePolicy::Set => self.epoch.secs(),
+        }
+    }
+}
+
+/// One file format. Implementations are stateless and shared by all threads.
+pub trait Handler: Send + Sync {
+    /// The format, as `--type` and profiles spell it.
+    fn format(&self) -> Format;
+    /// What the handler normalizes, in a few words, for reports.
+    fn what(&self) -> &'static str;
+    /// Whether the file is of this format. `head` is the first [`HEAD_LEN`] bytes (fewer for a
+    /// shorter file); `path` is a hint only and must not be needed to recognise the format.
+    fn matches(&self, path: &Path, head: &[u8]) -> bool;
+    /// The normalized contents, or `None` if `bytes` are already normal. Never panics, whatever
+    /// the bytes; the output normalized again gives `None`.
+    fn normalize(&self, bytes: &[u8], settings: &Settings) -> Result<Option<Vec<u8>>, FormatError>;
+}
+
+/// The formats tamis normalizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Format {
+    /// gzip streams (`.gz`, `.tgz`, an initrd), every member.
+    Gzip,
+    /// zip archives: `.zip`, `.jar`, `.war`, `omni.ja`, ….
+    Zip,
+    /// `ar` archives: static libraries (`.a`) and Debian packages (`.deb`).
+    Ar,
+    /// PNG images.
+    Png,
+    /// GNU gettext message catalogs (`.mo`).
+    Gettext,
+}
+
+impl Format {
+    /// Every format, in the order handlers are offered a file.
+    pub const ALL: [Format; 5] = [Format::Gzip, Format::Zip, Format::Ar, Format::Png, Format::Gettext];
+
+    /// The name in profiles and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Gzip => "gzip",
+            Format::Zip => "zip",
+            Format::Ar => "ar",
+            Format::Png => "png",
+            Format::Gettext => "gettext",
+        }
+    }
+
+    /// The handler of this format.
+    pub fn handler(self) -> &'static dyn Handler {
+        match self {
+            Format::Gzip => &gzip::Gzip,
+            Format::Zip => &zip::Zip,
+            Format::Ar => &ar::Ar,
+            Format::Png => &png::Png,
+            Format::Gettext => &gettext::Gettext,
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A format name that is not one of [`Format::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format {0:?}; known formats: gzip, zip, ar, png, gettext")]
+pub struct UnknownFormat(pub String);
+
+impl std::str::FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, UnknownFormat> {
+        Format::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| UnknownFormat(s.to_owned()))
+    }
+}
+
+/// Options of the formats stage, as written in a profile (`[[stage]] name = "formats"`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormatsOptions {
+    /// Clamp (default) or set every embedded time.
+    #[serde(default)]
+    pub policy: TimePolicy,
+    /// Keep gzip file names (default: drop them).
+    #[serde(default)]
+    pub gzip_keep_name: bool,
+    /// The formats to normalize (default: all).
+    #[serde(default = "all_formats")]
+    pub types: Vec<Format>,
+}
+
+fn all_formats() -> Vec<Format> {
+    Format::ALL.to_vec()
+}
+
+impl Default for FormatsOptions {
+    fn default() -> Self {
+        Self { policy: TimePolicy::Clamp, gzip_keep_name: false, types: all_formats() }
+    }
+}
+
+/// A file to normalize, with the other names of its hard-link group.
+#[derive(Debug, Clone)]
+pub struct FileJob<'a> {
+    /// The file, inside the root.
+    pub path: &'a Path,
+    /// Its other names (see [`Tree::hardlinks`]).
+    pub other_names: Vec<&'a Path>,
+}
+
+/// The formats stage. See the [crate documentation](crate).
+#[derive(Debug, Clone)]
+pub struct StripFormats {
+    formats: Vec<Format>,
+    policy: TimePolicy,
+    gzip_keep_name: bool,
+}
+
+/// What reading and normalizing one file found.
+enum Verdict {
+    /// No handler wants it, or it is normal already.
+    Normal,
+    /// New contents, and what the handlers changed.
+    Changed(Vec<u8>, String),
+    /// Left alone, with the reason.
+    Failed(String),
+}
+
+impl StripFormats {
+    /// The stage's name in profiles and on the command line.
+    pub const NAME: &'static str = "formats";
+    /// One line for `tamis stages`.
+    pub const SUMMARY: &'static str = "remove times, names and owners embedded in gzip, zip/jar, ar/deb, png and gettext files (by content, not name)";
+
+    /// A stage with these options.
+    pub fn new(options: &FormatsOptions) -> Self {
+        let mut formats = options.types.clone();
+        // Offered in the order of `Format::ALL`, whatever the order of the option.
+        formats.sort_unstable();
+        formats.dedup();
+        Self { formats, policy: options.policy, gzip_keep_name: options.gzip_keep_name }
+    }
+
+    fn settings(&self, epoch: Epoch) -> Settings {
+        Settings { epoch, policy: self.policy, gzip_keep_name: self.gzip_keep_name }
+    }
+
+    /// Normalizes `files` beneath `root`: read and normalized in parallel, rewritten one after
+    /// the other in the order given (give them in the canonical order for a canonical report).
+    pub fn strip(&self, root: &Root, files: &[FileJob<'_>], edits: &mut Edits<'_>, cx: &Context<'_>) {
+        let settings = self.settings(cx.epoch);
+        cx.progress.start(Self::NAME, files.len() as u64);
+        for batch in files.chunks(BATCH) {
+            let verdicts: Vec<Verdict> = batch
+                .par_iter()
+                .map(|job| {
+                    let verdict = self.verdict(root, job.path, &settings);
+                    cx.progress.advance(1);
+                    verdict
+                })
+                .collect();
+            for (job, verdict) in batch.iter().zip(verdicts) {
+                edits.examined(1);
+                match verdict {
+                    Verdict::Normal => {}
+                    Verdict::Failed(why) => edits.problem(job.path, why),
+                    Verdict::Changed(new, what) => {
+                        edits.apply(job.path, Action::Rewrite, &what, None, |root| {
+                            root.replace(job.path, &new, &job.other_names)
+                        });
+                    }
+                }
+            }
+        }
+        cx.progress.finish();
+    }
+
+    /// Normalizes one file of `root` (given alone, as on the command line `tamis strip FILE`).
+    /// A file with other hard links is reported, not rewritten: its other names are unknown.
+    pub fn strip_file(&self, root: &Root, path: &Path, cx: &Context<'_>) -> Report {
+        let mut edits = Edits::new(root, cx, Self::NAME);
+        match root.lstat(path) {
+            Ok(meta) if meta.kind == FileKind::File => {
+                self.strip(root, &[FileJob { path, other_names: Vec::new() }], &mut edits, cx);
+            }
+            Ok(meta) => edits.problem(
+                path,
+                format!("{}: is a {}, not a regular file", tamis_core::display_path(path), meta.kind.noun()),
+            ),
+            Err(e) => edits.error(path, &e),
+        }
+        edits.finish()
+    }
+
+    /// Reads the file (only its first bytes if no handler wants it) and runs every matching
+    /// handler on it, each on the output of the one before.
+    fn verdict(&self, root: &Root, path: &Path, settings: &Settings) -> Verdict {
+        thread_local! {
+            /// The bytes of the file being read, kept between files: a large file read into a
+            /// fresh allocation costs a page fault per page, more than the read itself.
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUFFER.with_borrow_mut(|buffer| self.verdict_in(root, path, settings, buffer))
+    }
+
+    fn verdict_in(&self, root: &Root, path: &Path, settings: &Settings, buffer: &mut Vec<u8>) -> Verdict {
+        let shown = tamis_core::display_path(path);
+        match self.read_if_wanted(root, path, buffer) {
+            Ok(true) => {}
+            Ok(false) => return Verdict::Normal,
+            Err(e) => return Verdict::Failed(tamis_core::Problem::from_error(path, &e).reason),
+        }
+        let bytes: &[u8] = buffer;
+        let mut current: Option<Vec<u8>> = None;
+        let mut what: Vec<&'static str> = Vec::new();
+        for format in &self.formats {
+            let handler = format.handler();
+            let input = current.as_deref().unwrap_or(bytes);
+            if !handler.matches(path, input.get(..HEAD_LEN).unwrap_or(input)) {
+                continue;
+            }
+            match handler.normalize(input, settings) {
+                Ok(Some(out)) => {
+                    what.push(handler.what());
+                    current = Some(out);
+                }
+                Ok(None) => {}
+                Err(e) => return Verdict::Failed(format!("{shown}: {format}: {e}; left as it was")),
+            }
+        }
+        match current {
+            Some(new) if new != bytes => Verdict::Changed(new, what.join("; ")),
+            _ => Verdict::Normal,
+        }
+    }
+
+    /// Reads the file's first bytes into `bytes` and, if some handler matches them, the rest:
+    /// one open, and no more than [`HEAD_LEN`] bytes read from a file no handler wants.
+    fn read_if_wanted(&self, root: &Root, path: &Path, bytes: &mut Vec<u8>) -> Result<bool> {
+        let file = root.open_regular(path)?;
+        let io = |e| tamis_core::Error::Io { path: path.to_owned(), op: "read", source: e };
+        bytes.clear();
+        (&file).take(HEAD_LEN as u64).read_to_end(bytes).map_err(io)?;
+        if !self.formats.iter().any(|f| f.handler().matches(path, bytes)) {
+            return Ok(false);
+        }
+        let size = file.metadata().map_or(0, |m| m.len());
+        bytes.reserve(usize::try_from(size).unwrap_or(0).saturating_sub(bytes.len()));
+        (&file).read_to_end(bytes).map_err(io)?;
+        Ok(true)
+    }
+
+    /// Normalizes every regular file of `tree` (a walk of `root`).
+    pub fn strip_tree(&self, root: &Root, tree: &Tree, cx: &Context<'_>) -> Report {
+        let mut edits = Edits::new(root, cx, Self::NAME);
+        let files: Vec<&Entry> =
+            tree.entries().iter().filter(|e| e.meta.kind == FileKind::File && e.meta.size > 0).collect();
+        let jobs: Vec<FileJob<'_>> =
+            files.iter().map(|e| FileJob { path: &e.path, other_names: tree.hardlinks(e) }).collect();
+        self.strip(root, &jobs, &mut edits, cx);
+        for problem in tree.problems() {
+            edits.problem(&problem.path, problem.reason.clone());
+        }
+        edits.finish()
+    }
+}
+
+impl Normalizer for StripFormats {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn run(&self, root: &Root, cx: &Context<'_>) -> Result<Report> {
+        let tree = root.walk()?;
+        Ok(self.strip_tree(root, &tree, cx))
+    }
+}
+
+/// Reads a little-endian `u16` at `offset`, or says what is missing.
+pub(crate) fn le16(bytes: &[u8], offset: usize, what: &'static str) -> Result<u16, FormatError> {
+    bytes
+        .get(offset..offset.saturating_add(2))
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        .ok_or(FormatError::Truncated { what, offset })
+}
+
+/// Reads a little-endian `u32` at `offset`, or says what is missing.
+pub(crate) fn le32(bytes: &[u8], offset: usize, what: &'static str) -> Result<u32, FormatError> {
+    bytes
+        .get(offset..offset.saturating_add(4))
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or(FormatError::Truncated { what, offset })
+}

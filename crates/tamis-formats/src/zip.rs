@@ -1,0 +1,425 @@
+//! zip archives: `.zip`, `.jar`, `.war`, `omni.ja`, Python wheels, ….
+//!
+//! Every entry stores its time up to four ways — the MS-DOS date and time of its local header
+//! and of its central directory record, and the extra fields `UT` (0x5455, Unix seconds), `UX`
+//! (0x5855, the old Info-ZIP Unix field) and NTFS (0x000a, 100 ns since 1601) — plus the
+//! builder's uid/gid (`ux`, 0x7875) and umask (the Unix mode in the external attributes), and
+//! the order in which the builder's file system listed the files. This handler:
+//!
+//! - applies the [policy](crate::TimePolicy) to every time (MS-DOS times read as UTC), in the
+//!   local header and the central directory alike;
+//! - sets `ux` uid and gid to 0, and Unix modes to 644, or 755 if the owner may execute (as
+//!   `strip-nondeterminism` does), keeping the file type bits;
+//! - puts entries in a canonical order: `mimetype` first (OpenDocument and EPUB need it
+//!   there), then `META-INF/` and `META-INF/MANIFEST.MF` (where `java.util.jar.JarInputStream`
+//!   looks for the manifest), then every other name by its bytes;
+//! - moves each entry's local record (header, compressed data, data descriptor) as a block and
+//!   rewrites the central directory's offsets. Nothing is decompressed or recompressed, and the
+//!   archive's size does not change.
+//!
+//! Not rewritten (the file is reported and left as it is): zip64 archives, archives split over
+//! disks, data before the first entry or between the entries and the central directory (an APK
+//! signing block), and encrypted entries (traditional encryption checks the password against
+//! the MS-DOS time).
+
+use std::path::Path;
+
+use crate::time::{from_dos, to_dos};
+use crate::{Format, FormatError, Handler, Settings, le16, le32};
+
+/// The zip handler.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Zip;
+
+const LOCAL_SIG: u32 = 0x0403_4b50;
+const CENTRAL_SIG: u32 = 0x0201_4b50;
+const END_SIG: u32 = 0x0605_4b50;
+const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
+const LOCAL_LEN: usize = 30;
+const CENTRAL_LEN: usize = 46;
+const END_LEN: usize = 22;
+/// Seconds from 1601-01-01 (NTFS times) to 1970-01-01.
+const NTFS_TO_UNIX: i64 = 11_644_473_600;
+
+/// One entry: its central directory record and its local record.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// The central directory record: offset and length in the file.
+    central: (usize, usize),
+    /// The local record (header, data, descriptor): offset and length.
+    local: (usize, usize),
+    name: (usize, usize),
+    /// The least length the local record must have: header, name, extra field, data.
+    needed: usize,
+}
+
+/// The parsed layout of an archive.
+struct Layout {
+    entries: Vec<Entry>,
+    cd_offset: usize,
+    end: usize,
+}
+
+impl Handler for Zip {
+    fn format(&self) -> Format {
+        Format::Zip
+    }
+
+    fn what(&self) -> &'static str {
+        "zip entries: times, owners, modes, order"
+    }
+
+    fn matches(&self, _path: &Path, head: &[u8]) -> bool {
+        head.starts_with(&LOCAL_SIG.to_le_bytes())
+    }
+
+    fn normalize(&self, bytes: &[u8], settings: &Settings) -> Result<Option<Vec<u8>>, FormatError> {
+        let layout = parse(bytes)?;
+        let mut order: Vec<&Entry> = layout.entries.iter().collect();
+        order.sort_by(|a, b| sort_key(&bytes[a.name.0..a.name.1]).cmp(&sort_key(&bytes[b.name.0..b.name.1])));
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut offsets = Vec::with_capacity(order.len());
+        for entry in &order {
+            offsets.push(out.len());
+            let start = out.len();
+            out.extend_from_slice(&bytes[entry.local.0..entry.local.0 + entry.local.1]);
+            normalize_local(&mut out[start..], settings);
+        }
+        debug_assert_eq!(out.len(), layout.cd_offset, "records moved as blocks keep their total size");
+        for (entry, offset) in order.iter().zip(offsets) {
+            let start = out.len();
+            out.extend_from_slice(&bytes[entry.central.0..entry.central.0 + entry.central.1]);
+            normalize_central(&mut out[start..], settings, offset);
+        }
+        out.extend_from_slice(&bytes[layout.end..]);
+        Ok((out != bytes).then_some(out))
+    }
+}
+
+/// Where an entry goes: `mimetype`, `META-INF/`, `META-INF/MANIFEST.MF`, then by name.
+fn sort_key(name: &[u8]) -> (u8, &[u8]) {
+    let rank = match name {
+        b"mimetype" => 0,
+        b"META-INF/" => 1,
+        b"META-INF/MANIFEST.MF" => 2,
+        _ => 3,
+    };
+    (rank, name)
+}
+
+fn parse(bytes: &[u8]) -> Result<Layout, FormatError> {
+    let end = find_end(bytes)?;
+    if le16(bytes, end + 4, "zip end record")? != 0 || le16(bytes, end + 6, "zip end record")? != 0 {
+        return Err(FormatError::Unsupported("archive split over several disks"));
+    }
+    let count = le16(bytes, end + 10, "zip end record")?;
+    let cd_size = le32(bytes, end + 12, "zip end record")?;
+    let cd_offset = le32(bytes, end + 16, "zip end record")?;
+    let zip64_locator = end >= 20 && le32(bytes, end - 20, "zip64 locator")? == ZIP64_LOCATOR_SIG;
+    if count == 0xffff || cd_size == 0xffff_ffff || cd_offset == 0xffff_ffff || zip64_locator {
+        return Err(FormatError::Unsupported("zip64 archive"));
+    }
+    let (cd_offset, cd_size) = (cd_offset as usize, cd_size as usize);
+    let cd_end = cd_offset
+        .checked_add(cd_size)
+        .filter(|&e| e <= end)
+        .ok_or(FormatError::Malformed { what: "zip central directory offset or size", offset: end + 12 })?;
+    if cd_end != end {
+        return Err(FormatError::Unsupported("data between the entries and the central directory"));
+    }
+    let mut entries = Vec::with_capacity(usize::from(count));
+    let mut pos = cd_offset;
+    for _ in 0..count {
+        if le32(bytes, pos, "zip central directory record")? != CENTRAL_SIG {
+            return Err(FormatError::Malformed { what: "zip central directory signature", offset: pos });
+        }
+        let flags = le16(bytes, pos + 8, "zip central directory record")?;
+        if flags & 1 != 0 {
+            return Err(FormatError::Unsupported("encrypted entries"));
+        }
+        let name_len = usize::from(le16(bytes, pos + 28, "zip central directory record")?);
+        let extra_len = usize::from(le16(bytes, pos + 30, "zip central directory record")?);
+        let comment_len = usize::from(le16(bytes, pos + 32, "zip central directory record")?);
+        let len = CENTRAL_LEN + name_len + extra_len + comment_len;
+        if pos + len > cd_end {
+            return Err(FormatError::Truncated { what: "zip central directory record", offset: pos });
+        }
+        let local = le32(bytes, pos + 42, "zip central directory record")? as usize;
+        let compressed = le32(bytes, pos + 20, "zip central directory record")? as usize;
+        let name = (pos + CENTRAL_LEN, pos + CENTRAL_LEN + name_len);
+        let needed = check_local(bytes, local, &bytes[name.0..name.1], compressed, cd_offset)?;
+        entries.push(Entry { central: (pos, len), local: (local, 0), name, needed });
+        pos += len;
+    }
+    if pos != cd_end {
+        return Err(FormatError::Malformed { what: "zip central directory size", offset: end + 12 });
+    }
+    // Each local record runs to the next one (or to the central directory).
+    let mut by_offset: Vec<usize> = (0..entries.len()).collect();
+    by_offset.sort_by_key(|&i| entries[i].local.0);
+    let mut next = cd_offset;
+    for &i in by_offset.iter().rev() {
+        let start = entries[i].local.0;
+        if start >= next || next - start < entries[i].needed {
+            return Err(FormatError::Malformed { what: "zip entries overlap", offset: entries[i].central.0 + 42 });
+        }
+        entries[i].local.1 = next - start;
+        next = start;
+    }
+    if next != 0 {
+        return Err(FormatError::Unsupported("data before the first entry"));
+    }
+    Ok(Layout { entries, cd_offset, end })
+}
+
+/// The offset of the end of central directory record: the last one whose comment runs exactly
+/// to the end of the file.
+fn find_end(bytes: &[u8]) -> Result<usize, FormatError> {
+    let last = bytes.len().checked_sub(END_LEN).ok_or(FormatError::Truncated { what: "zip end record", offset: 0 })?;
+    let first = last.saturating_sub(0xffff);
+    (first..=last)
+        .rev()
+        .find(|&pos| {
+            bytes[pos..pos + 4] == END_SIG.to_le_bytes()
+                && le16(bytes, pos + 20, "").is_ok_and(|c| pos + END_LEN + usize::from(c) == bytes.len())
+        })
+        .ok_or(FormatError::Malformed { what: "no zip end of central directory record", offset: last })
+}
+
+/// Checks that a local header is where the central directory says, with the same name, and
+/// that its data fits before the central directory; returns the length header and data need.
+fn check_local(
+    bytes: &[u8],
+    pos: usize,
+    name: &[u8],
+    compressed: usize,
+    cd_offset: usize,
+) -> Result<usize, FormatError> {
+    if pos >= cd_offset || le32(bytes, pos, "zip local header")? != LOCAL_SIG {
+        return Err(FormatError::Malformed { what: "zip local header offset", offset: pos });
+    }
+    let name_len = usize::from(le16(bytes, pos + 26, "zip local header")?);
+    let extra_len = usize::from(le16(bytes, pos + 28, "zip local header")?);
+    if bytes.get(pos + LOCAL_LEN..pos + LOCAL_LEN + name_len) != Some(name) {
+        return Err(FormatError::Malformed { what: "zip local header name differs from the central one", offset: pos });
+    }
+    let needed = LOCAL_LEN + name_len + extra_len + compressed;
+    if pos + needed > cd_offset {
+        return Err(FormatError::Truncated { what: "zip entry data", offset: pos });
+    }
+    Ok(needed)
+}
+
+/// Normalizes a local record in place (its header was checked by [`check_local`]).
+fn normalize_local(record: &mut [u8], settings: &Settings) {
+    fix_dos(record, 10, settings);
+    let name_len = usize::from(u16::from_le_bytes([record[26], record[27]]));
+    let extra_len = usize::from(u16::from_le_bytes([record[28], record[29]]));
+    let start = LOCAL_LEN + name_len;
+    normalize_extra(&mut record[start..start + extra_len], settings);
+}
+
+/// Normalizes a central directory record in place and points it at `offset`.
+fn normalize_central(record: &mut [u8], settings: &Settings, offset: usize) {
+    fix_dos(record, 12, settings);
+    let name_len = usize::from(u16::from_le_bytes([record[28], record[29]]));
+    let extra_len = usize::from(u16::from_le_bytes([record[30], record[31]]));
+    let start = CENTRAL_LEN + name_len;
+    normalize_extra(&mut record[start..start + extra_len], settings);
+    // Made on Unix: the high 16 bits of the external attributes are st_mode.
+    if record[5] == 3 {
+        let attrs = u32::from_le_bytes([record[38], record[39], record[40], record[41]]);
+        let mode = attrs >> 16;
+        if mode & 0o7777 != 0 {
+            let perms = if mode & 0o100 != 0 { 0o755 } else { 0o644 };
+            let attrs = ((mode & 0o170_000 | perms) << 16) | (attrs & 0xffff);
+            record[38..42].copy_from_slice(&attrs.to_le_bytes());
+        }
+    }
+    // The offset came from a u32 field and records only move within the same total size.
+    record[42..46].copy_from_slice(&(offset as u32).to_le_bytes());
+}
+
+/// Applies the policy to the MS-DOS time and date at `at` (time) and `at + 2` (date).
+fn fix_dos(record: &mut [u8], at: usize, settings: &Settings) {
+    let time = u16::from_le_bytes([record[at], record[at + 1]]);
+    let date = u16::from_le_bytes([record[at + 2], record[at + 3]]);
+    let Some(secs) = from_dos(time, date) else { return };
+    let fixed = settings.fix_time(secs);
+    if fixed != secs {
+        let (time, date) = to_dos(fixed);
+        record[at..at + 2].copy_from_slice(&time.to_le_bytes());
+        record[at + 2..at + 4].copy_from_slice(&date.to_le_bytes());
+    }
+}
+
+/// Normalizes the extra fields of a header in place. A malformed tail (some aligners pad with
+/// bytes that are not fields) is left as it is.
+fn normalize_extra(extra: &mut [u8], settings: &Settings) {
+    let mut pos = 0;
+    while pos + 4 <= extra.len() {
+        let id = u16::from_le_bytes([extra[pos], extra[pos + 1]]);
+        let len = usize::from(u16::from_le_bytes([extra[pos + 2], extra[pos + 3]]));
+        let Some(data) = extra.get_mut(pos + 4..pos + 4 + len) else { return };
+        match id {
+            // UT: flags, then up to three 32-bit signed Unix times.
+            0x5455 if !data.is_empty() => {
+                for time in data[1..].chunks_exact_mut(4) {
+                    fix_unix32(time, settings);
+                }
+            }
+            // UX: atime, mtime, then optionally 16-bit uid and gid.
+            0x5855 => {
+                for time in data.chunks_exact_mut(4).take(2) {
+                    fix_unix32(time, settings);
+                }
+                if let Some(ids) = data.get_mut(8..12) {
+                    ids.fill(0);
+                }
+            }
+            // ux: version 1, uid size, uid, gid size, gid.
+            0x7875 if data.first() == Some(&1) => zero_ux_ids(data),
+            // NTFS: 4 reserved bytes, then tags; tag 1 holds mtime, atime, ctime.
+            0x000a => {
+                let mut at = 4;
+                while at + 4 <= data.len() {
+                    let tag = u16::from_le_bytes([data[at], data[at + 1]]);
+                    let size = usize::from(u16::from_le_bytes([data[at + 2], data[at + 3]]));
+                    let Some(value) = data.get_mut(at + 4..at + 4 + size) else { break };
+                    if tag == 1 && size == 24 {
+                        for time in value.chunks_exact_mut(8) {
+                            fix_ntfs(time, settings);
+                        }
+                    }
+                    at += 4 + size;
+                }
+            }
+            _ => {}
+        }
+        pos += 4 + len;
+    }
+}
+
+fn fix_unix32(field: &mut [u8], settings: &Settings) {
+    let secs = i64::from(i32::from_le_bytes([field[0], field[1], field[2], field[3]]));
+    let fixed = settings.fix_time(secs);
+    if fixed != secs {
+        let stored = i32::try_from(fixed).unwrap_or(i32::MAX);
+        field.copy_from_slice(&stored.to_le_bytes());
+    }
+}
+
+fn fix_ntfs(field: &mut [u8], settings: &Settings) {
+    let ticks = u64::from_le_bytes(field.try_into().expect("chunks of 8"));
+    let secs = i64::try_from(ticks / 10_000_000).unwrap_or(i64::MAX) - NTFS_TO_UNIX;
+    let fixed = settings.fix_time(secs);
+    // Compared in ticks, so that a clamped time keeps its sub-second part only if not newer.
+    let fixed_ticks = u64::try_from(fixed.saturating_add(NTFS_TO_UNIX)).unwrap_or(0).saturating_mul(10_000_000);
+    let new = match settings.policy {
+        crate::TimePolicy::Clamp => ticks.min(fixed_ticks),
+        crate::TimePolicy::Set => fixed_ticks,
+    };
+    field.copy_from_slice(&new.to_le_bytes());
+}
+
+fn zero_ux_ids(data: &mut [u8]) {
+    let Some(&uid_len) = data.get(1) else { return };
+    let uid_end = 2 + usize::from(uid_len);
+    let Some(&gid_len) = data.get(uid_end) else { return };
+    let gid_end = uid_end + 1 + usize::from(gid_len);
+    if gid_end > data.len() {
+        return;
+    }
+    data[2..uid_end].fill(0);
+    data[uid_end + 1..gid_end].fill(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tamis_core::Epoch;
+
+    fn settings() -> Settings {
+        Settings::new(Epoch::from_secs(1_700_000_000).unwrap())
+    }
+
+    /// A stored (uncompressed) archive of `(name, data, unix time)` in this order.
+    fn archive(files: &[(&str, &[u8], i64)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut central = Vec::new();
+        for (name, data, time) in files {
+            let (t, d) = to_dos(*time);
+            let mut ut = vec![0x55, 0x54, 5, 0, 1];
+            ut.extend_from_slice(&(*time as i32).to_le_bytes());
+            let crc = crc32fast::hash(data);
+            let offset = out.len() as u32;
+            out.extend_from_slice(&LOCAL_SIG.to_le_bytes());
+            out.extend_from_slice(&[20, 0, 0, 0, 0, 0]);
+            out.extend_from_slice(&t.to_le_bytes());
+            out.extend_from_slice(&d.to_le_bytes());
+            out.extend_from_slice(&crc.to_le_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&(ut.len() as u16).to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(&ut);
+            out.extend_from_slice(data);
+            central.extend_from_slice(&CENTRAL_SIG.to_le_bytes());
+            central.extend_from_slice(&[30, 3, 20, 0, 0, 0, 0, 0]);
+            central.extend_from_slice(&t.to_le_bytes());
+            central.extend_from_slice(&d.to_le_bytes());
+            central.extend_from_slice(&crc.to_le_bytes());
+            central.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            central.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            central.extend_from_slice(&(ut.len() as u16).to_le_bytes());
+            central.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+            central.extend_from_slice(&((0o100_664u32) << 16).to_le_bytes());
+            central.extend_from_slice(&offset.to_le_bytes());
+            central.extend_from_slice(name.as_bytes());
+            central.extend_from_slice(&ut);
+        }
+        let cd_offset = out.len() as u32;
+        out.extend_from_slice(&central);
+        out.extend_from_slice(&END_SIG.to_le_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        out.extend_from_slice(&(files.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(files.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+        out.extend_from_slice(&cd_offset.to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out
+    }
+
+    #[test]
+    fn clamps_times_and_sorts_entries() {
+        let late = 1_800_000_000;
+        let zip = archive(&[("b", b"bb", late), ("META-INF/MANIFEST.MF", b"M", late), ("a", b"a", 1_600_000_000)]);
+        let out = Zip.normalize(&zip, &settings()).unwrap().unwrap();
+        assert_eq!(out.len(), zip.len());
+        let mut expected = archive(&[
+            ("META-INF/MANIFEST.MF", b"M", 1_700_000_000),
+            ("a", b"a", 1_600_000_000),
+            ("b", b"bb", 1_700_000_000),
+        ]);
+        // Modes: 664 becomes 644.
+        let normal = Zip.normalize(&expected, &settings()).unwrap().unwrap();
+        expected = normal;
+        assert_eq!(out, expected);
+        assert_eq!(Zip.normalize(&out, &settings()).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_archives_are_errors() {
+        let zip = archive(&[("a", b"a", 1_600_000_000)]);
+        let end = zip.len() - END_LEN;
+        let mut bad = zip.clone();
+        bad[end + 16] = 0xff;
+        assert!(Zip.normalize(&bad, &settings()).is_err(), "central directory offset");
+        assert!(Zip.normalize(&zip[..zip.len() - 1], &settings()).is_err(), "cut");
+        let mut bad = zip;
+        bad[end + 10] = 2;
+        assert!(Zip.normalize(&bad, &settings()).is_err(), "entry count");
+    }
+}

@@ -1,0 +1,408 @@
+//! Real inputs made by the real tools (gzip, zip, jar, ar, dpkg-deb, Python's zlib for PNG) in
+//! two builds that differ the way builds do — other times, other temporary names, other order,
+//! other owner and umask — are identical after the formats stage, still accepted by their
+//! consumers (gzip -t, unzip -t, jar tf, ar p, dpkg-deb -I, pngcheck), left alone by a second
+//! run and by `strip-nondeterminism -T EPOCH`.
+//!
+//! The tools come from `scripts/test.sh`. A test whose tool is missing says "skipped" and
+//! passes, unless `TAMIS_REQUIRE_FIXTURES=1` (set by `scripts/test.sh`, hence by CI).
+
+#![allow(clippy::disallowed_methods, clippy::print_stderr, reason = "a test finds its tools and says what it skipped")]
+
+use std::fs;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
+use std::process::Command;
+
+use tamis_core::{Context, Epoch, Mode, Normalizer, Report, Root};
+use tamis_formats::{FormatsOptions, StripFormats, TimePolicy};
+
+const EPOCH: i64 = 1_700_000_000;
+
+/// Whether every tool is installed; if not, the test is skipped (or fails when required).
+fn have(tools: &[&str]) -> bool {
+    let missing: Vec<&&str> = tools
+        .iter()
+        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let required = std::env::var_os("TAMIS_REQUIRE_FIXTURES").is_some_and(|v| v == "1");
+    assert!(!required, "missing tools {missing:?} (scripts/test.sh installs them)");
+    eprintln!("skipped: missing tools {missing:?}");
+    false
+}
+
+/// Runs a shell script in `dir`, with the build environment pinned.
+fn sh(dir: &Path, script: &str) -> String {
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(dir)
+        .env("TZ", "UTC")
+        .env("LC_ALL", "C")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn run(dir: &Path, mode: Mode, options: &FormatsOptions) -> Report {
+    let cx = Context::new(Epoch::from_secs(EPOCH).unwrap(), mode);
+    StripFormats::new(options).run(&Root::open(dir).unwrap(), &cx).unwrap()
+}
+
+fn strip(dir: &Path) -> Report {
+    run(dir, Mode::Apply, &FormatsOptions::default())
+}
+
+/// Two build directories, `a` and `b`, each with `src/` holding the same files.
+fn two_builds() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for build in ["a", "b"] {
+        let dir = tmp.path().join(build).join("src");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("x.txt"), "the quick brown fox\n".repeat(200)).unwrap();
+        fs::write(dir.join("y.sh"), "#!/bin/sh\necho y\n").unwrap();
+        fs::write(dir.join("z.txt"), b"zzz\n").unwrap();
+    }
+    tmp
+}
+
+/// The build `b` differs from `a`: its files are 5 months newer, its umask looser, its owner
+/// another user.
+fn vary(tmp: &Path) {
+    sh(tmp, "touch -d 2026-01-01T10:00:00Z a/src/* && chmod 644 a/src/*.txt && chmod 755 a/src/y.sh");
+    sh(tmp, "touch -d 2026-06-01T12:34:56Z b/src/* && chmod 664 b/src/*.txt && chmod 775 b/src/y.sh");
+    sh(tmp, "chown 1000:1000 b/src/* 2>/dev/null || true");
+}
+
+fn assert_same(tmp: &Path, name: &str) {
+    let (a, b) = (fs::read(tmp.join("a").join(name)).unwrap(), fs::read(tmp.join("b").join(name)).unwrap());
+    assert!(a == b, "{name} differs between the two builds after the formats stage");
+}
+
+fn sha256(dir: &Path) -> String {
+    sh(dir, "find . -type f -print0 | sort -z | xargs -0 sha256sum")
+}
+
+/// After tamis, a second run and `strip-nondeterminism` change nothing.
+fn assert_fixed_point(dir: &Path, sn_files: &str) {
+    let again = strip(dir);
+    assert!(again.is_clean(), "second run: {again:?}");
+    if have(&["strip-nondeterminism"]) {
+        let before = sha256(dir);
+        sh(dir, &format!("strip-nondeterminism -T {EPOCH} {sn_files}"));
+        assert_eq!(before, sha256(dir), "strip-nondeterminism changed tamis' output");
+    }
+}
+
+#[test]
+fn gzip_with_names_times_and_members() {
+    if !have(&["gzip"]) {
+        return;
+    }
+    let tmp = two_builds();
+    vary(tmp.path());
+    for (build, temp) in [("a", "mkinitramfs-MAIN_x3Fq9a"), ("b", "mkinitramfs-MAIN_Zk1p0Q")] {
+        let dir = tmp.path().join(build);
+        sh(&dir, &format!("cp -p src/x.txt {temp} && gzip -9 -c {temp} > doc.gz && gzip -c src/z.txt > two.gz"));
+        // An initrd: two members, recognised by content although its name has no .gz.
+        sh(&dir, "cat doc.gz two.gz > initrd.img-6.1.0-28-amd64 && rm mkinitramfs-*");
+    }
+    assert_ne!(fs::read(tmp.path().join("a/doc.gz")).unwrap(), fs::read(tmp.path().join("b/doc.gz")).unwrap());
+    for build in ["a", "b"] {
+        let report = strip(&tmp.path().join(build));
+        assert_eq!(report.changes.len(), 3, "{report:?}");
+        assert!(report.problems.is_empty(), "{report:?}");
+    }
+    for name in ["doc.gz", "two.gz", "initrd.img-6.1.0-28-amd64"] {
+        assert_same(tmp.path(), name);
+    }
+    let a = tmp.path().join("a");
+    sh(&a, "gzip -t doc.gz two.gz && gzip -t < initrd.img-6.1.0-28-amd64");
+    sh(&a, "zcat doc.gz | cmp - src/x.txt && zcat < initrd.img-6.1.0-28-amd64 | cmp - <(cat src/x.txt src/z.txt)");
+    let listing = sh(&a, "gzip -lv --name doc.gz");
+    assert!(!listing.contains("mkinitramfs"), "the temporary name is gone: {listing}");
+    assert_fixed_point(&a, "doc.gz two.gz");
+}
+
+#[test]
+fn gzip_name_kept_on_request_and_set_policy() {
+    if !have(&["gzip"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    sh(tmp.path(), "echo old > old.txt && touch -d 2001-01-01 old.txt && gzip -k old.txt");
+    let options = FormatsOptions { gzip_keep_name: true, policy: TimePolicy::Set, ..FormatsOptions::default() };
+    let report = run(tmp.path(), Mode::Apply, &options);
+    assert_eq!(report.changes.len(), 1, "an old time is set to the epoch: {report:?}");
+    let bytes = fs::read(tmp.path().join("old.txt.gz")).unwrap();
+    assert_eq!(&bytes[4..8], &(EPOCH as u32).to_le_bytes());
+    assert_eq!(&bytes[10..18], b"old.txt\0", "the name is kept");
+    assert!(run(tmp.path(), Mode::Apply, &options).is_clean());
+}
+
+#[test]
+fn zip_and_jar_built_in_other_orders_at_other_times() {
+    if !have(&["zip", "unzip", "jar"]) {
+        return;
+    }
+    let tmp = two_builds();
+    vary(tmp.path());
+    sh(tmp.path(), "cd a && zip -q -r out.zip src/x.txt src/y.sh src/z.txt && jar cf out.jar -C src .");
+    sh(
+        tmp.path(),
+        "cd b && zip -q -r out.zip src/z.txt src/x.txt src/y.sh && jar cf out.jar -C src z.txt -C src y.sh -C src x.txt",
+    );
+    // A Firefox-style name: found by content.
+    sh(tmp.path(), "cp a/out.zip a/omni.ja && cp b/out.zip b/omni.ja");
+    assert_ne!(fs::read(tmp.path().join("a/out.zip")).unwrap(), fs::read(tmp.path().join("b/out.zip")).unwrap());
+    fs::copy(tmp.path().join("a/out.jar"), tmp.path().join("original.jar")).unwrap();
+    for build in ["a", "b"] {
+        let report = strip(&tmp.path().join(build));
+        assert_eq!(report.changes.len(), 3, "{report:?}");
+    }
+    for name in ["out.zip", "out.jar", "omni.ja"] {
+        assert_same(tmp.path(), name);
+    }
+    let a = tmp.path().join("a");
+    sh(&a, "unzip -tq out.zip && unzip -tq out.jar && unzip -p out.zip src/x.txt | cmp - src/x.txt");
+    let listing = sh(&a, "jar tf out.jar");
+    assert!(listing.starts_with("META-INF/\nMETA-INF/MANIFEST.MF\n"), "{listing}");
+    let info = sh(&a, "zipinfo -T out.zip");
+    assert!(info.contains("rwxr-xr-x") && info.contains("rw-r--r--") && info.contains("20231114.221320"), "{info}");
+    assert_fixed_point(&a, "out.zip");
+    // The JDK's jar writes data descriptors, which Archive::Zip (under strip-nondeterminism)
+    // always rewrites away: its output is then not ours, but it is the same from the original
+    // and from tamis' output.
+    if have(&["strip-nondeterminism"]) {
+        sh(tmp.path(), "cp a/out.jar tamis.jar && strip-nondeterminism -T 1700000000 original.jar tamis.jar");
+        assert!(fs::read(tmp.path().join("original.jar")).unwrap() == fs::read(tmp.path().join("tamis.jar")).unwrap());
+    }
+}
+
+#[test]
+fn jar_from_a_debian_package() {
+    let jar = Path::new("/usr/share/java/commons-lang3.jar");
+    if !jar.exists() {
+        assert!(have(&["__libcommons-lang3-java__"]), "libcommons-lang3-java");
+        return;
+    }
+    if !have(&["unzip", "strip-nondeterminism"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    fs::copy(jar, tmp.path().join("tamis.jar")).unwrap();
+    fs::copy(jar, tmp.path().join("sn.jar")).unwrap();
+    let set = FormatsOptions { policy: TimePolicy::Set, ..FormatsOptions::default() };
+    let report = run(tmp.path(), Mode::Check, &set);
+    assert_eq!(report.changes.len(), 2, "{report:?}");
+    assert_eq!(fs::read(tmp.path().join("sn.jar")).unwrap(), fs::read(jar).unwrap(), "check changes nothing");
+    fs::remove_file(tmp.path().join("sn.jar")).unwrap();
+    run(tmp.path(), Mode::Apply, &set);
+    fs::copy(jar, tmp.path().join("sn.jar")).unwrap();
+    sh(tmp.path(), &format!("strip-nondeterminism -T {EPOCH} sn.jar && unzip -tq tamis.jar"));
+    assert!(
+        fs::read(tmp.path().join("sn.jar")).unwrap() == fs::read(tmp.path().join("tamis.jar")).unwrap(),
+        "with --set, tamis writes the bytes strip-nondeterminism writes"
+    );
+    if have(&["jar"]) {
+        sh(tmp.path(), "jar tf tamis.jar >/dev/null");
+    }
+}
+
+#[test]
+fn every_jar_of_the_installed_packages() {
+    if !Path::new("/usr/share/java/commons-lang3.jar").exists() {
+        assert!(have(&["__libcommons-lang3-java__"]), "libcommons-lang3-java");
+        return;
+    }
+    if !have(&["unzip", "strip-nondeterminism"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    sh(tmp.path(), "for f in /usr/share/java/*.jar; do [ -L \"$f\" ] || cp -p \"$f\" .; done");
+    let set = FormatsOptions { policy: TimePolicy::Set, ..FormatsOptions::default() };
+    let report = run(tmp.path(), Mode::Apply, &set);
+    assert!(report.problems.is_empty(), "{report:?}");
+    assert!(run(tmp.path(), Mode::Apply, &set).is_clean());
+    sh(tmp.path(), "for f in *.jar; do unzip -tqq \"$f\" >/dev/null; done");
+    let before = sha256(tmp.path());
+    sh(tmp.path(), &format!("strip-nondeterminism -T {EPOCH} *.jar"));
+    assert_eq!(before, sha256(tmp.path()), "strip-nondeterminism changed tamis' output");
+}
+
+#[test]
+fn ar_archives_and_debs() {
+    if !have(&["ar", "dpkg-deb"]) {
+        return;
+    }
+    let tmp = two_builds();
+    vary(tmp.path());
+    for build in ["a", "b"] {
+        // U: real times, owners and modes, as ar without deterministic mode writes them.
+        sh(&tmp.path().join(build), "ar rcsU lib.a src/x.txt src/y.sh src/z.txt");
+    }
+    for (build, sde) in [("a", "1767225600"), ("b", "1780000000")] {
+        let dir = tmp.path().join(build);
+        sh(
+            &dir,
+            "mkdir -p pkg/DEBIAN pkg/usr/share/t && cp src/x.txt pkg/usr/share/t/ && \
+             printf 'Package: t\\nVersion: 1\\nArchitecture: all\\nMaintainer: t <t@t.invalid>\\nDescription: t\\n' \
+               > pkg/DEBIAN/control && touch -d 2020-01-01 pkg/DEBIAN/control pkg/usr/share/t/x.txt \
+               pkg/usr/share/t pkg/usr/share pkg/usr pkg/DEBIAN pkg && chmod 644 pkg/usr/share/t/x.txt",
+        );
+        let out = Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Zxz", "--build", "pkg", "t.deb"])
+            .current_dir(&dir)
+            .env("SOURCE_DATE_EPOCH", sde)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        sh(&dir, "rm -r pkg");
+    }
+    assert_ne!(fs::read(tmp.path().join("a/lib.a")).unwrap(), fs::read(tmp.path().join("b/lib.a")).unwrap());
+    assert_ne!(fs::read(tmp.path().join("a/t.deb")).unwrap(), fs::read(tmp.path().join("b/t.deb")).unwrap());
+    for build in ["a", "b"] {
+        let report = strip(&tmp.path().join(build));
+        assert_eq!(report.changes.len(), 2, "{report:?}");
+    }
+    assert_same(tmp.path(), "lib.a");
+    assert_same(tmp.path(), "t.deb");
+    let a = tmp.path().join("a");
+    let listing = sh(&a, "ar tv lib.a");
+    assert!(listing.contains("rwxr-xr-x 0/0") && listing.contains("rw-r--r-- 0/0"), "{listing}");
+    assert!(listing.contains("Nov 14 22:13 2023"), "{listing}");
+    sh(&a, "ar p lib.a x.txt | cmp - src/x.txt && dpkg-deb -I t.deb >/dev/null && dpkg-deb -c t.deb >/dev/null");
+    // strip-nondeterminism sets (never clamps) ar times: compare on a copy made with --set.
+    let set = FormatsOptions { policy: TimePolicy::Set, ..FormatsOptions::default() };
+    run(&a, Mode::Apply, &set);
+    assert!(run(&a, Mode::Apply, &set).is_clean());
+    if have(&["strip-nondeterminism"]) {
+        let before = sha256(&a);
+        sh(&a, &format!("strip-nondeterminism -T {EPOCH} lib.a t.deb"));
+        assert_eq!(before, sha256(&a), "strip-nondeterminism changed tamis' output");
+    }
+}
+
+#[test]
+fn png_with_time_and_date_text() {
+    if !have(&["python3", "pngcheck"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let writer = r"
+import struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+year, month = int(sys.argv[2]), int(sys.argv[3])
+png = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 2, 2, 8, 2, 0, 0, 0))
+png += chunk(b'tIME', struct.pack('>HBBBBB', year, month, 1, 12, 0, 0))
+png += chunk(b'tEXt', b'date:create\x00%d-%02d-01T12:00:00+00:00' % (year, month))
+png += chunk(b'tEXt', b'Software\x00tamis test')
+png += chunk(b'IDAT', zlib.compress(b'\x00' + b'\xff\x00\x00' * 2 + b'\x00' + b'\x00\xff\x00' * 2))
+png += chunk(b'IEND', b'')
+open(sys.argv[1], 'wb').write(png)
+";
+    fs::write(tmp.path().join("w.py"), writer).unwrap();
+    fs::create_dir(tmp.path().join("a")).unwrap();
+    fs::create_dir(tmp.path().join("b")).unwrap();
+    sh(tmp.path(), "python3 w.py a/icon.png 2026 1 && python3 w.py b/icon.png 2026 6 && rm w.py");
+    for build in ["a", "b"] {
+        assert_eq!(strip(&tmp.path().join(build)).changes.len(), 1);
+    }
+    assert_same(tmp.path(), "icon.png");
+    let a = tmp.path().join("a");
+    let check = sh(&a, "pngcheck -t icon.png");
+    assert!(check.contains("OK") && check.contains("Software") && !check.contains("date:"), "{check}");
+    assert_fixed_point(&a, "icon.png");
+}
+
+#[test]
+fn gettext_catalogs_made_from_templates_of_other_days() {
+    if !have(&["msgfmt", "msgunfmt", "python3"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for (build, date) in [("a", "2026-01-01 10:00+0100"), ("b", "2026-06-01 12:34-0500")] {
+        let dir = tmp.path().join(build);
+        fs::create_dir(&dir).unwrap();
+        let po = format!(
+            "msgid \"\"\nmsgstr \"\"\n\"Project-Id-Version: t 1\\n\"\n\"POT-Creation-Date: {date}\\n\"\n\
+             \"PO-Revision-Date: {date}\\n\"\n\"Content-Type: text/plain; charset=UTF-8\\n\"\n\n\
+             msgid \"Hello\"\nmsgstr \"Bonjour\"\n"
+        );
+        fs::write(dir.join("t.po"), po).unwrap();
+        sh(&dir, "mkdir -p fr/LC_MESSAGES && msgfmt -o fr/LC_MESSAGES/t.mo t.po && rm t.po");
+    }
+    assert_ne!(
+        fs::read(tmp.path().join("a/fr/LC_MESSAGES/t.mo")).unwrap(),
+        fs::read(tmp.path().join("b/fr/LC_MESSAGES/t.mo")).unwrap()
+    );
+    for build in ["a", "b"] {
+        assert_eq!(strip(&tmp.path().join(build)).changes.len(), 1);
+    }
+    assert_same(tmp.path(), "fr/LC_MESSAGES/t.mo");
+    let a = tmp.path().join("a");
+    let text = sh(&a, "msgunfmt fr/LC_MESSAGES/t.mo");
+    // msgfmt leaves POT-Creation-Date out of the catalog; PO-Revision-Date stays.
+    assert!(text.contains("PO-Revision-Date: 2023-11-14 22:13+0000"), "{text}");
+    let hello =
+        sh(&a, "python3 -c 'import gettext; print(gettext.translation(\"t\", \".\", [\"fr\"]).gettext(\"Hello\"))'");
+    assert_eq!(hello, "Bonjour\n");
+    assert_fixed_point(&a, "fr/LC_MESSAGES/t.mo");
+}
+
+#[test]
+fn malformed_files_are_left_alone_and_reported() {
+    if !have(&["gzip", "zip", "ar"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    sh(dir, "seq 1000 > n.txt && gzip -c n.txt | head -c 7 > cut.gz");
+    sh(dir, "zip -q ok.zip n.txt && cp ok.zip badcd.zip && ar rcU ok.a n.txt && cp ok.a bad.a && rm n.txt");
+    // The central directory offset of the end record points past the file.
+    sh(
+        dir,
+        "size=$(stat -c %s badcd.zip) && printf '\\xff\\xff\\xff\\x7f' | dd of=badcd.zip bs=1 seek=$((size - 6)) conv=notrunc status=none",
+    );
+    sh(dir, "printf 'X' | dd of=bad.a bs=1 seek=$((8 + 58)) conv=notrunc status=none && rm ok.zip ok.a");
+    let before = sha256(dir);
+    let report = strip(dir);
+    assert_eq!(before, sha256(dir), "corrupt files are left byte for byte");
+    assert!(report.changes.is_empty(), "{report:?}");
+    let problems: Vec<(String, &str)> =
+        report.problems.iter().map(|p| (tamis_core::display_path(&p.path), p.reason.as_str())).collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    for (path, reason) in &problems {
+        assert!(reason.starts_with(path.as_str()) && reason.contains("left as it was"), "{path}: {reason}");
+    }
+    assert!(problems[0].1.contains("ar member header magic"), "{problems:?}");
+    assert!(problems[1].1.contains("zip central directory offset"), "{problems:?}");
+    assert!(problems[2].1.contains("truncated: gzip header"), "{problems:?}");
+}
+
+#[test]
+fn check_changes_nothing_and_hard_links_stay_linked() {
+    if !have(&["gzip"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    sh(
+        dir,
+        "mkdir d && seq 100 > d/n && gzip d/n && ln d/n.gz other.gz && chmod 640 d/n.gz && touch -d 2020-02-02 d/n.gz",
+    );
+    let before = sha256(dir);
+    let check = run(dir, Mode::Check, &FormatsOptions::default());
+    assert_eq!(check.changes.len(), 2, "both names are reported: {check:?}");
+    assert_eq!(before, sha256(dir));
+    strip(dir);
+    let (one, two) = (fs::metadata(dir.join("d/n.gz")).unwrap(), fs::metadata(dir.join("other.gz")).unwrap());
+    assert_eq!((one.ino(), one.nlink(), one.mode() & 0o7777), (two.ino(), 2, 0o640));
+    assert_eq!(one.mtime(), 1_580_601_600, "the file's own mtime is kept");
+    assert!(strip(dir).is_clean());
+}

@@ -1,0 +1,20 @@
+//! The gzip handler reads files of a root filesystem: any bytes. It must never panic, and what
+//! it writes must be normal: normalized again, clamped or set, it changes nothing.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tamis_core::Epoch;
+use tamis_formats::{Handler, Settings, TimePolicy, gzip::Gzip};
+
+fuzz_target!(|data: &[u8]| {
+    let mut settings = Settings::new(Epoch::from_secs(1_700_000_000).expect("positive"));
+    for policy in [TimePolicy::Clamp, TimePolicy::Set] {
+        settings.policy = policy;
+        settings.gzip_keep_name = policy == TimePolicy::Set;
+        let _ = Gzip.matches("f".as_ref(), data);
+        if let Ok(Some(out)) = Gzip.normalize(data, &settings) {
+            assert_ne!(out, data, "Some means changed");
+            assert_eq!(Gzip.normalize(&out, &settings), Ok(None), "not idempotent");
+        }
+    }
+});
