@@ -59,6 +59,7 @@ pub mod ar;
 pub mod gettext;
 pub mod gzip;
 pub mod png;
+pub mod pyc;
 mod time;
 pub mod zip;
 
@@ -162,11 +163,13 @@ pub enum Format {
     Png,
     /// GNU gettext message catalogs (`.mo`).
     Gettext,
+    /// Python byte code (`.pyc`): marshal reference flags.
+    Pyc,
 }
 
 impl Format {
     /// Every format, in the order handlers are offered a file.
-    pub const ALL: [Format; 5] = [Format::Gzip, Format::Zip, Format::Ar, Format::Png, Format::Gettext];
+    pub const ALL: [Format; 6] = [Format::Gzip, Format::Zip, Format::Ar, Format::Png, Format::Gettext, Format::Pyc];
 
     /// The name in profiles and on the command line.
     pub fn name(self) -> &'static str {
@@ -176,6 +179,7 @@ impl Format {
             Format::Ar => "ar",
             Format::Png => "png",
             Format::Gettext => "gettext",
+            Format::Pyc => "pyc",
         }
     }
 
@@ -187,6 +191,7 @@ impl Format {
             Format::Ar => &ar::Ar,
             Format::Png => &png::Png,
             Format::Gettext => &gettext::Gettext,
+            Format::Pyc => &pyc::Pyc,
         }
     }
 }
@@ -199,7 +204,7 @@ impl std::fmt::Display for Format {
 
 /// A format name that is not one of [`Format::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format {0:?}; known formats: gzip, zip, ar, png, gettext")]
+#[error("unknown format {0:?}; known formats: gzip, zip, ar, png, gettext, pyc")]
 pub struct UnknownFormat(pub String);
 
 impl std::str::FromStr for Format {
