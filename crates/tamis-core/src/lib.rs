@@ -45,7 +45,7 @@ pub use normalizer::{Context, NoProgress, Normalizer, Progress};
 pub use path::{canonical_cmp, display_path};
 pub use report::{Action, Change, Mode, Problem, Report};
 pub use root::{Directory, Root, fd_xattrs};
-pub use time::Timestamp;
+pub use time::{Timestamp, civil_from_days, days_from_civil};
 pub use walk::{Entry, FileKind, Metadata, Tree};
 
 /// The result type of this crate.

@@ -252,21 +252,12 @@ impl Root {
             expected: "regular file",
             found: "directory",
         })?;
-        let fd = match rfs::openat(&dir, name, READ_FLAGS | OFlags::NOATIME, rfs::Mode::empty()) {
+        let opened = match rfs::openat(&dir, name, READ_FLAGS | OFlags::NOATIME, rfs::Mode::empty()) {
             // O_NOATIME is only for the file's owner (or CAP_FOWNER); fall back without it.
             Err(Errno::PERM) => rfs::openat(&dir, name, READ_FLAGS, rfs::Mode::empty()),
             other => other,
-        }
-        .map_err(|errno| match errno {
-            Errno::LOOP => Error::WrongType { path: rel.to_owned(), expected: "regular file", found: "symbolic link" },
-            other => Error::io(rel, "open", other),
-        })?;
-        let st = rfs::fstat(&fd).map_err(|e| Error::io(rel, "stat", e))?;
-        let kind = FileKind::from_mode(st.st_mode);
-        if kind != FileKind::File {
-            return Err(Error::WrongType { path: rel.to_owned(), expected: "regular file", found: kind.noun() });
-        }
-        Ok(File::from(fd))
+        };
+        Ok(File::from(regular_file(rel, opened)?.0))
     }
 
     /// The target of the symbolic link at `rel`, as stored (never resolved).
@@ -344,15 +335,7 @@ impl Root {
             found: "directory",
         })?;
         let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
-        let fd = rfs::openat(&dir, name, flags, rfs::Mode::empty()).map_err(|errno| match errno {
-            Errno::LOOP => Error::WrongType { path: rel.to_owned(), expected: "regular file", found: "symbolic link" },
-            other => Error::io(rel, "open", other),
-        })?;
-        let st = rfs::fstat(&fd).map_err(|e| Error::io(rel, "stat", e))?;
-        let kind = FileKind::from_mode(st.st_mode);
-        if kind != FileKind::File {
-            return Err(Error::WrongType { path: rel.to_owned(), expected: "regular file", found: kind.noun() });
-        }
+        let (fd, st) = regular_file(rel, rfs::openat(&dir, name, flags, rfs::Mode::empty()))?;
         rfs::ftruncate(&fd, 0).map_err(|e| Error::io(rel, "truncate", e))?;
         let times = Timestamps {
             last_access: Timespec { tv_sec: st.st_atime, tv_nsec: st.st_atime_nsec as i64 },
@@ -490,6 +473,21 @@ impl Directory<'_> {
         rfs::utimensat(&self.fd, name, &times, AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| Error::io(path, "set times of", e))
     }
+}
+
+/// The result of opening `rel` with `O_NOFOLLOW`, checked to be a regular file: a link there
+/// fails the open (`ELOOP`), anything else is refused after `fstat`.
+fn regular_file(rel: &Path, opened: rustix::io::Result<OwnedFd>) -> Result<(OwnedFd, rfs::Stat)> {
+    let fd = opened.map_err(|errno| match errno {
+        Errno::LOOP => Error::WrongType { path: rel.to_owned(), expected: "regular file", found: "symbolic link" },
+        other => Error::io(rel, "open", other),
+    })?;
+    let st = rfs::fstat(&fd).map_err(|e| Error::io(rel, "stat", e))?;
+    let kind = FileKind::from_mode(st.st_mode);
+    if kind != FileKind::File {
+        return Err(Error::WrongType { path: rel.to_owned(), expected: "regular file", found: kind.noun() });
+    }
+    Ok((fd, st))
 }
 
 fn timespec(t: Timestamp) -> Timespec {

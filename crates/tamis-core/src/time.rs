@@ -36,9 +36,21 @@ impl fmt::Display for Timestamp {
     }
 }
 
-/// Gregorian (year, month, day) of a count of days since 1970-01-01, valid for any `i64` day
-/// count a file system can hold (Howard Hinnant's well-known civil calendar arithmetic).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// Days since 1970-01-01 of a proleptic Gregorian date (month 1–12, day 1–31).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let m = i64::from(month);
+    let day_of_year = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Gregorian (year, month 1–12, day 1–31) of a count of days since 1970-01-01, valid for any
+/// `i64` day count a file system can hold (Howard Hinnant's well-known civil calendar
+/// arithmetic).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
@@ -63,6 +75,15 @@ mod tests {
         let t = Timestamp { secs: 951_782_400, nanos: 5 };
         assert_eq!(t.to_string(), "2000-02-29T00:00:00.000000005Z");
         assert_eq!(Timestamp::from_secs(-1).to_string(), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn calendar_round_trips() {
+        for days in [-1, 0, 59, 60, 365, 10_957, 19_675, 50_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(civil_from_days(19_675), (2023, 11, 14));
     }
 
     #[test]

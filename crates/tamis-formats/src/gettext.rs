@@ -9,8 +9,8 @@
 
 use std::path::Path;
 
-use crate::time::{civil_from_days, days_from_civil};
 use crate::{Format, FormatError, Handler, Settings};
+use tamis_core::{civil_from_days, days_from_civil};
 
 /// The gettext handler.
 #[derive(Debug, Clone, Copy, Default)]

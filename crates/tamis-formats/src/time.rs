@@ -2,30 +2,7 @@
 //! a zip does not say its time zone, and reading it as UTC is what `strip-nondeterminism` and
 //! Info-ZIP's `-X`-less readers on a build machine in UTC agree on.
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day since 1970-01-01: (year, month 1–12, day 1–31).
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
+use tamis_core::{civil_from_days, days_from_civil};
 
 /// The earliest time an MS-DOS date can hold: 1980-01-01 00:00:00.
 pub(crate) const DOS_MIN: i64 = 315_532_800;
@@ -57,15 +34,6 @@ pub(crate) fn to_dos(secs: i64) -> (u16, u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_round_trips() {
-        for days in [-1, 0, 59, 60, 365, 10_957, 19_675, 50_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
-        assert_eq!(civil_from_days(19_675), (2023, 11, 14));
-    }
 
     #[test]
     fn dos_times() {
