@@ -20,6 +20,23 @@ impl Timestamp {
     pub const fn from_secs(secs: i64) -> Self {
         Self { secs, nanos: 0 }
     }
+
+    /// The time an entry with this time has after the clamp: `min(self, epoch)` in whole
+    /// seconds. Squashfs, ISO 9660, cpio and tar keep no nanoseconds, so a tree that kept them
+    /// would not be the tree its image holds: a cache that records its directory's nanoseconds
+    /// (fontconfig) would be valid in the tree and stale in the image. Every stage that computes
+    /// "the time after the clamp" uses this one rule.
+    ///
+    /// ```
+    /// # use tamis_core::Timestamp;
+    /// let epoch = Timestamp::from_secs(100);
+    /// assert_eq!(Timestamp { secs: 100, nanos: 5 }.clamped(epoch), epoch);
+    /// assert_eq!(Timestamp { secs: 50, nanos: 5 }.clamped(epoch), Timestamp::from_secs(50));
+    /// ```
+    #[must_use]
+    pub const fn clamped(self, epoch: Timestamp) -> Self {
+        Self::from_secs(if self.secs < epoch.secs { self.secs } else { epoch.secs })
+    }
 }
 
 impl fmt::Display for Timestamp {

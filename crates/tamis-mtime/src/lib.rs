@@ -7,7 +7,9 @@
 //!
 //! [`ClampMtimes`] removes that difference. By default it *clamps*: an entry newer than
 //! `SOURCE_DATE_EPOCH` gets the epoch, an older one (a file shipped in a package, which carries
-//! the package's own date) keeps its time. With [`Policy::Set`] every entry gets the epoch.
+//! the package's own date) keeps its time in whole seconds: nanoseconds are dropped, as every
+//! image format drops them ([`Timestamp::clamped`]), so that the tree is the one its image
+//! will hold. With [`Policy::Set`] every entry gets the epoch.
 //! Entries of every type are handled without following links: regular files, directories,
 //! links themselves, devices, FIFOs and sockets. Directories are done after their contents.
 //! An entry whose mtime changes gets the same value as its access time.
@@ -67,11 +69,11 @@ impl ClampMtimes {
 
     /// The time `entry` should have, if it is not the one it has.
     fn target(self, entry: &Entry, epoch: Timestamp) -> Option<Timestamp> {
-        let wrong = match self.options.policy {
-            Policy::Clamp => entry.meta.mtime > epoch,
-            Policy::Set => entry.meta.mtime != epoch,
+        let wanted = match self.options.policy {
+            Policy::Clamp => entry.meta.mtime.clamped(epoch),
+            Policy::Set => epoch,
         };
-        wrong.then_some(epoch)
+        (entry.meta.mtime != wanted).then_some(wanted)
     }
 }
 
@@ -88,7 +90,7 @@ impl Normalizer for ClampMtimes {
         report.problems.extend(tree.problems().iter().cloned());
 
         let reason = match self.options.policy {
-            Policy::Clamp => "newer than the epoch",
+            Policy::Clamp => "newer than the epoch, or not in whole seconds",
             Policy::Set => "not at the epoch",
         };
         let todo: Vec<(&Entry, Timestamp)> =

@@ -118,7 +118,7 @@ impl Fontconfig {
             }
             Err(e) => return edits.error(cache_path, &e),
         };
-        let clamped = dir.mtime.min(epoch);
+        let clamped = dir.mtime.clamped(epoch);
         if cache.is_valid_for(clamped) {
             return;
         }

@@ -232,6 +232,28 @@ fn real_fontconfig_cache_is_patched_to_the_clamped_directory_time() {
 }
 
 #[test]
+fn font_directory_older_than_the_epoch_loses_its_nanoseconds_in_cache_and_tree_alike() {
+    // Squashfs and ISO 9660 keep whole seconds: a cache recording nanoseconds would be stale
+    // in the image although valid in the tree.
+    let Some((bytes, _)) = real_fontconfig_cache() else { return };
+    let old = Timestamp { secs: EPOCH - 86_400, nanos: 123_456_789 };
+    let bytes = FontconfigCache::patched(&bytes, old);
+    let cache = FontconfigCache::parse(&bytes).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = fontconfig_tree(&bytes, &cache, dir.path());
+
+    let report = run(&Fontconfig::new(FontconfigOptions::default()), dir.path(), Mode::Apply);
+    assert_eq!(report.changes.len(), 1, "{report:?}");
+    let after = FontconfigCache::parse(&fs::read(&file).unwrap()).unwrap();
+    assert_eq!((i64::from(after.checksum), after.checksum_nano), (old.secs, 0));
+
+    clamp(dir.path());
+    let font_dir = Root::open(dir.path()).unwrap().lstat(cache.dir.strip_prefix("/").unwrap()).unwrap();
+    assert_eq!(font_dir.mtime, Timestamp::from_secs(old.secs), "the clamp drops the nanoseconds too");
+    assert!(after.is_valid_for(font_dir.mtime));
+}
+
+#[test]
 fn stale_or_broken_fontconfig_caches_are_reported_and_left_alone() {
     let Some((bytes, cache)) = real_fontconfig_cache() else { return };
     let dir = tempfile::tempdir().unwrap();
