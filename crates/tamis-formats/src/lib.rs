@@ -58,9 +58,11 @@ use tamis_core::{Action, Context, Edits, Entry, Epoch, FileKind, Normalizer, Rep
 pub mod ar;
 pub mod gettext;
 pub mod gzip;
+pub mod javadoc;
 pub mod png;
 pub mod pyc;
 mod time;
+pub mod uimage;
 pub mod zip;
 
 /// How many bytes every handler needs to recognise its format.
@@ -165,11 +167,24 @@ pub enum Format {
     Gettext,
     /// Python byte code (`.pyc`): marshal reference flags.
     Pyc,
+    /// HTML pages made by `javadoc`: the generation date.
+    Javadoc,
+    /// U-Boot legacy images (`mkimage`): the header time.
+    Uimage,
 }
 
 impl Format {
     /// Every format, in the order handlers are offered a file.
-    pub const ALL: [Format; 6] = [Format::Gzip, Format::Zip, Format::Ar, Format::Png, Format::Gettext, Format::Pyc];
+    pub const ALL: [Format; 8] = [
+        Format::Gzip,
+        Format::Zip,
+        Format::Ar,
+        Format::Png,
+        Format::Gettext,
+        Format::Pyc,
+        Format::Javadoc,
+        Format::Uimage,
+    ];
 
     /// The name in profiles and on the command line.
     pub fn name(self) -> &'static str {
@@ -180,6 +195,8 @@ impl Format {
             Format::Png => "png",
             Format::Gettext => "gettext",
             Format::Pyc => "pyc",
+            Format::Javadoc => "javadoc",
+            Format::Uimage => "uimage",
         }
     }
 
@@ -192,6 +209,8 @@ impl Format {
             Format::Png => &png::Png,
             Format::Gettext => &gettext::Gettext,
             Format::Pyc => &pyc::Pyc,
+            Format::Javadoc => &javadoc::Javadoc,
+            Format::Uimage => &uimage::Uimage,
         }
     }
 }
@@ -204,7 +223,7 @@ impl std::fmt::Display for Format {
 
 /// A format name that is not one of [`Format::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format {0:?}; known formats: gzip, zip, ar, png, gettext, pyc")]
+#[error("unknown format {0:?}; known formats: gzip, zip, ar, png, gettext, pyc, javadoc, uimage")]
 pub struct UnknownFormat(pub String);
 
 impl std::str::FromStr for Format {
@@ -271,7 +290,7 @@ impl StripFormats {
     /// The stage's name in profiles and on the command line.
     pub const NAME: &'static str = "formats";
     /// One line for `tamis stages`.
-    pub const SUMMARY: &'static str = "remove times, names and owners embedded in gzip, zip/jar, ar/deb, png and gettext files (by content, not name)";
+    pub const SUMMARY: &'static str = "remove times, names and owners embedded in gzip, zip/jar, ar/deb, png, gettext, pyc, javadoc and U-Boot files (by content, not name)";
 
     /// A stage with these options.
     pub fn new(options: &FormatsOptions) -> Self {
