@@ -58,6 +58,7 @@ use tamis_core::{Action, Context, Edits, Entry, Epoch, FileKind, Normalizer, Rep
 pub mod ar;
 pub mod gettext;
 pub mod gzip;
+mod jar;
 pub mod javadoc;
 pub mod png;
 pub mod pyc;

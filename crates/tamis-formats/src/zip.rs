@@ -17,10 +17,14 @@
 //!   rewrites the central directory's offsets. Nothing is decompressed or recompressed, and the
 //!   archive's size does not change.
 //!
+//! Bytes before the first entry are kept as they are: the `#!` line of a Python zip application
+//! (`python3 -m zipapp`, recognised when a script ends as a zip does) and the 4-byte header of a
+//! jmod file (`jmod create`), whose offsets count from after that header; both conventions are
+//! read from the end record and kept.
+//!
 //! Not rewritten (the file is reported and left as it is): zip64 archives, archives split over
-//! disks, data before the first entry or between the entries and the central directory (an APK
-//! signing block), and encrypted entries (traditional encryption checks the password against
-//! the MS-DOS time).
+//! disks, data between the central directory and its end record, and encrypted entries
+//! (traditional encryption checks the password against the MS-DOS time).
 
 use std::path::Path;
 
@@ -36,6 +40,10 @@ const CENTRAL_SIG: u32 = 0x0201_4b50;
 const END_SIG: u32 = 0x0605_4b50;
 const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
 const LOCAL_LEN: usize = 30;
+/// General purpose flag: sizes and CRC follow the data instead of being in the header.
+const DATA_DESCRIPTOR: u16 = 1 << 3;
+/// A jmod file (`jmod create`) is a zip after these 4 bytes, its offsets counted after them.
+const JMOD_MAGIC: &[u8] = b"JM\x01\x00";
 const CENTRAL_LEN: usize = 46;
 const END_LEN: usize = 22;
 /// Seconds from 1601-01-01 (NTFS times) to 1970-01-01.
@@ -53,10 +61,14 @@ struct Entry {
     needed: usize,
 }
 
-/// The parsed layout of an archive.
+/// The parsed layout of an archive. Every offset here is a position in the file.
 struct Layout {
     entries: Vec<Entry>,
-    cd_offset: usize,
+    /// Where the archive's offsets count from: 0, or the length of a prefix that the offsets
+    /// do not count (a jmod's `JM` header).
+    base: usize,
+    /// Where the first entry starts: what comes before (a `#!` line, a jmod header) is kept.
+    start: usize,
     end: usize,
 }
 
@@ -70,30 +82,122 @@ impl Handler for Zip {
     }
 
     fn matches(&self, _path: &Path, head: &[u8]) -> bool {
-        head.starts_with(&LOCAL_SIG.to_le_bytes())
+        let local = LOCAL_SIG.to_le_bytes();
+        head.starts_with(&local)
+            || head.starts_with(JMOD_MAGIC) && head[JMOD_MAGIC.len()..].starts_with(&local)
+            || head.starts_with(b"#!")
     }
 
     fn normalize(&self, bytes: &[u8], settings: &Settings) -> Result<Option<Vec<u8>>, FormatError> {
+        // A script is looked at only if it ends as a zip does (a Python zip application).
+        if bytes.starts_with(b"#!") && find_end(bytes).is_err() {
+            return Ok(None);
+        }
         let layout = parse(bytes)?;
         let mut order: Vec<&Entry> = layout.entries.iter().collect();
         order.sort_by(|a, b| sort_key(&bytes[a.name.0..a.name.1]).cmp(&sort_key(&bytes[b.name.0..b.name.1])));
         let mut out = Vec::with_capacity(bytes.len());
+        out.extend_from_slice(&bytes[..layout.start]);
         let mut offsets = Vec::with_capacity(order.len());
+        let mut rewritten = Vec::with_capacity(order.len());
         for entry in &order {
-            offsets.push(out.len());
+            offsets.push(out.len() - layout.base);
             let start = out.len();
-            out.extend_from_slice(&bytes[entry.local.0..entry.local.0 + entry.local.1]);
+            let record = &bytes[entry.local.0..entry.local.0 + entry.local.1];
+            let text = rewrite_text(bytes, entry, record)?;
+            match &text {
+                Some(new) => out.extend_from_slice(&new.local),
+                None => out.extend_from_slice(record),
+            }
             normalize_local(&mut out[start..], settings);
+            rewritten.push(text);
         }
-        debug_assert_eq!(out.len(), layout.cd_offset, "records moved as blocks keep their total size");
-        for (entry, offset) in order.iter().zip(offsets) {
+        let cd_offset = out.len();
+        for ((entry, offset), text) in order.iter().zip(offsets).zip(&rewritten) {
             let start = out.len();
             out.extend_from_slice(&bytes[entry.central.0..entry.central.0 + entry.central.1]);
+            if let Some(new) = text {
+                new.patch_central(&mut out[start..]);
+            }
             normalize_central(&mut out[start..], settings, offset);
         }
+        let end = out.len();
         out.extend_from_slice(&bytes[layout.end..]);
+        if end != layout.end {
+            // A rewritten entry changed the sizes: the end record says where the directory is now.
+            let cd_size = (end - cd_offset) as u32;
+            out[end + 12..end + 16].copy_from_slice(&cd_size.to_le_bytes());
+            out[end + 16..end + 20].copy_from_slice(&((cd_offset - layout.base) as u32).to_le_bytes());
+        }
         Ok((out != bytes).then_some(out))
     }
+}
+
+/// A local record rebuilt around new contents, and what its central record must say of it.
+struct Rewritten {
+    /// Header, name, extra field, data; no data descriptor (sizes and CRC are in the header).
+    local: Vec<u8>,
+    crc: u32,
+    compressed: u32,
+    size: u32,
+}
+
+impl Rewritten {
+    /// Points a central directory record at the new data.
+    fn patch_central(&self, record: &mut [u8]) {
+        let flags = u16::from_le_bytes([record[8], record[9]]) & !DATA_DESCRIPTOR;
+        record[8..10].copy_from_slice(&flags.to_le_bytes());
+        record[16..20].copy_from_slice(&self.crc.to_le_bytes());
+        record[20..24].copy_from_slice(&self.compressed.to_le_bytes());
+        record[24..28].copy_from_slice(&self.size.to_le_bytes());
+    }
+}
+
+/// The entry's record rebuilt if it is a jar manifest or a properties file whose text records
+/// the build (see [`crate::jar`]); `None` for every other entry and for text already normal.
+/// Stored entries stay stored; deflated ones are deflated again, the only case where this
+/// handler compresses anything.
+fn rewrite_text(bytes: &[u8], entry: &Entry, record: &[u8]) -> Result<Option<Rewritten>, FormatError> {
+    let name = &bytes[entry.name.0..entry.name.1];
+    let transform: fn(&[u8]) -> Option<Vec<u8>> = if name == b"META-INF/MANIFEST.MF" {
+        crate::jar::manifest
+    } else if name.ends_with(b".properties") {
+        crate::jar::properties
+    } else {
+        return Ok(None);
+    };
+    let at = entry.local.0;
+    let flags = le16(record, 6, "zip local header")?;
+    let method = le16(record, 8, "zip local header")?;
+    let central = &bytes[entry.central.0..];
+    let compressed = le32(central, 20, "zip central directory record")? as usize;
+    let size = le32(central, 24, "zip central directory record")? as usize;
+    let header_len = LOCAL_LEN + usize::from(le16(record, 26, "")?) + usize::from(le16(record, 28, "")?);
+    let data = &record[header_len..header_len + compressed];
+    let text = match method {
+        0 => data.to_vec(),
+        8 => crate::jar::inflate(data, size).ok_or(FormatError::Malformed { what: "zip entry data", offset: at })?,
+        _ => return Ok(None),
+    };
+    if crc32fast::hash(&text) != le32(central, 16, "zip central directory record")? {
+        return Err(FormatError::Malformed { what: "zip entry CRC", offset: at });
+    }
+    let Some(new_text) = transform(&text) else { return Ok(None) };
+    let new_data = if method == 0 { new_text.clone() } else { crate::jar::deflate(&new_text) };
+    let too_big = |_| FormatError::Unsupported("entry too large");
+    let (crc, new_compressed, new_size) = (
+        crc32fast::hash(&new_text),
+        u32::try_from(new_data.len()).map_err(too_big)?,
+        u32::try_from(new_text.len()).map_err(too_big)?,
+    );
+    let mut local = Vec::with_capacity(header_len + new_data.len());
+    local.extend_from_slice(&record[..header_len]);
+    local[6..8].copy_from_slice(&(flags & !DATA_DESCRIPTOR).to_le_bytes());
+    local[14..18].copy_from_slice(&crc.to_le_bytes());
+    local[18..22].copy_from_slice(&new_compressed.to_le_bytes());
+    local[22..26].copy_from_slice(&new_size.to_le_bytes());
+    local.extend_from_slice(&new_data);
+    Ok(Some(Rewritten { local, crc, compressed: new_compressed, size: new_size }))
 }
 
 /// Where an entry goes: `mimetype`, `META-INF/`, `META-INF/MANIFEST.MF`, then by name.
@@ -114,19 +218,20 @@ fn parse(bytes: &[u8]) -> Result<Layout, FormatError> {
     }
     let count = le16(bytes, end + 10, "zip end record")?;
     let cd_size = le32(bytes, end + 12, "zip end record")?;
-    let cd_offset = le32(bytes, end + 16, "zip end record")?;
+    let cd_offset_field = le32(bytes, end + 16, "zip end record")?;
     let zip64_locator = end >= 20 && le32(bytes, end - 20, "zip64 locator")? == ZIP64_LOCATOR_SIG;
-    if count == 0xffff || cd_size == 0xffff_ffff || cd_offset == 0xffff_ffff || zip64_locator {
+    if count == 0xffff || cd_size == 0xffff_ffff || cd_offset_field == 0xffff_ffff || zip64_locator {
         return Err(FormatError::Unsupported("zip64 archive"));
     }
-    let (cd_offset, cd_size) = (cd_offset as usize, cd_size as usize);
-    let cd_end = cd_offset
-        .checked_add(cd_size)
-        .filter(|&e| e <= end)
-        .ok_or(FormatError::Malformed { what: "zip central directory offset or size", offset: end + 12 })?;
-    if cd_end != end {
-        return Err(FormatError::Unsupported("data between the entries and the central directory"));
-    }
+    // The central directory ends where the end record starts. Where the offsets say it starts
+    // tells what they count from: the file's start, or a prefix they leave out (a jmod header).
+    let cd_end = end;
+    let cd_offset = end
+        .checked_sub(cd_size as usize)
+        .ok_or(FormatError::Malformed { what: "zip central directory size", offset: end + 12 })?;
+    let base = cd_offset
+        .checked_sub(cd_offset_field as usize)
+        .ok_or(FormatError::Malformed { what: "zip central directory offset", offset: end + 16 })?;
     let mut entries = Vec::with_capacity(usize::from(count));
     let mut pos = cd_offset;
     for _ in 0..count {
@@ -144,7 +249,7 @@ fn parse(bytes: &[u8]) -> Result<Layout, FormatError> {
         if pos + len > cd_end {
             return Err(FormatError::Truncated { what: "zip central directory record", offset: pos });
         }
-        let local = le32(bytes, pos + 42, "zip central directory record")? as usize;
+        let local = base + le32(bytes, pos + 42, "zip central directory record")? as usize;
         let compressed = le32(bytes, pos + 20, "zip central directory record")? as usize;
         let name = (pos + CENTRAL_LEN, pos + CENTRAL_LEN + name_len);
         let needed = check_local(bytes, local, &bytes[name.0..name.1], compressed, cd_offset)?;
@@ -166,10 +271,7 @@ fn parse(bytes: &[u8]) -> Result<Layout, FormatError> {
         entries[i].local.1 = next - start;
         next = start;
     }
-    if next != 0 {
-        return Err(FormatError::Unsupported("data before the first entry"));
-    }
-    Ok(Layout { entries, cd_offset, end })
+    Ok(Layout { entries, base, start: next, end })
 }
 
 /// The offset of the end of central directory record: the last one whose comment runs exactly

@@ -468,3 +468,112 @@ fn uboot_images_made_at_other_times() {
     sh(&a, "dumpimage -T script -p 0 -o payload boot.scr >/dev/null && tail -c +9 payload | cmp - src/x.txt");
     assert_fixed_point(&a, "boot.scr");
 }
+
+#[test]
+fn python_zip_applications_and_jmods_keep_what_precedes_the_zip() {
+    if !have(&["python3", "javac", "jmod", "faketime"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for (build, date, order) in [("a", "2026-01-01 10:00:00", "a b"), ("b", "2026-06-01 12:34:56", "b a")] {
+        let dir = tmp.path().join(build);
+        fs::create_dir_all(dir.join("app")).unwrap();
+        fs::create_dir_all(dir.join("mod/classes")).unwrap();
+        fs::write(dir.join("mod/module-info.java"), "module m { exports m.p; }\n").unwrap();
+        fs::create_dir_all(dir.join("mod/m/p")).unwrap();
+        fs::write(dir.join("mod/m/p/A.java"), "package m.p;\npublic class A {}\n").unwrap();
+        sh(
+            &dir,
+            &format!(
+                "export FAKETIME='{date}'; export LD_PRELOAD=$(find /usr/lib -name libfaketime.so.1 | head -1)
+                 for n in {order}; do echo \"X = '$n'\" > app/$n.py; done
+                 echo 'import a, b; print(a.X + b.X)' > app/__main__.py
+                 python3 -m zipapp app -p /usr/bin/python3 -o app.pyz
+                 cd mod && javac -d classes module-info.java m/p/A.java && jmod create --class-path classes ../m.jmod"
+            ),
+        );
+        sh(&dir, "rm -r app mod");
+    }
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    assert_ne!(sha256(&a), sha256(&b), "the tools date their entries");
+    for dir in [&a, &b] {
+        let report = strip(dir);
+        assert_eq!(report.changes.len(), 2, "{report:?}");
+    }
+    assert_same(tmp.path(), "app.pyz");
+    assert_same(tmp.path(), "m.jmod");
+    assert!(fs::read(a.join("app.pyz")).unwrap().starts_with(b"#!/usr/bin/python3\n"));
+    assert!(fs::read(a.join("m.jmod")).unwrap().starts_with(b"JM\x01\x00PK"));
+    assert_eq!(sh(&a, "python3 app.pyz"), "ab\n");
+    assert_eq!(sh(&a, "unzip -Z1 app.pyz"), "__main__.py\na.py\nb.py\n", "canonical order");
+    let listed = sh(&a, "jmod list m.jmod");
+    assert!(listed.contains("classes/m/p/A.class") && listed.contains("classes/module-info.class"), "{listed}");
+    assert!(sh(&a, "jmod describe m.jmod").contains("exports m.p"));
+    assert_fixed_point(&a, "app.pyz m.jmod");
+}
+
+#[test]
+fn jar_manifest_builder_and_properties_date_are_removed() {
+    if !have(&["java", "jar", "unzip", "faketime"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = "import java.io.*; import java.util.*;\n\
+        public class Store { public static void main(String[] a) throws Exception {\n\
+        Properties p = new Properties(); p.setProperty(\"groupId\", \"g\"); p.setProperty(\"version\", \"1\");\n\
+        try (OutputStream o = new FileOutputStream(a[0])) { p.store(o, \"Created by Apache Maven\"); } } }\n";
+    for (build, date, zone, user) in
+        [("a", "2026-01-01 10:00:00", "UTC", "alice"), ("b", "2026-06-01 23:34:56", "Europe/Paris", "bob")]
+    {
+        let dir = tmp.path().join(build);
+        fs::create_dir_all(dir.join("c/META-INF/maven/g/a")).unwrap();
+        fs::write(dir.join("Store.java"), store).unwrap();
+        fs::write(
+            dir.join("manifest.txt"),
+            format!("Built-By: {user}\nBnd-LastModified: {}000\nImplementation-Title: a\n", build.len() * 7),
+        )
+        .unwrap();
+        fs::write(dir.join("c/A.txt"), "data\n".repeat(100)).unwrap();
+        sh(
+            &dir,
+            &format!(
+                "export TZ={zone} FAKETIME='{date}' LD_PRELOAD=$(find /usr/lib -name libfaketime.so.1 | head -1)
+                 java Store.java c/META-INF/maven/g/a/pom.properties
+                 jar cfm a.jar manifest.txt -C c .
+                 rm -r c Store.java manifest.txt"
+            ),
+        );
+    }
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    assert!(sh(&a, "unzip -p a.jar META-INF/maven/g/a/pom.properties").contains("#Thu Jan 01 10:00:00 UTC 2026"));
+    assert!(sh(&b, "unzip -p a.jar META-INF/MANIFEST.MF").contains("Built-By: bob"));
+    fs::copy(a.join("a.jar"), tmp.path().join("original.jar")).unwrap();
+    for dir in [&a, &b] {
+        assert_eq!(strip(dir).changes.len(), 1);
+    }
+    assert_same(tmp.path(), "a.jar");
+    let manifest = sh(&a, "unzip -p a.jar META-INF/MANIFEST.MF");
+    assert!(!manifest.contains("Built-By") && !manifest.contains("Bnd-LastModified"), "{manifest}");
+    assert!(manifest.contains("Implementation-Title: a"), "{manifest}");
+    let properties = sh(&a, "unzip -p a.jar META-INF/maven/g/a/pom.properties");
+    assert_eq!(properties, "#Created by Apache Maven\ngroupId=g\nversion=1\n");
+    sh(&a, "unzip -tq a.jar && jar tf a.jar >/dev/null");
+    // Java reads the rewritten manifest and properties through its own zip code.
+    let read = "import java.util.*; import java.util.jar.*;\n\
+        public class Read { public static void main(String[] a) throws Exception {\n\
+        try (JarFile j = new JarFile(\"a.jar\")) { Properties p = new Properties();\n\
+        p.load(j.getInputStream(j.getEntry(\"META-INF/maven/g/a/pom.properties\")));\n\
+        System.out.println(j.getManifest().getMainAttributes().getValue(\"Implementation-Title\") + p.getProperty(\"version\")); } } }\n";
+    fs::write(tmp.path().join("Read.java"), read).unwrap();
+    assert_eq!(sh(&a, "java ../Read.java"), "a1\n");
+    assert!(strip(&a).is_clean());
+    // strip-nondeterminism finds nothing more to remove in any entry (it rewrites the JDK's
+    // data descriptors away, so the layout is its own), and on the original it removes the
+    // same manifest lines as tamis (it leaves the properties date inside a jar).
+    if have(&["strip-nondeterminism"]) {
+        sh(tmp.path(), "cp a/a.jar tamis.jar && strip-nondeterminism -T 1700000000 original.jar tamis.jar");
+        sh(tmp.path(), "for e in $(unzip -Z1 a/a.jar); do unzip -p tamis.jar $e | cmp - <(unzip -p a/a.jar $e); done");
+        let theirs = sh(tmp.path(), "unzip -p original.jar META-INF/MANIFEST.MF");
+        assert_eq!(theirs, manifest);
+    }
+}
