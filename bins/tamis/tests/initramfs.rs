@@ -129,3 +129,73 @@ fn the_normalized_initrd_boots_to_its_init() {
     let console = String::from_utf8_lossy(&out.stdout);
     assert!(console.contains("Spawning shell within the initramfs"), "no initramfs shell on the console:\n{console}");
 }
+
+#[test]
+fn diff_and_manifest_read_an_initrd_as_the_kernel_unpacks_it() {
+    let Some(pair) = common::fixture("initramfs-pair") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.img"), dir.path().join("b.img"));
+    fs::copy(initrd_of(&pair.join("a")), &a).unwrap();
+    fs::copy(initrd_of(&pair.join("b")), &b).unwrap();
+    let (a_str, b_str) = (a.to_str().unwrap(), b.to_str().unwrap());
+
+    // The members with their bytes: what GNU cpio extracts, a later segment's file replacing
+    // an earlier one's of the same name, as in the kernel.
+    let out = tamis(&["manifest", a_str]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let ours: std::collections::BTreeMap<String, String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let path = v["path"].as_str().unwrap().to_owned();
+            (
+                path,
+                format!(
+                    "{} {} {:o} {} {}",
+                    v["path"],
+                    v["kind"],
+                    v["mode"].as_u64().unwrap(),
+                    v["target"],
+                    v["sha256"]
+                ),
+            )
+        })
+        .collect();
+    let mut extracted = std::collections::BTreeMap::new();
+    for line in contents(&a).1 {
+        // "/x{segment}/path Kind mode target sha256", segments in order.
+        let (segment_dir, fields) = line.split_once(' ').unwrap();
+        let Some(path) = segment_dir.splitn(3, '/').nth(2) else { continue };
+        let mut f = fields.split(' ');
+        let (kind, mode, target, sha) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+        let kind = kind.to_lowercase();
+        let target = target.strip_prefix("Some(").map_or("null".to_owned(), |t| t.trim_end_matches(')').to_owned());
+        let sha = sha.strip_prefix("Some(").map_or("null".to_owned(), |t| t.trim_end_matches(')').to_owned());
+        extracted.insert(format!("/{path}"), format!("\"/{path}\" \"{kind}\" {mode} {target} {sha}"));
+    }
+    assert_eq!(ours.len(), extracted.len());
+    for (path, line) in &extracted {
+        assert_eq!(ours.get(path), Some(line), "{path}");
+    }
+
+    // Two builds: the members differ in their times only; after tamis, not at all.
+    let out = tamis(&["diff", "--json", "--explain", a_str, b_str]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let differences = v["differences"].as_array().unwrap();
+    assert!(differences.len() > 100, "{v}");
+    assert!(differences.iter().all(|d| d["group"] == "mtime-only"), "{v}");
+    let out = tamis(&["initramfs", "--epoch", EPOCH, a_str, b_str]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tamis(&["diff", a_str, b_str]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // Not an initrd: a clear error, exit 2.
+    let gz = dir.path().join("x.gz");
+    fs::write(&gz, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+    let out = tamis(&["diff", gz.to_str().unwrap(), a_str]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid initramfs image"), "{out:?}");
+}

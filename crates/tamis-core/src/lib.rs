@@ -46,7 +46,7 @@ pub use path::{canonical_cmp, display_path};
 pub use report::{Action, Change, Mode, Problem, Report};
 pub use root::{Directory, Root, fd_xattrs};
 pub use time::{Timestamp, civil_from_days, days_from_civil};
-pub use walk::{Entry, FileKind, Metadata, Tree};
+pub use walk::{Entry, FileKind, Metadata, Tree, makedev};
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

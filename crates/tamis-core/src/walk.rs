@@ -33,6 +33,13 @@ pub enum FileKind {
     Socket,
 }
 
+/// The device number Linux's `stat` gives for a major and a minor number (glibc's `makedev`):
+/// image formats store the two numbers, a tree's manifest the `st_rdev` they make.
+pub const fn makedev(major: u32, minor: u32) -> u64 {
+    let (major, minor) = (major as u64, minor as u64);
+    ((major & 0xffff_f000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffff_ff00) << 12) | (minor & 0xff)
+}
+
 impl FileKind {
     /// The type encoded in a `st_mode`.
     pub fn from_mode(mode: u32) -> Self {

@@ -41,8 +41,18 @@ pub enum Error {
         /// The version this crate reads and writes.
         expected: u32,
     },
-    /// An input that is neither a directory nor a manifest file.
-    #[error("{path}: not a directory nor a tamis manifest (squashfs, cpio and ISO inputs are not supported yet)")]
+    /// An image file that cannot be read.
+    #[error("{path}: not a valid {format} image: {why}")]
+    Image {
+        /// The image.
+        path: PathBuf,
+        /// What it was read as: "initramfs", "squashfs", "ISO 9660".
+        format: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+    /// An input that is neither a directory nor a manifest file nor a known image.
+    #[error("{path}: not a directory, a tamis manifest, nor an image tamis reads (initramfs/cpio)")]
     UnknownInput {
         /// The input.
         path: PathBuf,

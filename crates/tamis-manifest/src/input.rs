@@ -1,11 +1,10 @@
 //! Inputs of a comparison: anything that can give a manifest and, where it has them, the bytes
 //! of a file.
 //!
-//! Today an input is a directory (a root filesystem) or a manifest file written by
-//! `tamis manifest`. Readers of images (squashfs, cpio/initramfs, ISO 9660) are meant to plug in
-//! here as further implementations of [`Input`], recognised by [`open`] from their first bytes
-//! (`hsqs`, `070701`, `CD001` at 32769); an image inside an image then becomes an input of its
-//! own. Nothing else in the crate needs to change for them.
+//! An input is a directory (a root filesystem), a manifest file written by `tamis manifest`, or
+//! an image, recognised by [`open`] from its first bytes: an initramfs or cpio file (`070701`,
+//! or a compressed stream holding cpio archives: [`crate::cpio`]). Further image readers plug
+//! in here as implementations of [`Input`].
 
 use std::fs::File;
 use std::io::{BufReader, Read as _};
@@ -104,6 +103,9 @@ pub fn open(path: &Path) -> Result<Box<dyn Input>> {
     }
     if Manifest::sniff(&start[..len]) {
         return Ok(Box::new(ManifestFileInput::read(path)?));
+    }
+    if crate::cpio::CpioInput::sniff(&start[..len]) {
+        return Ok(Box::new(crate::cpio::CpioInput::read(path)?));
     }
     Err(Error::UnknownInput { path: path.to_owned() })
 }

@@ -9,7 +9,7 @@
 //!
 //! [`compare`] says, entry by entry, how two manifests differ; each [`Difference`] falls in one
 //! [`Group`] (only in one tree, content, metadata, mtime only). [`Comparison::of`] compares two
-//! [`Input`]s (a directory or a manifest file today; image readers plug in there later) and, when
+//! [`Input`]s (a directory, a manifest file, an initramfs or cpio file; further image readers plug in there) and, when
 //! asked, explains each difference: the [`Cause`] recognised from the path and the bytes of both
 //! sides, and the tamis stage that removes it ([`explain`]).
 //!
@@ -32,6 +32,7 @@
 //! ```
 
 mod compare;
+pub mod cpio;
 mod error;
 pub mod explain;
 pub mod input;
