@@ -107,3 +107,14 @@ for t in sn add-det; do
     [[ -n ${med[$t]:-} ]] && awk -v p="${med[$t]}" -v m="${med[tamis]}" -v t="$t" \
         'BEGIN { printf "ratio %s/tamis: %.1f\n", t, p / m }'
 done
+
+# Cross-check: on tamis' output, add-det --check has nothing to do, file by file, for the
+# formats it handles (by extension). Files that are not of their format (GNU ld scripts named
+# .a) make it fail too; they are listed.
+if [[ -n $add_det ]]; then
+    flagged=()
+    while IFS= read -r -d '' f; do
+        SOURCE_DATE_EPOCH=$epoch "$add_det" --check "$f" >/dev/null 2>&1 || flagged+=("${f#"$scratch/tamis/"}")
+    done < <(find "$scratch/tamis" -type f \( -name '*.jar' -o -name '*.gz' -o -name '*.a' -o -name '*.zip' \) -print0)
+    echo "add-det --check after tamis: ${#flagged[@]} files flagged${flagged:+: ${flagged[*]}}"
+fi
