@@ -119,10 +119,10 @@ fn a_manifest_file_is_an_input_and_round_trips() {
 fn unreadable_or_unknown_inputs_exit_2() {
     let dir = twin_trees();
     let junk = dir.path().join("junk.img");
-    fs::write(&junk, b"hsqs not yet readable").unwrap();
+    fs::write(&junk, b"neither a tree, a manifest nor an image").unwrap();
     let out = tamis(&["diff", p(&junk), p(&dir.path().join("a"))]);
     assert_eq!(code(&out), 2);
-    assert!(text(&out.stderr).contains("not a directory nor a tamis manifest"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not a directory, a tamis manifest, nor an image"), "{}", text(&out.stderr));
     let out = tamis(&["diff", p(&dir.path().join("missing")), p(&dir.path().join("a"))]);
     assert_eq!(code(&out), 2);
     let bad = dir.path().join("bad.jsonl");

@@ -18,7 +18,7 @@ use tamis_cpio::initramfs;
 use tamis_cpio::newc::{self, Member};
 
 use crate::manifest::hex;
-use crate::{Error, Input, Manifest, ManifestEntry, Result};
+use crate::{Cause, Error, Input, Manifest, ManifestEntry, Result};
 
 /// An initramfs or cpio file, read whole and decompressed.
 #[derive(Debug)]
@@ -138,5 +138,10 @@ impl Input for CpioInput {
 
     fn contents(&self, path: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.data.get(path).map(|(segment, range)| self.segments[*segment][range.clone()].to_vec()))
+    }
+
+    /// mkinitramfs copies the times of the host's files: the `initramfs` stage clamps them.
+    fn mtime_cause(&self) -> Cause {
+        Cause::Initramfs
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use tamis_core::Root;
 
-use crate::{Error, Manifest, Result};
+use crate::{Cause, Error, Manifest, Result};
 
 /// Something to compare. See the [module documentation](self).
 pub trait Input: Send + Sync {
@@ -26,6 +26,13 @@ pub trait Input: Send + Sync {
     /// The bytes of the regular file at `path` (as a manifest writes it: `/etc/hostname`), or
     /// `None` when this input only knows the file's hash (a manifest file).
     fn contents(&self, path: &str) -> Result<Option<Vec<u8>>>;
+
+    /// What makes two entries differ in their mtime only, hence which stage removes it: the
+    /// `mtime` stage for a tree and for images that copy the tree's times; an archive that
+    /// records times of its own says so.
+    fn mtime_cause(&self) -> Cause {
+        Cause::MtimeOnly
+    }
 }
 
 /// A directory, read beneath a [`Root`] (no link is ever followed).

@@ -131,7 +131,7 @@ fn explain_one(first: &dyn Input, second: &dyn Input, path: &str, group: Group) 
                 by_path
             }
         }),
-        Group::MtimeOnly => Some(Explanation::new(Cause::MtimeOnly, "")),
+        Group::MtimeOnly => Some(Explanation::new(first.mtime_cause(), "")),
         Group::OnlyInFirst | Group::OnlyInSecond => explain::explain_path(path),
         Group::Metadata => None,
     }
