@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
@@ -79,7 +79,10 @@ pub fn diff(args: &DiffArgs) -> Result<ExitCode> {
         json.push(b'\n');
         json
     } else {
-        summary(&args.first, &args.second, &comparison, args.list).into_bytes()
+        let (a, b) = (args.first.display().to_string(), args.second.display().to_string());
+        let mut out = String::new();
+        summary(&mut out, &a, &b, &comparison, args.list, "");
+        out.into_bytes()
     };
     match std::io::stdout().lock().write_all(&text) {
         // `tamis diff A B | head`: the reader has seen enough; the exit status still answers.
@@ -94,19 +97,24 @@ pub fn diff(args: &DiffArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(if comparison.problems.is_empty() { u8::from(!comparison.differences.is_empty()) } else { 2 }))
 }
 
-/// Counts per group, then the first `list` paths of each group (with their causes).
-fn summary(first: &Path, second: &Path, c: &Comparison, list: usize) -> String {
-    let mut out = String::new();
-    let (a, b) = (first.display(), second.display());
+/// Counts per group, then the first `list` paths of each group (with their causes); an image
+/// compared inside is followed by its own summary, indented.
+fn summary(out: &mut String, a: &str, b: &str, c: &Comparison, list: usize, indent: &str) {
     if c.differences.is_empty() {
-        let _ = writeln!(out, "{a} and {b} are identical ({} entries)", c.entries[0]);
-        return out;
+        let _ = writeln!(out, "{indent}{a} and {b} are identical ({} entries)", c.entries[0]);
+        return;
     }
     let counts: Vec<String> = Group::ALL
         .iter()
         .filter_map(|g| c.counts.get(g.name()).filter(|n| **n > 0).map(|n| format!("{n} {}", g.name())))
         .collect();
-    let _ = writeln!(out, "{a} and {b} differ: {} ({} and {} entries)", counts.join(", "), c.entries[0], c.entries[1]);
+    let _ = writeln!(
+        out,
+        "{indent}{a} and {b} differ: {} ({} and {} entries)",
+        counts.join(", "),
+        c.entries[0],
+        c.entries[1]
+    );
     let width = c.differences.iter().take(200).map(|d| d.path.len()).max().unwrap_or(0).min(60);
     for group in Group::ALL {
         let items: Vec<_> = c.differences.iter().filter(|d| d.group == group).collect();
@@ -118,12 +126,16 @@ fn summary(first: &Path, second: &Path, c: &Comparison, list: usize) -> String {
             Group::OnlyInSecond => format!("only in {b}"),
             other => other.name().to_owned(),
         };
-        let _ = writeln!(out, "{title} ({}):", items.len());
-        if group == Group::MtimeOnly && items.iter().all(|d| d.explanation.is_some()) {
-            let _ = writeln!(out, "  all removed by stage mtime");
+        let _ = writeln!(out, "{indent}{title} ({}):", items.len());
+        if group == Group::MtimeOnly {
+            let stages: std::collections::BTreeSet<_> =
+                items.iter().map(|d| d.explanation.as_ref().and_then(|e| e.stage)).collect();
+            if let [Some(stage)] = stages.into_iter().collect::<Vec<_>>()[..] {
+                let _ = writeln!(out, "{indent}  all removed by stage {stage}");
+            }
         }
         for d in items.iter().take(list) {
-            let mut line = format!("  {:width$}", d.path);
+            let mut line = format!("{indent}  {:width$}", d.path);
             match &d.explanation {
                 Some(e) if group != Group::MtimeOnly => {
                     let stage = e.stage.map_or_else(|| "unknown".to_owned(), |s| format!("stage {s}"));
@@ -135,10 +147,13 @@ fn summary(first: &Path, second: &Path, c: &Comparison, list: usize) -> String {
                 _ => {}
             }
             let _ = writeln!(out, "{}", line.trim_end());
+            if let Some(inside) = &d.inside {
+                let deeper = format!("{indent}    ");
+                summary(out, &format!("{a}:{}", d.path), &format!("{b}:{}", d.path), inside, list, &deeper);
+            }
         }
         if items.len() > list {
-            let _ = writeln!(out, "  ... and {} more (--json lists all)", items.len() - list);
+            let _ = writeln!(out, "{indent}  ... and {} more (--json lists all)", items.len() - list);
         }
     }
-    out
 }

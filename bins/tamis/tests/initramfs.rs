@@ -199,3 +199,23 @@ fn diff_and_manifest_read_an_initrd_as_the_kernel_unpacks_it() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid initramfs image"), "{out:?}");
 }
+
+#[test]
+fn tree_diff_compares_the_initrds_inside() {
+    let Some(pair) = common::fixture("initramfs-pair") else { return };
+    let (a, b) = (pair.join("a"), pair.join("b"));
+    let out = tamis(&["diff", "--json", "--explain", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let initrd = v["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"].as_str().unwrap().starts_with("/boot/initrd.img-"))
+        .expect("the initrds differ");
+    assert_eq!(initrd["stage"], "initramfs");
+    let inside = initrd["inside"]["differences"].as_array().expect("compared inside");
+    assert!(!inside.is_empty());
+    assert!(inside.iter().all(|d| d["group"] == "mtime-only" && d["stage"] == "initramfs"), "{inside:?}");
+    assert!(inside.iter().any(|d| d["path"] == "/conf/arch.conf"), "member paths, as in the initrd");
+}

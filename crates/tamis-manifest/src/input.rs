@@ -92,6 +92,11 @@ impl Input for ManifestFileInput {
     }
 }
 
+/// Whether a file starting with `bytes` is an image an [`Input`] reads (not a manifest file).
+pub fn is_image(bytes: &[u8]) -> bool {
+    crate::cpio::CpioInput::sniff(bytes)
+}
+
 /// The input at `path`: a directory, or a file recognised by its first bytes.
 pub fn open(path: &Path) -> Result<Box<dyn Input>> {
     let io = |op, source| Error::Io { path: path.to_owned(), op, source };

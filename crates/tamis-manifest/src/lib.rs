@@ -64,10 +64,14 @@ pub struct EntryDifference {
     /// The cause and the stage that removes it (with explanations asked for).
     #[serde(skip_serializing_if = "Option::is_none", flatten)]
     pub explanation: Option<Explanation>,
+    /// When both sides are images tamis reads (an initrd in a tree, a squashfs in an ISO),
+    /// the comparison of their insides (with explanations asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inside: Option<Box<Comparison>>,
 }
 
 /// Two inputs compared: every difference in the canonical order, and counts per group.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Comparison {
     /// Entries in the first and the second input.
     pub entries: [usize; 2],
@@ -82,7 +86,14 @@ pub struct Comparison {
 impl Comparison {
     /// Compares two inputs; with `explain`, gives each difference its cause, reading the bytes
     /// of both sides only for content differences (in parallel).
+    ///
+    /// With `explain`, a file that is an image on both sides (see [`input::is_image`]) is
+    /// compared inside too, to a depth of [`NESTED_DEPTH`] images.
     pub fn of(first: &dyn Input, second: &dyn Input, explain: bool) -> Result<Self> {
+        Self::nested(first, second, explain, NESTED_DEPTH)
+    }
+
+    fn nested(first: &dyn Input, second: &dyn Input, explain: bool, depth: usize) -> Result<Self> {
         let (ma, mb) = rayon::join(|| first.manifest(), || second.manifest());
         let (ma, mb) = (ma?, mb?);
         let raw = compare(&ma, &mb);
@@ -90,12 +101,13 @@ impl Comparison {
             .into_par_iter()
             .map(|(path, difference)| {
                 let group = difference.group();
-                let explanation = if explain { explain_one(first, second, &path, group) } else { None };
+                let (explanation, inside) =
+                    if explain { explain_one(first, second, &path, group, depth)? } else { (None, None) };
                 let fields = match difference {
                     Difference::Fields(fields) => fields,
                     _ => Vec::new(),
                 };
-                Ok(EntryDifference { path, group, fields, explanation })
+                Ok(EntryDifference { path, group, fields, explanation, inside })
             })
             .collect();
         let differences = explained.into_iter().collect::<Result<Vec<_>>>()?;
@@ -120,21 +132,49 @@ impl Comparison {
     }
 }
 
-fn explain_one(first: &dyn Input, second: &dyn Input, path: &str, group: Group) -> Option<Explanation> {
-    match group {
-        Group::Content => Some(match (first.contents(path), second.contents(path)) {
-            (Ok(a), Ok(b)) => explain::explain_content(path, a.as_deref(), b.as_deref()),
+/// How many images deep [`Comparison::of`] looks: an ISO, the squashfs in it, the initrd in that.
+pub const NESTED_DEPTH: usize = 3;
+
+type Explained = (Option<Explanation>, Option<Box<Comparison>>);
+
+fn explain_one(first: &dyn Input, second: &dyn Input, path: &str, group: Group, depth: usize) -> Result<Explained> {
+    Ok(match group {
+        Group::Content => match (first.contents(path), second.contents(path)) {
+            (Ok(a), Ok(b)) => {
+                let explanation = explain::explain_content(path, a.as_deref(), b.as_deref());
+                let inside = match (a, b) {
+                    (Some(a), Some(b)) if depth > 0 && input::is_image(&a) && input::is_image(&b) => {
+                        Some(Box::new(compare_images(path, &a, &b, depth - 1)?))
+                    }
+                    _ => None,
+                };
+                (Some(explanation), inside)
+            }
             // Not a regular file on one side (a link, a type change): the path alone must do.
             (Err(e), _) | (_, Err(e)) => {
                 let mut by_path = explain::explain_content(path, None, None);
                 by_path.detail = format!("{} (no bytes to compare: {e})", by_path.detail);
-                by_path
+                (Some(by_path), None)
             }
-        }),
-        Group::MtimeOnly => Some(Explanation::new(first.mtime_cause(), "")),
-        Group::OnlyInFirst | Group::OnlyInSecond => explain::explain_path(path),
-        Group::Metadata => None,
-    }
+        },
+        Group::MtimeOnly => (Some(Explanation::new(first.mtime_cause(), "")), None),
+        Group::OnlyInFirst | Group::OnlyInSecond => (explain::explain_path(path), None),
+        Group::Metadata => (None, None),
+    })
+}
+
+/// Two images found at `path` in both inputs, compared inside. The readers open files, so each
+/// side is written to a temporary file first.
+fn compare_images(path: &str, a: &[u8], b: &[u8], depth: usize) -> Result<Comparison> {
+    let io = |source| Error::Io { path: path.into(), op: "write a temporary copy of", source };
+    let dir = tempfile::tempdir().map_err(io)?;
+    let open = |name: &str, bytes: &[u8]| -> Result<Box<dyn Input>> {
+        let file = dir.path().join(name);
+        std::fs::write(&file, bytes).map_err(io)?;
+        input::open(&file)
+    };
+    let (first, second) = (open("a", a)?, open("b", b)?);
+    Comparison::nested(first.as_ref(), second.as_ref(), true, depth)
 }
 
 #[cfg(test)]
