@@ -53,7 +53,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tamis_core::{Action, Context, Edits, Entry, Epoch, FileKind, Normalizer, Report, Result, Root, Tree};
+use tamis_core::{Action, Context, Edits, Entry, Epoch, FileKind, Mode, Normalizer, Report, Result, Root, Tree};
 
 pub mod ar;
 pub mod gettext;
@@ -68,10 +68,6 @@ pub mod zip;
 
 /// How many bytes every handler needs to recognise its format.
 pub const HEAD_LEN: usize = 8;
-
-/// Files read and normalized together before their rewrites are applied: bounds the memory a
-/// run holds (the new contents of at most this many files) without starving the threads.
-const BATCH: usize = 512;
 
 /// Why a handler could not normalize a file. The file is then left as it was.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -277,6 +273,16 @@ pub struct StripFormats {
     gzip_keep_name: bool,
 }
 
+/// What became of one file.
+enum Outcome {
+    /// Nothing to do.
+    Normal,
+    /// Rewritten (or, when checking, to be), with what the handlers changed, or why writing failed.
+    Changed(String, Result<()>),
+    /// Left alone, with the reason.
+    Failed(String),
+}
+
 /// What reading and normalizing one file found.
 enum Verdict {
     /// No handler wants it, or it is normal already.
@@ -306,30 +312,40 @@ impl StripFormats {
         Settings { epoch, policy: self.policy, gzip_keep_name: self.gzip_keep_name }
     }
 
-    /// Normalizes `files` beneath `root`: read and normalized in parallel, rewritten one after
-    /// the other in the order given (give them in the canonical order for a canonical report).
+    /// Normalizes `files` beneath `root`: each file is read, normalized and rewritten by one
+    /// worker, so a worker holds one file at a time and no worker waits for another's large
+    /// file; the report follows the order given (give them in the canonical order for a
+    /// canonical report). Each hard-link group must be given once (its other names in
+    /// [`FileJob::other_names`]).
     pub fn strip(&self, root: &Root, files: &[FileJob<'_>], edits: &mut Edits<'_>, cx: &Context<'_>) {
         let settings = self.settings(cx.epoch);
         cx.progress.start(Self::NAME, files.len() as u64);
-        for batch in files.chunks(BATCH) {
-            let verdicts: Vec<Verdict> = batch
-                .par_iter()
-                .map(|job| {
-                    let verdict = self.verdict(root, job.path, &settings);
-                    cx.progress.advance(1);
-                    verdict
-                })
-                .collect();
-            for (job, verdict) in batch.iter().zip(verdicts) {
-                edits.examined(1);
-                match verdict {
-                    Verdict::Normal => {}
-                    Verdict::Failed(why) => edits.problem(job.path, why),
+        let outcomes: Vec<Outcome> = files
+            .par_iter()
+            .map(|job| {
+                let outcome = match self.verdict(root, job.path, &settings) {
+                    Verdict::Normal => Outcome::Normal,
+                    Verdict::Failed(why) => Outcome::Failed(why),
                     Verdict::Changed(new, what) => {
-                        edits.apply(job.path, Action::Rewrite, &what, None, |root| {
+                        let written = if cx.mode == Mode::Apply {
                             root.replace(job.path, &new, &job.other_names)
-                        });
+                        } else {
+                            Ok(())
+                        };
+                        Outcome::Changed(what, written)
                     }
+                };
+                cx.progress.advance(1);
+                outcome
+            })
+            .collect();
+        for (job, outcome) in files.iter().zip(outcomes) {
+            edits.examined(1);
+            match outcome {
+                Outcome::Normal => {}
+                Outcome::Failed(why) => edits.problem(job.path, why),
+                Outcome::Changed(what, written) => {
+                    edits.apply(job.path, Action::Rewrite, &what, None, |_| written);
                 }
             }
         }
@@ -414,8 +430,13 @@ impl StripFormats {
     /// Normalizes every regular file of `tree` (a walk of `root`).
     pub fn strip_tree(&self, root: &Root, tree: &Tree, cx: &Context<'_>) -> Report {
         let mut edits = Edits::new(root, cx, Self::NAME);
-        let files: Vec<&Entry> =
-            tree.entries().iter().filter(|e| e.meta.kind == FileKind::File && e.meta.size > 0).collect();
+        // A hard-link group once, under its first name: its other names follow the rewrite.
+        let files: Vec<&Entry> = tree
+            .entries()
+            .iter()
+            .filter(|e| e.meta.kind == FileKind::File && e.meta.size > 0)
+            .filter(|e| tree.hardlinks(e).first().is_none_or(|first| tamis_core::canonical_cmp(first, &e.path).is_gt()))
+            .collect();
         let jobs: Vec<FileJob<'_>> =
             files.iter().map(|e| FileJob { path: &e.path, other_names: tree.hardlinks(e) }).collect();
         self.strip(root, &jobs, &mut edits, cx);
