@@ -146,7 +146,7 @@ pub fn xorriso_args(tree: &Path, out: &Path, options: &BuildOptions) -> Vec<Stri
         }
         a.extend(["-e", &efi.display().to_string(), "-no-emul-boot", "-isohybrid-gpt-basdat"].map(str::to_owned));
     }
-    a.extend(["--".into(), tree.display().to_string()]);
+    a.push(tree.display().to_string());
     a
 }
 

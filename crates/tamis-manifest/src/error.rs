@@ -41,8 +41,13 @@ pub enum Error {
         /// The version this crate reads and writes.
         expected: u32,
     },
+    /// An ISO image could not be read.
+    #[error(transparent)]
+    Iso(#[from] tamis_iso::Error),
     /// An input that is neither a directory nor a manifest file.
-    #[error("{path}: not a directory nor a tamis manifest (squashfs, cpio and ISO inputs are not supported yet)")]
+    #[error(
+        "{path}: not a directory, a tamis manifest nor an ISO 9660 image (squashfs and cpio inputs are not supported yet)"
+    )]
     UnknownInput {
         /// The input.
         path: PathBuf,

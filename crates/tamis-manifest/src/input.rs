@@ -1,7 +1,8 @@
 //! Inputs of a comparison: anything that can give a manifest and, where it has them, the bytes
 //! of a file.
 //!
-//! Today an input is a directory (a root filesystem) or a manifest file written by
+//! Today an input is a directory (a root filesystem), an ISO 9660 image ([`crate::iso`]) or a
+//! manifest file written by
 //! `tamis manifest`. Readers of images (squashfs, cpio/initramfs, ISO 9660) are meant to plug in
 //! here as further implementations of [`Input`], recognised by [`open`] from their first bytes
 //! (`hsqs`, `070701`, `CD001` at 32769); an image inside an image then becomes an input of its
@@ -93,7 +94,8 @@ pub fn open(path: &Path) -> Result<Box<dyn Input>> {
     if meta.is_dir() {
         return Ok(Box::new(DirectoryInput::new(Root::open(path)?)));
     }
-    let mut start = [0u8; 32];
+    // 32774 bytes: enough for an ISO 9660 image's `CD001` at byte 32769.
+    let mut start = vec![0u8; 32774];
     let mut file = File::open(path).map_err(|e| io("open", e))?;
     let mut len = 0;
     while len < start.len() {
@@ -104,6 +106,9 @@ pub fn open(path: &Path) -> Result<Box<dyn Input>> {
     }
     if Manifest::sniff(&start[..len]) {
         return Ok(Box::new(ManifestFileInput::read(path)?));
+    }
+    if crate::iso::sniff(&start[..len]) {
+        return Ok(Box::new(crate::iso::IsoInput::open(path)?));
     }
     Err(Error::UnknownInput { path: path.to_owned() })
 }

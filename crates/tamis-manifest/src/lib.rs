@@ -35,6 +35,7 @@ mod compare;
 mod error;
 pub mod explain;
 pub mod input;
+pub mod iso;
 mod manifest;
 
 use std::collections::BTreeMap;
