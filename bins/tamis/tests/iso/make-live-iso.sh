@@ -7,6 +7,8 @@
 #
 # usage: make-live-iso.sh BOOT_DIR WORK_DIR OUT.iso [extra xorriso options...]
 #   BOOT_DIR holds vmlinuz-* and initrd.img-*; WORK_DIR is created (the tree is built there).
+#   With EXTRA=DIR in the environment, DIR's contents are copied into the tree before the image
+#   is made (the benchmark's large squashfs and padding files).
 set -eu
 boot=$1 work=$2 out=$3
 shift 3
@@ -45,6 +47,7 @@ grub-mkimage -O x86_64-efi -p /boot/grub -o "$tree/EFI/boot/bootx64.efi" $module
 mformat -C -f 2880 -L 16 -N "$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')" -i "$tree/boot/grub/efi.img" ::
 mmd -i "$tree/boot/grub/efi.img" ::/EFI ::/EFI/boot
 mcopy -i "$tree/boot/grub/efi.img" "$tree/EFI/boot/bootx64.efi" ::/EFI/boot/
+if [ -n "${EXTRA:-}" ]; then cp -a "$EXTRA"/. "$tree/"; fi
 xorriso -as mkisofs -R -J -joliet-long -V TAMIS_LIVE -o "$out" \
   -isohybrid-mbr /usr/lib/ISOLINUX/isohdpfx.bin \
   -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
