@@ -291,3 +291,33 @@ fn tamis_iso_build_gives_the_same_bytes_twice() {
     }
     assert!(images[0] == images[1], "two tamis iso build runs differ");
 }
+
+#[test]
+fn md5_checksum_tags_match_after_normalize() {
+    // xorriso -md5 on writes MD5 tags over the superblock, the tree and the session, and refuses
+    // to load an image whose tags do not match: tamis recomputes them.
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("d")).unwrap();
+    std::fs::write(tree.join("d/f"), b"data").unwrap();
+    let efi = dir.path().join("efi.img");
+    run(Command::new("mformat").args(["-C", "-f", "1440", "-i"]).arg(&efi).arg("::"));
+    let image = dir.path().join("md5.iso");
+    run(Command::new("xorriso")
+        .args(["-md5", "on", "-as", "mkisofs", "-R", "-J", "-append_partition", "2", "0xef"])
+        .arg(&efi)
+        .args(["-appended_part_as_gpt", "-o"])
+        .arg(&image)
+        .arg(&tree));
+    let out = normalize(&image, &["--json", "-"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MD5 checksum tag"));
+    let check = Command::new("xorriso")
+        .args(["-md5", "on", "-indev"])
+        .arg(&image)
+        .args(["-check_media", "--", "-check_md5_r", "FAILURE", "/", "--"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout).into_owned() + &String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success() && text.contains("+ md5_match") && !text.contains("FAILURE"), "{text}");
+}

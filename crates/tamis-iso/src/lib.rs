@@ -19,6 +19,7 @@ mod error;
 mod fat;
 mod gpt;
 mod iso9660;
+mod md5tags;
 pub mod normalize;
 pub mod reader;
 mod source;

@@ -33,6 +33,7 @@ use crate::error::{Error, Fault, Parse, Result, corrupt};
 use crate::fat::Fat;
 use crate::gpt::{self, ESP_TYPE, Gpt, HFS_TYPE};
 use crate::iso9660::{self, Descriptor, Record, Volume, kind};
+use crate::md5tags;
 use crate::source::{Source, le16, read};
 
 /// What the normalizer does with identifiers and dates.
@@ -455,6 +456,12 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
         }
     }
     p.plan.patches.sort_by_key(|patch| patch.offset);
+    // Last: the MD5 tags over the blocks as patched (nothing to do when xorriso wrote none).
+    for &base in &bases {
+        let tags = md5tags::find(src, base)?;
+        p.plan.examined += tags.len() as u64;
+        md5tags::recompute(src, base, &tags, &mut p.plan.patches)?;
+    }
     Ok(p.plan)
 }
 
