@@ -321,3 +321,45 @@ fn md5_checksum_tags_match_after_normalize() {
     let text = String::from_utf8_lossy(&check.stdout).into_owned() + &String::from_utf8_lossy(&check.stderr);
     assert!(check.status.success() && text.contains("+ md5_match") && !text.contains("FAILURE"), "{text}");
 }
+
+/// Boots `args` under qemu (software emulation) until the kernel panics for want of live-boot's
+/// scripts (`panic=-1`, `-no-reboot`: qemu then exits); the serial console's text.
+fn boot(args: &[&str], image: &Path) -> String {
+    let out = Command::new("timeout")
+        .args([
+            "600",
+            "qemu-system-x86_64",
+            "-m",
+            "768",
+            "-nographic",
+            "-no-reboot",
+            "-display",
+            "none",
+            "-net",
+            "none",
+        ])
+        .args(["-serial", "mon:stdio"])
+        .args(args.iter().map(|a| a.replace("IMAGE", image.to_str().unwrap())))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_normalized_image_boots_with_bios_from_cd_and_with_uefi_from_disk() {
+    let Some(boot_files) = boot_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let image = live_iso(&boot_files, dir.path(), "boot", false);
+    let out = normalize(&image, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // BIOS: El Torito → isolinux → the kernel and initrd read from the ISO 9660 tree.
+    let bios = boot(&["-cdrom", "IMAGE", "-boot", "d"], &image);
+    assert!(bios.contains("ISOLINUX") && bios.contains("Linux version"), "BIOS boot:\n{bios}");
+    assert!(bios.contains("Run /init as init process"), "BIOS boot: initrd not run:\n{bios}");
+    // UEFI, the image as a USB disk: the firmware finds the EFI partition through the hybrid
+    // partition table, reads the normalized FAT, starts GRUB, which reads the ISO tree.
+    let uefi = boot(&["-bios", "/usr/share/ovmf/OVMF.fd", "-drive", "file=IMAGE,format=raw,if=ide"], &image);
+    assert!(uefi.contains("Welcome to GRUB") && uefi.contains("Linux version"), "UEFI boot:\n{uefi}");
+    assert!(uefi.contains("Run /init as init process"), "UEFI boot: initrd not run:\n{uefi}");
+}

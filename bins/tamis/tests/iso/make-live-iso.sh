@@ -43,7 +43,10 @@ printf 'serial 0 115200\ndefault live\nprompt 0\ntimeout 0\nlabel live\n  kernel
   > "$tree/isolinux/isolinux.cfg"
 # UEFI: a FAT image holding GRUB as EFI/boot/bootx64.efi, made with mformat/mcopy (times and
 # serial of now), also present in the tree as EFI/boot/bootx64.efi.
-grub-mkimage -O x86_64-efi -p /boot/grub -o "$tree/EFI/boot/bootx64.efi" $modules
+# As Debian's: an embedded configuration finds the ISO by a file on it and reads its grub.cfg.
+printf 'search --no-floppy --set=root --file /live/vmlinuz\nset prefix=($root)/boot/grub\nconfigfile ($root)/boot/grub/grub.cfg\n' \
+  > "$work/efi/early.cfg"
+grub-mkimage -O x86_64-efi -p /boot/grub -c "$work/efi/early.cfg" -o "$tree/EFI/boot/bootx64.efi" $modules
 mformat -C -f 2880 -L 16 -N "$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')" -i "$tree/boot/grub/efi.img" ::
 mmd -i "$tree/boot/grub/efi.img" ::/EFI ::/EFI/boot
 mcopy -i "$tree/boot/grub/efi.img" "$tree/EFI/boot/bootx64.efi" ::/EFI/boot/
