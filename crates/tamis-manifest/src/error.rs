@@ -46,7 +46,7 @@ pub enum Error {
     Iso(#[from] tamis_iso::Error),
     /// An input that is neither a directory nor a manifest file.
     #[error(
-        "{path}: not a directory, a tamis manifest nor an ISO 9660 image (squashfs and cpio inputs are not supported yet)"
+        "{path}: not a directory nor a tamis manifest nor an ISO 9660 image (squashfs and cpio inputs are not supported yet)"
     )]
     UnknownInput {
         /// The input.
