@@ -20,7 +20,7 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils passwd openssh-client systemd
     python3 xz-utils cpio gzip zstd lz4 bzip2 qemu-system-x86
     zip unzip default-jdk-headless binutils dpkg pngcheck gettext libcommons-lang3-java strip-nondeterminism)
-packages+=(xorriso mtools dosfstools grub-efi-amd64-bin grub-common fdisk genisoimage isolinux syslinux-common squashfs-tools ovmf)   # ISO images: build, EFI FAT image, check, boot UEFI (tamis-iso)
+packages+=(xorriso mtools dosfstools grub-efi-amd64-bin grub-pc-bin grub-common fdisk genisoimage isolinux syslinux-common squashfs-tools ovmf p7zip-full)   # ISO images: build (also grub-mkrescue), EFI FAT image, HFS+ (7z), check, boot UEFI (tamis-iso)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -363,3 +363,59 @@ fn a_normalized_image_boots_with_bios_from_cd_and_with_uefi_from_disk() {
     assert!(uefi.contains("Welcome to GRUB") && uefi.contains("Linux version"), "UEFI boot:\n{uefi}");
     assert!(uefi.contains("Run /init as init process"), "UEFI boot: initrd not run:\n{uefi}");
 }
+
+#[test]
+fn grub_mkrescue_images_with_hfs_plus_are_identical_after_normalize() {
+    // grub-mkrescue (Debian 12) adds an HFS+ file system for Macs, with the build time in its
+    // volume headers and in every catalog record.
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("boot/grub")).unwrap();
+    std::fs::write(tree.join("boot/grub/grub.cfg"), b"set timeout=0\n").unwrap();
+    std::fs::write(tree.join("hello"), b"hello\n").unwrap();
+    let mut images = Vec::new();
+    for (name, later) in [("one", false), ("two", true)] {
+        let out = dir.path().join(format!("{name}.iso"));
+        let mut cmd = Command::new(if later { "faketime" } else { "env" });
+        if later {
+            cmd.args(["-f", "+3d"]);
+        }
+        run(cmd.arg("grub-mkrescue").arg("-o").arg(&out).arg(&tree));
+        images.push((out.clone(), std::fs::read(&out).unwrap()));
+    }
+    assert_ne!(images[0].1, images[1].1);
+    for (image, _) in &images {
+        let out = normalize(image, &["--json", "-"]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("HFS+ file"), "no HFS+ catalog date rewritten");
+    }
+    let (a, b) = (std::fs::read(&images[0].0).unwrap(), std::fs::read(&images[1].0).unwrap());
+    assert!(a == b, "grub-mkrescue images still differ after normalize");
+
+    // 7z reads the HFS+ partition (found through the GPT) and tests every file; all dates are
+    // the epoch's.
+    let area = run(Command::new("xorriso").arg("-indev").arg(&images[0].0).args(["-report_system_area", "plain"]));
+    let area = String::from_utf8_lossy(&area.stdout).into_owned();
+    let hfs_index = area
+        .lines()
+        .find(|l| l.contains("HFSPLUS") && l.contains("partname"))
+        .unwrap()
+        .split_whitespace()
+        .nth(4)
+        .unwrap()
+        .to_owned();
+    let range = area
+        .lines()
+        .find(|l| l.starts_with("GPT start and size") && l.split_whitespace().nth(5) == Some(&hfs_index))
+        .unwrap_or_else(|| panic!("no HFS+ partition:\n{area}"));
+    let f: Vec<usize> = range.split_whitespace().skip(6).map(|x| x.parse().unwrap()).collect();
+    let hfs = dir.path().join("hfs.img");
+    std::fs::write(&hfs, &a[f[0] * 512..(f[0] + f[1]) * 512]).unwrap();
+    run(Command::new("7z").args(["t", "-thfs"]).arg(&hfs));
+    let list = run(Command::new("7z").args(["l", "-thfs"]).arg(&hfs));
+    let list = String::from_utf8_lossy(&list.stdout);
+    let dated: Vec<&str> = list.lines().filter(|l| l.starts_with("20")).collect();
+    assert!(dated.len() > 10 && dated.iter().all(|l| l.starts_with("2023-11-14 22:13:20")), "{list}");
+    let media = run(Command::new("xorriso").arg("-indev").arg(&images[0].0).args(["-check_media", "--"]));
+    assert!(String::from_utf8_lossy(&media.stdout).contains("+ good"));
+}

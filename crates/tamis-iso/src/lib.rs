@@ -18,6 +18,7 @@ mod eltorito;
 mod error;
 mod fat;
 mod gpt;
+mod hfsplus;
 mod iso9660;
 mod md5tags;
 pub mod normalize;

@@ -32,6 +32,7 @@ use crate::eltorito::{self, PLATFORM_EFI};
 use crate::error::{Error, Fault, Parse, Result, corrupt};
 use crate::fat::Fat;
 use crate::gpt::{self, ESP_TYPE, Gpt, HFS_TYPE};
+use crate::hfsplus;
 use crate::iso9660::{self, Descriptor, Record, Volume, kind};
 use crate::md5tags;
 use crate::source::{Source, le16, read};
@@ -84,6 +85,8 @@ pub struct Plan {
     pub records: u64,
     /// EFI FAT file systems normalized.
     pub fat_images: usize,
+    /// HFS+ file systems normalized (`grub-mkrescue` adds one for Macs).
+    pub hfs_volumes: usize,
     /// Whether a GPT was found (and both its copies normalized).
     pub gpt: bool,
     /// The fields that differ from their normalized value, by offset.
@@ -252,6 +255,24 @@ impl Planner<'_> {
         }
     }
 
+    fn hfs_plus(&mut self, offset: u64) -> Parse<()> {
+        self.plan.hfs_volumes += 1;
+        let location = format!("HFS+@{offset}");
+        let epoch = u32::try_from(self.options.epoch + hfsplus::HFS_EPOCH_OFFSET).unwrap_or(u32::MAX);
+        for date in hfsplus::dates(self.src, offset)? {
+            let new = if date.value > epoch { epoch } else { date.value };
+            self.set(
+                date.offset,
+                &date.value.to_be_bytes(),
+                &new.to_be_bytes(),
+                &location,
+                &format!("HFS+ {}", date.what),
+                show_hfs,
+            );
+        }
+        Ok(())
+    }
+
     fn fat(&mut self, fat: &Fat, number: usize) -> Parse<()> {
         self.plan.fat_images += 1;
         let location = format!("EFI FAT@{}", fat.offset);
@@ -344,6 +365,11 @@ fn show17(b: &[u8]) -> String {
     date::decode17(bytes17(b)).map_or_else(|| "not specified".to_owned(), |(t, _)| Timestamp::from_secs(t).to_string())
 }
 
+fn show_hfs(b: &[u8]) -> String {
+    let secs = i64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    if secs == 0 { "not set".to_owned() } else { Timestamp::from_secs(secs - hfsplus::HFS_EPOCH_OFFSET).to_string() }
+}
+
 fn show_hex(b: &[u8]) -> String {
     b.iter().fold(String::new(), |mut s, x| {
         let _ = write!(s, "{x:02x}");
@@ -401,6 +427,7 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
     // The partition tables first: they name where further volumes and the EFI images are.
     let mut bases = vec![0u64];
     let mut fat_candidates = BTreeSet::new();
+    let mut hfs_volumes = BTreeSet::new();
     if let Some((signature, parts)) = gpt::read_mbr(src)? {
         p.mbr(signature);
         for part in parts {
@@ -418,11 +445,8 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
             let start = part.first * gpt::SECTOR;
             if part.type_guid == ESP_TYPE {
                 fat_candidates.insert(start);
-            } else if part.type_guid == HFS_TYPE && has_hfs_plus(src, start) {
-                p.plan.notes.push(format!(
-                    "GPT partition {} at offset {start} is an HFS+ file system: its dates are not normalized",
-                    part.index + 1
-                ));
+            } else if part.type_guid == HFS_TYPE && hfsplus::is_hfs_plus(src, start) {
+                hfs_volumes.insert(start);
             } else if start != 0 && has_volume(src, start) {
                 bases.push(start);
             }
@@ -455,6 +479,9 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
             None => p.plan.notes.push(format!("the EFI boot image at offset {offset} is not a FAT file system")),
         }
     }
+    for &offset in &hfs_volumes {
+        p.hfs_plus(offset)?;
+    }
     p.plan.patches.sort_by_key(|patch| patch.offset);
     // Last: the MD5 tags over the blocks as patched (nothing to do when xorriso wrote none).
     for &base in &bases {
@@ -463,10 +490,6 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
         md5tags::recompute(src, base, &tags, &mut p.plan.patches)?;
     }
     Ok(p.plan)
-}
-
-fn has_hfs_plus(src: &dyn Source, start: u64) -> bool {
-    read(src, start + 1024, 2, "HFS+ header").is_ok_and(|s| s == b"H+" || s == b"HX")
 }
 
 /// Whether normalizing writes or only reports.
