@@ -4,8 +4,9 @@
 //! - [`normalize_file`] rewrites, in place and without moving any data, every field of an
 //!   existing image that depends on the time or on chance: volume descriptor dates, directory
 //!   record dates of every tree, Rock Ridge `TF` times, the MBR disk signature, the GPT GUIDs
-//!   (with both headers' and arrays' CRCs), and inside the EFI FAT image its serial, label
-//!   padding and entry times. See [`normalize`] for the list and why.
+//!   (with both headers' and arrays' CRCs), inside the EFI FAT image its serial, label padding
+//!   and entry times, the dates of an HFS+ file system, and xorriso's MD5 checksum tags. See
+//!   [`normalize`] for the list, and `docs/iso.md` for why.
 //! - [`build`] drives xorriso with every reproducibility option it has, then normalizes.
 //! - [`Reader`] lists an image's files with their metadata (Rock Ridge when present) and reads
 //!   their data.

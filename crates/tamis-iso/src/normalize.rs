@@ -15,7 +15,11 @@
 //! - in every EFI FAT image (found through the El Torito catalog's EFI entries, MBR partitions
 //!   of type 0xEF and GPT EFI System partitions): the volume serial (derived), the label's
 //!   padding (spaces), and the creation, modification and access times of every directory
-//!   entry, clamped.
+//!   entry, clamped;
+//! - in an HFS+ file system (`grub-mkrescue` adds one for Macs): the dates of both volume
+//!   headers and of every catalog record, clamped;
+//! - last, the MD5 checksum tags xorriso writes with `-md5 on`, recomputed over the image as
+//!   patched.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
