@@ -419,3 +419,32 @@ fn grub_mkrescue_images_with_hfs_plus_are_identical_after_normalize() {
     let media = run(Command::new("xorriso").arg("-indev").arg(&images[0].0).args(["-check_media", "--"]));
     assert!(String::from_utf8_lossy(&media.stdout).contains("+ good"));
 }
+
+#[test]
+fn identifiers_can_be_fixed_by_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("f"), b"data").unwrap();
+    let efi = dir.path().join("efi.img");
+    run(Command::new("mformat").args(["-C", "-f", "1440", "-i"]).arg(&efi).arg("::"));
+    let image = dir.path().join("ids.iso");
+    run(Command::new("xorriso")
+        .args(["-as", "mkisofs", "-R", "-append_partition", "2", "0xef"])
+        .arg(&efi)
+        .args(["-appended_part_as_gpt", "-o"])
+        .arg(&image)
+        .arg(&tree));
+    let guid = "01234567-89AB-4CDE-8F01-23456789ABCD";
+    let out = normalize(&image, &["--disk-guid", guid, "--fat-serial", "1234abcd"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let fdisk = run(Command::new("fdisk").arg("-l").arg(&image));
+    assert!(String::from_utf8_lossy(&fdisk.stdout).contains(guid), "{}", String::from_utf8_lossy(&fdisk.stdout));
+    let bytes = std::fs::read(&image).unwrap();
+    // The appended FAT partition: GPT entry 2's first sector; its serial at byte 39.
+    let le64 = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+    let fat = le64(le64(512 + 72) * 512 + 128 + 32) * 512;
+    assert_eq!(bytes[fat + 39..fat + 43], 0x1234_abcd_u32.to_le_bytes());
+    let bad = normalize(&image, &["--disk-guid", "not-a-guid"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
