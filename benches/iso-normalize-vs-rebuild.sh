@@ -7,6 +7,8 @@
 #
 # Each tamis run works on a fresh copy of the image (the copy is not timed). Prints the median
 # of each and the ratio (rebuild / tamis). SIZE_MB sets the padding (default: 1 GB in all).
+# MD5=1 builds with xorriso's `--md5` checksum tags, which tamis must recompute (the session
+# tag covers the data: tamis then reads the whole image once).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 
@@ -32,7 +34,9 @@ pad=$(( size_mb - squash_mb - 50 ))
 for i in $(seq 0 $(( pad / 64 ))); do
     head -c $(( 64 * 1048576 )) /dev/urandom >"$work/extra/pad/$i.bin"
 done
-EXTRA="$work/extra" bins/tamis/tests/iso/make-live-iso.sh "$pair/a/boot" "$work/live" "$work/raw.iso"
+md5=()
+[[ ${MD5:-0} == 1 ]] && md5=(--md5)
+EXTRA="$work/extra" bins/tamis/tests/iso/make-live-iso.sh "$pair/a/boot" "$work/live" "$work/raw.iso" "${md5[@]}"
 tree=$work/live/tree
 
 for _ in $(seq "$runs"); do
@@ -51,7 +55,7 @@ for _ in $(seq "$runs"); do
         -isohybrid-mbr /usr/lib/ISOLINUX/isohdpfx.bin \
         -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
         -eltorito-alt-boot -e boot/grub/efi.img -no-emul-boot -isohybrid-gpt-basdat -isohybrid-apm-hfsplus \
-        "$tree" 2>/dev/null
+        "${md5[@]}" "$tree" 2>/dev/null
     sync
     t1=$(now)
     echo "$t1 - $t0" | bc >>"$work/rebuild.times"
@@ -61,7 +65,7 @@ t=$(median <"$work/tamis.times")
 r=$(median <"$work/rebuild.times")
 changes=$("$tamis" iso normalize --check --epoch "$((epoch - 86400))" --json - "$work/raw.iso" 2>/dev/null |
     grep -c '"reason"' || true)
-echo "machine:  $(nproc) CPUs, image $(du -h "$work/raw.iso" | cut -f1) ($(stat -c %s "$work/raw.iso") bytes), xorriso $(xorriso -version 2>/dev/null | head -n 1 | cut -d' ' -f2)"
+echo "machine:  $(nproc) CPUs, MD5 tags: ${MD5:-0}, image $(du -h "$work/raw.iso" | cut -f1) ($(stat -c %s "$work/raw.iso") bytes), xorriso $(xorriso -version 2>/dev/null | head -n 1 | cut -d' ' -f2)"
 echo "fields rewritten by tamis: ${changes} (epoch one day earlier, --check)"
 echo "median tamis iso normalize:    ${t} s"
 echo "median xorriso rebuild:        ${r} s"

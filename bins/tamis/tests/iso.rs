@@ -448,3 +448,30 @@ fn identifiers_can_be_fixed_by_option() {
     let bad = normalize(&image, &["--disk-guid", "not-a-guid"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn genisoimage_images_in_two_time_zones_are_identical_after_normalize() {
+    // genisoimage (mkisofs) writes local time with its offset from GMT: two hosts in two zones.
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("d")).unwrap();
+    std::fs::write(tree.join("d/f"), b"data").unwrap();
+    std::os::unix::fs::symlink("f", tree.join("d/l")).unwrap();
+    let (a, b) = (dir.path().join("a.iso"), dir.path().join("b.iso"));
+    run(Command::new("genisoimage").args(["-quiet", "-R", "-J", "-o"]).arg(&a).arg(&tree).env("TZ", "UTC"));
+    run(Command::new("faketime")
+        .args(["-f", "+2d", "genisoimage", "-quiet", "-R", "-J", "-o"])
+        .arg(&b)
+        .arg(&tree)
+        .env("TZ", "Asia/Tokyo"));
+    assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    for image in [&a, &b] {
+        assert_eq!(normalize(image, &[]).status.code(), Some(0));
+    }
+    assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "genisoimage images still differ");
+    let info = run(Command::new("isoinfo").args(["-R", "-l", "-i"]).arg(&a));
+    assert!(
+        String::from_utf8_lossy(&info.stdout).contains("l -> f")
+            || String::from_utf8_lossy(&info.stdout).contains("-> f")
+    );
+}
