@@ -7,7 +7,7 @@
 //!   (with both headers' and arrays' CRCs), inside the EFI FAT image its serial, label padding
 //!   and entry times, the dates of an HFS+ file system, and xorriso's MD5 checksum tags. See
 //!   [`normalize`] for the list, and `docs/iso.md` for why.
-//! - [`build`] drives xorriso with every reproducibility option it has, then normalizes.
+//! - [`build()`] drives xorriso with every reproducibility option it has, then normalizes.
 //! - [`Reader`] lists an image's files with their metadata (Rock Ridge when present) and reads
 //!   their data.
 //!
