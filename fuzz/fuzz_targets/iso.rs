@@ -11,7 +11,11 @@ use tamis_iso::{Options, Reader, normalize_bytes};
 
 fuzz_target!(|data: &[u8]| {
     let mut image = data.to_vec();
-    let _ = normalize_bytes(&mut image, &Options { epoch: 1_700_000_000, ..Options::default() });
+    let options = Options { epoch: 1_700_000_000, ..Options::default() };
+    if normalize_bytes(&mut image, &options).is_ok() {
+        let again = normalize_bytes(&mut image, &options).expect("a normalized image is still valid");
+        assert!(again.patches.is_empty(), "not idempotent: {:?}", again.patches.first());
+    }
     let Ok(reader) = Reader::new(data, Path::new("fuzz.iso")) else { return };
     let Ok(entries) = reader.entries() else { return };
     for entry in entries.iter().take(64) {
