@@ -1,5 +1,6 @@
 //! The ISO reader and normalizer take images from outside: any bytes. Neither may panic; an
-//! image the reader accepts lists entries whose data it can read or refuse with an error.
+//! image the normalizer accepts stays valid once patched and normalizes to itself; an image the
+//! reader accepts lists entries whose data it can read or refuse with an error.
 //! Seed with a small real image (`xorriso -as mkisofs -R -J -o seed.iso DIR`) and a `-max_len`
 //! above 34816 (the volume descriptors start at 32768).
 #![no_main]
