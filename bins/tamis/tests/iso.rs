@@ -475,3 +475,48 @@ fn genisoimage_images_in_two_time_zones_are_identical_after_normalize() {
             || String::from_utf8_lossy(&info.stdout).contains("-> f")
     );
 }
+
+#[test]
+fn diff_explains_iso_images_and_the_iso_stage_removes_the_difference() {
+    // Two output directories holding the same small image built three days apart.
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("d")).unwrap();
+    std::fs::write(tree.join("d/f"), b"data").unwrap();
+    let efi = dir.path().join("efi.img");
+    run(Command::new("mformat").args(["-C", "-f", "1440", "-i"]).arg(&efi).arg("::"));
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for (out, later) in [(&a, false), (&b, true)] {
+        std::fs::create_dir_all(out).unwrap();
+        let mut cmd = Command::new(if later { "faketime" } else { "env" });
+        if later {
+            cmd.args(["-f", "+3d"]);
+        }
+        run(cmd
+            .args(["xorriso", "-as", "mkisofs", "-R", "-J", "-append_partition", "2", "0xef"])
+            .arg(&efi)
+            .args(["-appended_part_as_gpt", "-o"])
+            .arg(out.join("live.iso"))
+            .arg(&tree));
+    }
+    let p = |x: &Path| x.to_str().unwrap().to_owned();
+    let explain = common::tamis(&["diff", "--explain", "--json", &p(&a), &p(&b)]);
+    let report: serde_json::Value = serde_json::from_slice(&explain.stdout).unwrap();
+    let live = report["differences"].as_array().unwrap().iter().find(|d| d["path"] == "/live.iso").unwrap();
+    assert_eq!(live["cause"], "iso-image", "{report}");
+    assert_eq!(live["stage"], "iso", "{report}");
+
+    // The stage, from a profile, on both directories: then nothing differs but mtimes of the
+    // directories, which the clamp in the same profile removes.
+    let profile = dir.path().join("iso.toml");
+    std::fs::write(&profile, "description = \"images\"\n[[stage]]\nname = \"iso\"\n\n[[stage]]\nname = \"mtime\"\n")
+        .unwrap();
+    for out in [&a, &b] {
+        let run = common::tamis(&["normalize", "--epoch", EPOCH, "--profile", &p(&profile), &p(out)]);
+        assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    }
+    let diff = common::tamis(&["diff", &p(&a), &p(&b)]);
+    assert_eq!(diff.status.code(), Some(0), "{}", String::from_utf8_lossy(&diff.stderr));
+    let media = run(Command::new("xorriso").arg("-indev").arg(a.join("live.iso")).args(["-check_media", "--"]));
+    assert!(String::from_utf8_lossy(&media.stdout).contains("+ good"));
+}

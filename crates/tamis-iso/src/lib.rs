@@ -11,6 +11,8 @@
 //! - [`Reader`] lists an image's files with their metadata (Rock Ridge when present) and reads
 //!   their data.
 //!
+//! - [`IsoImages`] is the `iso` pipeline stage: images inside a tree, found by content.
+//!
 //! A corrupt image is an error naming it, never a panic, and is left untouched.
 
 pub mod build;
@@ -25,9 +27,11 @@ mod md5tags;
 pub mod normalize;
 pub mod reader;
 mod source;
+mod stage;
 
 pub use build::{BuildOptions, Built, build};
 pub use error::{Error, Result};
 pub use normalize::{Options, Patch, Plan, Write, normalize_bytes, normalize_file};
 pub use reader::{IsoEntry, Reader};
 pub use source::Source;
+pub use stage::IsoImages;
