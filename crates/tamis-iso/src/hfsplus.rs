@@ -54,8 +54,8 @@ pub fn dates(src: &dyn Source, offset: u64) -> Parse<Vec<DateField>> {
         return Err(bad("bad block size or count"));
     }
     let end = total.checked_mul(block).and_then(|n| n.checked_add(offset)).ok_or_else(|| bad("too large"))?;
-    if end > src.len() {
-        return Err(bad("it extends beyond the image"));
+    if end > src.len() || end - offset < 2048 {
+        return Err(bad("it extends beyond the image, or is too small for its two headers"));
     }
     let mut out = Vec::new();
     let header_dates = |out: &mut Vec<DateField>, at: u64, bytes: &[u8], copy: &str| {
@@ -129,6 +129,9 @@ fn catalog_dates(catalog: &[u8], offset: u64, absolute: &dyn Fn(u64) -> u64, out
             return Err(bad("a catalog leaf node is not a leaf"));
         }
         let records = usize::from(be16(n, 10).unwrap_or(0));
+        if 14 + 2 * records > node_size {
+            return Err(bad("a catalog node claims more records than it holds"));
+        }
         for r in 0..records {
             let at = usize::from(be16(n, node_size - 2 * (r + 1)).ok_or_else(|| bad("bad record offset"))?);
             let key_len = usize::from(be16(n, at).ok_or_else(|| bad("bad record"))?);

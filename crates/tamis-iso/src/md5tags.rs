@@ -40,8 +40,8 @@ fn field(text: &[u8], name: &str) -> Option<u64> {
 
 /// The tag at block `lba` of the volume at `base`, if that block holds one.
 fn tag_at(src: &dyn Source, base: u64, lba: u64) -> Parse<Option<Tag>> {
-    let offset = base + lba * BLOCK;
-    if offset + BLOCK > src.len() {
+    let Some(offset) = lba.checked_mul(BLOCK).and_then(|o| o.checked_add(base)) else { return Ok(None) };
+    if offset.saturating_add(BLOCK) > src.len() {
         return Ok(None);
     }
     let block = read(src, offset, BLOCK, "checksum tag")?;
@@ -115,8 +115,13 @@ pub fn recompute(src: &dyn Source, base: u64, tags: &[Tag], patches: &mut Vec<Pa
     let mut out = Vec::new();
     for tag in tags {
         let (start, count) = tag.range;
-        let from = base + start * BLOCK;
-        let to = from + count * BLOCK;
+        let range = start
+            .checked_mul(BLOCK)
+            .and_then(|f| f.checked_add(base))
+            .and_then(|f| Some((f, f.checked_add(count.checked_mul(BLOCK)?)?)));
+        let Some((from, to)) = range else {
+            return Err(corrupt(format!("checksum tag at offset {}: bad range", tag.offset)));
+        };
         if to > src.len() || (from..to).contains(&tag.offset) {
             return Err(corrupt(format!("checksum tag at offset {}: bad range", tag.offset)));
         }

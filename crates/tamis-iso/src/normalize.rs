@@ -446,7 +446,7 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
     if let Some(table) = Gpt::read(src)? {
         p.gpt(&table);
         for part in table.partitions() {
-            let start = part.first * gpt::SECTOR;
+            let Some(start) = part.first.checked_mul(gpt::SECTOR) else { continue };
             if part.type_guid == ESP_TYPE {
                 fat_candidates.insert(start);
             } else if part.type_guid == HFS_TYPE && hfsplus::is_hfs_plus(src, start) {

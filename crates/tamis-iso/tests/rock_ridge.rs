@@ -110,3 +110,55 @@ fn every_truncation_of_a_real_image_is_an_error_not_a_panic() {
         }
     }
 }
+
+/// Rewrites partition entry `index` of both GPT copies with `edit`, then fixes every CRC, so
+/// that the tables pass validation and only the values are hostile.
+fn edit_gpt(image: &mut [u8], index: usize, edit: impl Fn(&mut [u8])) {
+    let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let le64 = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+    let backup = le64(image, 512 + 32) * 512;
+    for header in [512, backup] {
+        let (array, count, size) = (le64(image, header + 72) * 512, le32(image, header + 80), le32(image, header + 84));
+        edit(&mut image[array + index * size..array + (index + 1) * size]);
+        let crc = crc32fast::hash(&image[array..array + count * size]);
+        image[header + 88..header + 92].copy_from_slice(&crc.to_le_bytes());
+        let len = le32(image, header + 12);
+        image[header + 16..header + 20].fill(0);
+        let crc = crc32fast::hash(&image[header..header + len]);
+        image[header + 16..header + 20].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+#[test]
+fn hostile_partition_tables_with_valid_crcs_are_errors_or_ignored_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    tree(&root);
+    let efi = dir.path().join("efi.img");
+    let made = Command::new("mformat").args(["-C", "-f", "1440", "-i"]).arg(&efi).arg("::").output().unwrap();
+    assert!(made.status.success());
+    let image = dir.path().join("a.iso");
+    let out = Command::new("xorriso")
+        .args(["-as", "mkisofs", "-R", "-append_partition", "2", "0xef"])
+        .arg(&efi)
+        .args(["-appended_part_as_gpt", "-o"])
+        .arg(&image)
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&image).unwrap();
+    let options = Options { epoch: EPOCH, ..Options::default() };
+    let esp: [u8; 16] =
+        [0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b];
+    let hfs: [u8; 16] =
+        [0x00, 0x53, 0x46, 0x48, 0x00, 0x00, 0xaa, 0x11, 0xaa, 0x11, 0x00, 0x30, 0x65, 0x43, 0xec, 0xac];
+    for (type_guid, first) in [(esp, u64::MAX - 3), (esp, 1 << 60), (hfs, 0), (hfs, u64::MAX / 512), (esp, 0)] {
+        let mut hostile = bytes.clone();
+        edit_gpt(&mut hostile, 1, |e| {
+            e[..16].copy_from_slice(&type_guid);
+            e[32..40].copy_from_slice(&first.to_le_bytes());
+        });
+        let _ = tamis_iso::normalize_bytes(&mut hostile, &options);
+    }
+}
