@@ -9,7 +9,7 @@ use tamis_core::{Action, Change, Epoch, Mode, Problem, Report};
 use tamis_iso::{BuildOptions, Options, Plan, Reader, Write};
 use tamis_pipeline::Outcome;
 
-use crate::{EpochArgs, RunArgs, epoch, output};
+use crate::{EpochArgs, RunArgs, epoch, output, setup_threads};
 
 #[derive(Debug, Args)]
 pub struct IsoArgs {
@@ -22,7 +22,8 @@ enum IsoCommand {
     /// Rewrite in place, without moving any data, every date and identifier of ISO images that
     /// depends on when or where they were built: volume descriptor and directory record dates
     /// (primary and Joliet trees), Rock Ridge TF times, the MBR disk signature, the GPT GUIDs
-    /// and CRCs, and in the EFI FAT image its serial, label and entry times. Dates later than
+    /// and CRCs, in the EFI FAT image its serial, label and entry times, the dates of an HFS+
+    /// partition (grub-mkrescue) and xorriso's MD5 checksum tags. Dates later than
     /// the epoch become the epoch; identifiers derive from it. The image is validated whole
     /// before anything is written: a corrupt one is left untouched.
     #[command(after_help = crate::EXIT_CODES)]
@@ -160,6 +161,7 @@ fn report(image: &Path, plan: &Plan, mode: Mode) -> Report {
 
 fn normalize(args: &NormalizeArgs) -> Result<ExitCode> {
     let epoch = epoch(&args.epoch)?;
+    setup_threads(&args.run)?;
     let options = options(epoch, &args.ids)?;
     let (mode, write) = if args.run.check { (Mode::Check, Write::Check) } else { (Mode::Apply, Write::Apply) };
     let started = std::time::Instant::now();

@@ -95,7 +95,7 @@ pub struct Plan {
     pub gpt: bool,
     /// The fields that differ from their normalized value, by offset.
     pub patches: Vec<Patch>,
-    /// Things found and left alone, for people (an HFS+ partition).
+    /// Things found and left alone, for people (an EFI boot entry that is not a FAT image).
     pub notes: Vec<String>,
 }
 
