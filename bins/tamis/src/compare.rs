@@ -47,9 +47,9 @@ pub struct DiffArgs {
     /// How many paths to list per group in the summary (--json lists all).
     #[arg(long, default_value_t = 10, value_name = "N")]
     list: usize,
-    /// The first tree: a directory or a manifest file (`tamis manifest`).
+    /// The first tree: a directory, an ISO 9660 image or a manifest file (`tamis manifest`).
     first: PathBuf,
-    /// The second tree: a directory or a manifest file.
+    /// The second tree: a directory, an ISO 9660 image or a manifest file.
     second: PathBuf,
 }
 

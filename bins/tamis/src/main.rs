@@ -7,6 +7,7 @@
 mod compare;
 mod demo;
 mod initramfs;
+mod iso;
 mod output;
 
 use std::path::PathBuf;
@@ -67,6 +68,8 @@ enum Command {
     /// Compare two trees or manifests: differences grouped, and with --explain the cause of
     /// each and the stage that removes it.
     Diff(compare::DiffArgs),
+    /// ISO 9660 hybrid images: normalize one in place, build one reproducibly, list one.
+    Iso(iso::IsoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +176,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args.dir.as_deref()),
         Command::Manifest(args) => compare::manifest(&args),
         Command::Diff(args) => compare::diff(&args),
+        Command::Iso(args) => iso::run(&args),
     };
     match result {
         Ok(code) => code,

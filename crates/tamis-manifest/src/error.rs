@@ -51,8 +51,11 @@ pub enum Error {
         /// What is wrong.
         why: String,
     },
+    /// An ISO image could not be read.
+    #[error(transparent)]
+    Iso(#[from] tamis_iso::Error),
     /// An input that is neither a directory nor a manifest file nor a known image.
-    #[error("{path}: not a directory, a tamis manifest, nor an image tamis reads (initramfs/cpio)")]
+    #[error("{path}: not a directory, a tamis manifest, nor an image tamis reads (ISO 9660, initramfs/cpio)")]
     UnknownInput {
         /// The input.
         path: PathBuf,

@@ -45,6 +45,9 @@ pub enum Cause {
     GzipHeader,
     /// A zip or jar whose entries differ only in their times.
     ZipEntryTimes,
+    /// An ISO 9660 image whose bytes differ only in dates and identifiers (volume and record
+    /// dates, Rock Ridge times, GPT GUIDs, the EFI FAT image's serial and times).
+    IsoImage,
     /// Only the modification time differs.
     MtimeOnly,
     /// Not recognised; the detail says where the bytes first differ.
@@ -68,13 +71,14 @@ impl Cause {
             Self::ManDbIndex => "man-db",
             Self::Initramfs => "initramfs",
             Self::GzipHeader | Self::ZipEntryTimes => "formats",
+            Self::IsoImage => "iso",
             Self::MtimeOnly => "mtime",
             Self::Unknown => return None,
         })
     }
 
     /// Every cause, for tests and documentation.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::FontconfigChecksum,
         Self::PycMtime,
         Self::ShadowLastChange,
@@ -88,6 +92,7 @@ impl Cause {
         Self::Initramfs,
         Self::GzipHeader,
         Self::ZipEntryTimes,
+        Self::IsoImage,
         Self::MtimeOnly,
         Self::Unknown,
     ];
@@ -184,6 +189,9 @@ pub fn explain_content(path: &str, first: Option<&[u8]>, second: Option<&[u8]>) 
             return e;
         }
     }
+    if let Some(e) = iso(a, b) {
+        return e;
+    }
     if let Some(e) = gzip(a, b) {
         return e;
     }
@@ -263,6 +271,32 @@ fn shadow(a: &[u8], b: &[u8]) -> Option<Explanation> {
         Cause::ShadowLastChange,
         format!("sp_lstchg of {} accounts, e.g. day {da} and day {db}", days.len()),
     ))
+}
+
+/// ISO 9660 images that are the same once both are normalized with one epoch: only dates and
+/// identifiers differ. An early epoch (1980-01-01, the first date FAT can hold) makes every
+/// date of a build the same and derives the same identifiers.
+fn iso(a: &[u8], b: &[u8]) -> Option<Explanation> {
+    if a.len() != b.len() || !crate::iso::sniff(a) || !crate::iso::sniff(b) {
+        return None;
+    }
+    let options = tamis_iso::Options { epoch: 315_532_800, ..tamis_iso::Options::default() };
+    let (mut x, mut y) = (a.to_vec(), b.to_vec());
+    let first = tamis_iso::normalize_bytes(&mut x, &options).ok()?;
+    tamis_iso::normalize_bytes(&mut y, &options).ok()?;
+    if x != y {
+        return None;
+    }
+    let mut fields: Vec<&str> = first.patches.iter().map(|p| p.field.as_str()).collect();
+    fields.sort_unstable();
+    fields.dedup();
+    let more = fields.len().saturating_sub(6);
+    fields.truncate(6);
+    let mut detail = format!("only dates and identifiers: {}", fields.join(", "));
+    if more > 0 {
+        write!(detail, " and {more} more").expect("writing to a String cannot fail");
+    }
+    Some(Explanation::new(Cause::IsoImage, detail))
 }
 
 /// A pyc whose header differs only in the recorded source mtime (or size), flags 0.

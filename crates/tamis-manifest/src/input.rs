@@ -2,9 +2,10 @@
 //! of a file.
 //!
 //! An input is a directory (a root filesystem), a manifest file written by `tamis manifest`, or
-//! an image, recognised by [`open`] from its first bytes: an initramfs or cpio file (`070701`,
-//! or a compressed stream holding cpio archives: [`crate::cpio`]). Further image readers plug
-//! in here as implementations of [`Input`].
+//! an image, recognised by [`open`] from its first bytes: an ISO 9660 image ([`crate::iso`],
+//! `CD001` at 32769), an initramfs or cpio file (`070701`, or a compressed stream holding cpio
+//! archives: [`crate::cpio`]). Further image readers plug in here as implementations of
+//! [`Input`].
 
 use std::fs::File;
 use std::io::{BufReader, Read as _};
@@ -93,8 +94,10 @@ impl Input for ManifestFileInput {
 }
 
 /// Whether a file starting with `bytes` is an image an [`Input`] reads (not a manifest file).
+/// `bytes` must hold the file's first 32774 bytes (or all of a shorter file) for an ISO image
+/// to be recognised.
 pub fn is_image(bytes: &[u8]) -> bool {
-    crate::cpio::CpioInput::sniff(bytes)
+    crate::iso::sniff(bytes) || crate::cpio::CpioInput::sniff(bytes)
 }
 
 /// The input at `path`: a directory, or a file recognised by its first bytes.
@@ -104,7 +107,8 @@ pub fn open(path: &Path) -> Result<Box<dyn Input>> {
     if meta.is_dir() {
         return Ok(Box::new(DirectoryInput::new(Root::open(path)?)));
     }
-    let mut start = [0u8; 32];
+    // 32774 bytes: enough for an ISO 9660 image's `CD001` at byte 32769.
+    let mut start = vec![0u8; 32774];
     let mut file = File::open(path).map_err(|e| io("open", e))?;
     let mut len = 0;
     while len < start.len() {
@@ -115,6 +119,9 @@ pub fn open(path: &Path) -> Result<Box<dyn Input>> {
     }
     if Manifest::sniff(&start[..len]) {
         return Ok(Box::new(ManifestFileInput::read(path)?));
+    }
+    if crate::iso::sniff(&start[..len]) {
+        return Ok(Box::new(crate::iso::IsoInput::open(path)?));
     }
     if crate::cpio::CpioInput::sniff(&start[..len]) {
         return Ok(Box::new(crate::cpio::CpioInput::read(path)?));

@@ -36,6 +36,7 @@ pub mod cpio;
 mod error;
 pub mod explain;
 pub mod input;
+pub mod iso;
 mod manifest;
 
 use std::collections::BTreeMap;

@@ -4,6 +4,7 @@ use tamis_core::Normalizer;
 use tamis_cpio::Initramfs;
 use tamis_formats::StripFormats;
 use tamis_identity::{HostConfig, HostKeys, MachineId};
+use tamis_iso::IsoImages;
 use tamis_mtime::ClampMtimes;
 use tamis_postinst::{Backups, Fontconfig, Ldconfig, Logs, ManDb, NoOptions, Pyc, Shadow};
 
@@ -82,6 +83,14 @@ static STAGES: &[StageInfo] = &[
         name: Initramfs::NAME,
         summary: Initramfs::SUMMARY,
         build: |options| Ok(Box::new(Initramfs::new(options.try_into()?))),
+    },
+    StageInfo {
+        name: IsoImages::NAME,
+        summary: IsoImages::SUMMARY,
+        build: |options| {
+            let NoOptions {} = options.try_into()?;
+            Ok(Box::new(IsoImages))
+        },
     },
     StageInfo {
         name: StripFormats::NAME,

@@ -1,0 +1,243 @@
+//! `tamis iso normalize|build|list`: ISO 9660 hybrid images.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+use tamis_core::{Action, Change, Epoch, Mode, Problem, Report};
+use tamis_iso::{BuildOptions, Options, Plan, Reader, Write};
+use tamis_pipeline::Outcome;
+
+use crate::{EpochArgs, RunArgs, epoch, output, setup_threads};
+
+#[derive(Debug, Args)]
+pub struct IsoArgs {
+    #[command(subcommand)]
+    command: IsoCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum IsoCommand {
+    /// Rewrite in place, without moving any data, every date and identifier of ISO images that
+    /// depends on when or where they were built: volume descriptor and directory record dates
+    /// (primary and Joliet trees), Rock Ridge TF times, the MBR disk signature, the GPT GUIDs
+    /// and CRCs, in the EFI FAT image its serial, label and entry times, the dates of an HFS+
+    /// partition (grub-mkrescue) and xorriso's MD5 checksum tags. Dates later than
+    /// the epoch become the epoch; identifiers derive from it. The image is validated whole
+    /// before anything is written: a corrupt one is left untouched.
+    #[command(after_help = crate::EXIT_CODES)]
+    Normalize(NormalizeArgs),
+    /// Build an image from a directory with xorriso and every reproducibility option it has,
+    /// then normalize it.
+    #[command(after_help = crate::EXIT_CODES)]
+    Build(BuildArgs),
+    /// List an image's files: type, mode, owner, size, mtime, path (Rock Ridge names and
+    /// metadata when present, else Joliet, else ISO 9660).
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+struct IdArgs {
+    /// GPT disk GUID to write (text form); partition GUIDs, the MBR signature and FAT serials
+    /// then derive from it instead of from the epoch.
+    #[arg(long, value_name = "GUID")]
+    disk_guid: Option<String>,
+    /// MBR disk signature to write (hex), instead of one derived from the epoch.
+    #[arg(long, value_name = "HEX")]
+    mbr_id: Option<String>,
+    /// FAT volume serial to write (hex), instead of one derived from the epoch.
+    #[arg(long, value_name = "HEX")]
+    fat_serial: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct NormalizeArgs {
+    #[command(flatten)]
+    ids: IdArgs,
+    #[command(flatten)]
+    epoch: EpochArgs,
+    #[command(flatten)]
+    run: RunArgs,
+    /// ISO images (hybrid or not).
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    /// Volume label (ISO 9660 volume ID).
+    #[arg(long, default_value = "TAMIS", value_name = "LABEL")]
+    label: String,
+    /// EFI FAT image inside DIR (boot/grub/efi.img): El Torito EFI entry and GPT partition.
+    #[arg(long, value_name = "PATH")]
+    efi: Option<PathBuf>,
+    /// BIOS El Torito image inside DIR (isolinux/isolinux.bin), with a boot info table.
+    #[arg(long, value_name = "PATH")]
+    bios: Option<PathBuf>,
+    /// Boot catalog path inside DIR (default: next to the BIOS image).
+    #[arg(long, value_name = "PATH")]
+    catalog: Option<PathBuf>,
+    /// isohybrid MBR file for the system area (isohdpfx.bin).
+    #[arg(long, value_name = "FILE")]
+    mbr: Option<PathBuf>,
+    /// The xorriso program.
+    #[arg(long, default_value = "xorriso", value_name = "PROGRAM")]
+    xorriso: PathBuf,
+    #[command(flatten)]
+    epoch: EpochArgs,
+    /// Write the full report as JSON to FILE ('-' for standard output).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Print nothing on stderr but errors.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// The tree to put in the image.
+    dir: PathBuf,
+    /// The image to write.
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Print JSON Lines, one entry per line, with each file's data extents.
+    #[arg(long)]
+    json: bool,
+    /// The image.
+    image: PathBuf,
+}
+
+pub fn run(args: &IsoArgs) -> Result<ExitCode> {
+    match &args.command {
+        IsoCommand::Normalize(a) => normalize(a),
+        IsoCommand::Build(a) => build(a),
+        IsoCommand::List(a) => list(a),
+    }
+}
+
+fn options(epoch: Epoch, ids: &IdArgs) -> Result<Options> {
+    let hex32 = |s: &Option<String>, what: &str| -> Result<Option<u32>> {
+        s.as_deref()
+            .map(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).with_context(|| format!("--{what}: not hex")))
+            .transpose()
+    };
+    Ok(Options {
+        epoch: epoch.timestamp().secs,
+        disk_guid: ids.disk_guid.as_deref().map(parse_guid).transpose()?,
+        mbr_signature: hex32(&ids.mbr_id, "mbr-id")?,
+        fat_serial: hex32(&ids.fat_serial, "fat-serial")?,
+    })
+}
+
+/// A GUID's text form as GPT stores it (first three groups little-endian).
+fn parse_guid(text: &str) -> Result<[u8; 16]> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        bail!("--disk-guid: {text:?} is not a GUID");
+    }
+    let b: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).unwrap_or(0)).collect();
+    let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+    Ok(order.map(|i| b[i]))
+}
+
+fn report(image: &Path, plan: &Plan, mode: Mode) -> Report {
+    let mut report = Report::new("iso", mode);
+    report.stage = image.display().to_string();
+    report.examined = plan.examined;
+    report.changes = plan
+        .patches
+        .iter()
+        .map(|p| Change {
+            path: PathBuf::from(&p.location),
+            action: Action::Rewrite,
+            reason: p.field.clone(),
+            before: Some(p.before.clone()),
+            after: Some(p.after.clone()),
+        })
+        .collect();
+    report.problems = plan.notes.iter().map(|n| Problem { path: image.to_owned(), reason: n.clone() }).collect();
+    report
+}
+
+fn normalize(args: &NormalizeArgs) -> Result<ExitCode> {
+    let epoch = epoch(&args.epoch)?;
+    setup_threads(&args.run)?;
+    let options = options(epoch, &args.ids)?;
+    let (mode, write) = if args.run.check { (Mode::Check, Write::Check) } else { (Mode::Apply, Write::Apply) };
+    let started = std::time::Instant::now();
+    let mut stages = Vec::new();
+    for image in &args.images {
+        let plan = tamis_iso::normalize_file(image, &options, write)?;
+        stages.push(report(image, &plan, mode));
+    }
+    let outcome = Outcome { profile: "iso".into(), epoch, mode, stages };
+    let shown = match args.images.as_slice() {
+        [one] => one.clone(),
+        many => PathBuf::from(format!("{} images", many.len())),
+    };
+    output::finish(&args.run, &shown, &outcome, started.elapsed())
+}
+
+fn build(args: &BuildArgs) -> Result<ExitCode> {
+    let epoch = epoch(&args.epoch)?;
+    let options = BuildOptions {
+        epoch: epoch.timestamp().secs,
+        label: args.label.clone(),
+        efi: args.efi.clone(),
+        bios: args.bios.clone(),
+        catalog: args.catalog.clone(),
+        mbr: args.mbr.clone(),
+        xorriso: args.xorriso.clone(),
+    };
+    let started = std::time::Instant::now();
+    let built = tamis_iso::build(&args.dir, &args.out, &options)?;
+    let outcome = Outcome {
+        profile: "iso-build".into(),
+        epoch,
+        mode: Mode::Apply,
+        stages: vec![report(&args.out, &built.plan, Mode::Apply)],
+    };
+    let run = RunArgs { check: false, json: args.json.clone(), threads: None, quiet: args.quiet };
+    if !args.quiet {
+        eprintln!("tamis: {}", built.command.join(" "));
+    }
+    output::finish(&run, &args.out, &outcome, started.elapsed())
+}
+
+fn list(args: &ListArgs) -> Result<ExitCode> {
+    let reader = Reader::open(&args.image)?;
+    let entries = reader.entries()?;
+    let mut out = std::io::stdout().lock();
+    for e in &entries {
+        let path = String::from_utf8_lossy(&e.path);
+        let line = if args.json {
+            serde_json::json!({
+                "path": path,
+                "kind": e.kind,
+                "mode": e.mode,
+                "uid": e.uid,
+                "gid": e.gid,
+                "size": e.size,
+                "mtime": e.mtime,
+                "target": e.target.as_ref().map(|t| String::from_utf8_lossy(t).into_owned()),
+                "rdev": e.rdev,
+                "extents": e.extents,
+            })
+            .to_string()
+        } else {
+            let target = e.target.as_ref().map(|t| format!(" -> {}", String::from_utf8_lossy(t))).unwrap_or_default();
+            format!(
+                "{:<9} {:04o} {:>5} {:>5} {:>12} {} {path}{target}",
+                format!("{:?}", e.kind).to_lowercase(),
+                e.mode,
+                e.uid,
+                e.gid,
+                e.size,
+                e.mtime
+            )
+        };
+        std::io::Write::write_all(&mut out, line.as_bytes())?;
+        std::io::Write::write_all(&mut out, b"\n")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,177 @@
+//! Building an image with xorriso, with every reproducibility option it has, then normalizing
+//! it (what xorriso cannot fix: the FAT image's serial and times come from whoever made it, and
+//! dates later than the epoch in the tree are kept by xorriso).
+//!
+//! The options, and why (see also `docs/iso.md`):
+//! - `SOURCE_DATE_EPOCH` in xorriso's environment (xorriso ≥ 1.4.6 reads it): the volume UUID,
+//!   GPT disk GUID, `-iso_nowtime` and `all_file_dates=set_to_mtime` follow from it;
+//! - `-volume_date c|m|f =EPOCH`, `-volume_date x default`, `-volume_date uuid`: the volume
+//!   descriptor dates and the "volume UUID" (the modification date GRUB searches by);
+//! - `-volume_date all_file_dates set_to_mtime`: access and attribute-change times of every
+//!   file equal to its modification time, not the host's atime/ctime;
+//! - `-iso_nowtime =EPOCH`: the time of nodes made by xorriso (the boot catalog);
+//! - `-boot_image any gpt_disk_guid=volume_date_uuid`: the GPT disk GUID (and the partition
+//!   GUIDs xorriso derives from it) from the volume UUID instead of random;
+//! - `-xattr off -acl off -md5 off`: nothing from the build host's attributes, no checksum
+//!   tags (tamis rewrites fields they would cover);
+//! - `-preparer_id`/`-application_id` fixed: the default names the xorriso version;
+//! - `-r` (Rock Ridge with owners 0 and sane modes, like Debian's images), `-J -joliet-long`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Result};
+use crate::normalize::{Options, Plan, Write, normalize_file};
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Seconds since 1970: every date of the image is this or earlier.
+    pub epoch: i64,
+    /// The volume label (ISO 9660 volume ID, at most 32 characters).
+    pub label: String,
+    /// An EFI FAT image inside the tree (`boot/grub/efi.img`): an El Torito EFI entry and a
+    /// GPT EFI System partition point at it.
+    pub efi: Option<PathBuf>,
+    /// A BIOS El Torito image inside the tree (`isolinux/isolinux.bin`), booted with no
+    /// emulation, with a boot info table.
+    pub bios: Option<PathBuf>,
+    /// The boot catalog's path inside the tree (default: next to the BIOS image, or
+    /// `boot.catalog` at the root).
+    pub catalog: Option<PathBuf>,
+    /// An isohybrid MBR (`isohdpfx.bin`) to put in the system area.
+    pub mbr: Option<PathBuf>,
+    /// The xorriso to run.
+    pub xorriso: PathBuf,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            epoch: 0,
+            label: "TAMIS".into(),
+            efi: None,
+            bios: None,
+            catalog: None,
+            mbr: None,
+            xorriso: PathBuf::from("xorriso"),
+        }
+    }
+}
+
+/// What a build did.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The xorriso command line.
+    pub command: Vec<String>,
+    /// The normalization applied after it.
+    pub plan: Plan,
+}
+
+/// The xorriso arguments for building `tree` into `out`.
+pub fn xorriso_args(tree: &Path, out: &Path, options: &BuildOptions) -> Vec<String> {
+    let t = tamis_core::Timestamp::from_secs(options.epoch).to_string();
+    // xorriso's time strings: "=SECONDS" is seconds since 1970; the uuid wants YYYYMMDDhhmmsscc.
+    let uuid: String = t.chars().filter(char::is_ascii_digit).chain("00".chars()).collect();
+    let at = format!("={}", options.epoch);
+    let mut a: Vec<String> = [
+        "-no_rc",
+        "-report_about",
+        "SORRY",
+        "-volume_date",
+        "c",
+        &at,
+        "-volume_date",
+        "m",
+        &at,
+        "-volume_date",
+        "x",
+        "default",
+        "-volume_date",
+        "f",
+        &at,
+        "-volume_date",
+        "uuid",
+        &uuid,
+        "-volume_date",
+        "all_file_dates",
+        "set_to_mtime",
+        "-iso_nowtime",
+        &at,
+        "-boot_image",
+        "any",
+        "gpt_disk_guid=volume_date_uuid",
+        "-xattr",
+        "off",
+        "-acl",
+        "off",
+        "-md5",
+        "off",
+        "-as",
+        "mkisofs",
+        "-r",
+        "-J",
+        "-joliet-long",
+        "-V",
+        &options.label,
+        "-preparer",
+        "tamis",
+        "-A",
+        "",
+        "-o",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    a.push(out.display().to_string());
+    if let Some(mbr) = &options.mbr {
+        a.extend(["-isohybrid-mbr".into(), mbr.display().to_string()]);
+    }
+    let catalog = options.catalog.clone().unwrap_or_else(|| match &options.bios {
+        Some(bios) => bios.parent().unwrap_or(Path::new("")).join("boot.cat"),
+        None => PathBuf::from("boot.catalog"),
+    });
+    if options.bios.is_some() || options.efi.is_some() {
+        a.extend(["-c".into(), catalog.display().to_string()]);
+    }
+    if let Some(bios) = &options.bios {
+        a.extend(
+            ["-b", &bios.display().to_string(), "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table"]
+                .map(str::to_owned),
+        );
+    }
+    if let Some(efi) = &options.efi {
+        if options.bios.is_some() {
+            a.push("-eltorito-alt-boot".into());
+        }
+        a.extend(["-e", &efi.display().to_string(), "-no-emul-boot", "-isohybrid-gpt-basdat"].map(str::to_owned));
+    }
+    a.push(tree.display().to_string());
+    a
+}
+
+/// Builds `tree` into the image `out` with xorriso, then normalizes it in place.
+pub fn build(tree: &Path, out: &Path, options: &BuildOptions) -> Result<Built> {
+    let args = xorriso_args(tree, out, options);
+    let output = Command::new(&options.xorriso)
+        .args(&args)
+        .env("SOURCE_DATE_EPOCH", options.epoch.to_string())
+        .env("TZ", "UTC")
+        .output()
+        .map_err(|e| Error::Tool {
+            tool: "xorriso",
+            reason: format!("cannot run {}: {e}", options.xorriso.display()),
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+        return Err(Error::Tool {
+            tool: "xorriso",
+            reason: format!("failed ({}): {}", output.status, tail.into_iter().rev().collect::<Vec<_>>().join("\n")),
+        });
+    }
+    let plan = normalize_file(out, &Options { epoch: options.epoch, ..Options::default() }, Write::Apply)?;
+    let mut command = vec![options.xorriso.display().to_string()];
+    command.extend(args);
+    Ok(Built { command, plan })
+}

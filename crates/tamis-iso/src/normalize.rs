@@ -1,0 +1,550 @@
+//! The normalizer: every field of a hybrid image that depends on when or where it was built,
+//! rewritten in place from the epoch. No data moves and no length changes: the image is
+//! validated whole and the patches planned first; only then are they written, each a few bytes
+//! at an offset the validation read.
+//!
+//! Fields (see `docs/iso.md` for why each varies):
+//! - every volume descriptor's (primary, Joliet, enhanced) creation, modification and
+//!   effective dates, clamped to the epoch; the expiration date made "not specified";
+//! - the recording date of every directory record of every tree (primary, Joliet, enhanced;
+//!   also the trees of a second volume written for `-partition_offset`), clamped;
+//! - every Rock Ridge `TF` time (creation, modification, access, attributes, backup,
+//!   expiration, effective), following `CE` continuation areas, clamped;
+//! - the MBR disk signature, the GPT disk GUID and partition GUIDs in both GPT copies, and the
+//!   CRCs of both headers and both entry arrays: derived from the epoch (or given);
+//! - in every EFI FAT image (found through the El Torito catalog's EFI entries, MBR partitions
+//!   of type 0xEF and GPT EFI System partitions): the volume serial (derived), the label's
+//!   padding (spaces), and the creation, modification and access times of every directory
+//!   entry, clamped;
+//! - in an HFS+ file system (`grub-mkrescue` adds one for Macs): the dates of both volume
+//!   headers and of every catalog record, clamped;
+//! - last, the MD5 checksum tags xorriso writes with `-md5 on`, recomputed over the image as
+//!   patched.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::os::unix::fs::FileExt as _;
+use std::path::Path;
+
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use tamis_core::Timestamp;
+
+use crate::date;
+use crate::eltorito::{self, PLATFORM_EFI};
+use crate::error::{Error, Fault, Parse, Result, corrupt};
+use crate::fat::Fat;
+use crate::gpt::{self, ESP_TYPE, Gpt, HFS_TYPE};
+use crate::hfsplus;
+use crate::iso9660::{self, Descriptor, Record, Volume, kind};
+use crate::md5tags;
+use crate::source::{Source, le16, read};
+
+/// What the normalizer does with identifiers and dates.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Seconds since 1970: dates later than it become it; identifiers derive from it.
+    pub epoch: i64,
+    /// The GPT disk GUID to write (as stored), instead of one derived from the epoch; partition
+    /// GUIDs, the MBR signature and FAT serials then derive from it.
+    pub disk_guid: Option<[u8; 16]>,
+    /// The MBR disk signature to write instead of a derived one.
+    pub mbr_signature: Option<u32>,
+    /// The FAT volume serial to write instead of a derived one.
+    pub fat_serial: Option<u32>,
+}
+
+/// One field rewritten (or to be rewritten with `--check`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Patch {
+    /// Absolute byte offset of the field.
+    pub offset: u64,
+    /// Where in the image, for people: `primary:/LIVE/VMLINUZ`, `GPT`, `EFI FAT@120832:/EFI`.
+    pub location: String,
+    /// Which field: "recording date", "Rock Ridge TF modification time", "disk GUID".
+    pub field: String,
+    /// The value before, readable.
+    pub before: String,
+    /// The value after, readable.
+    pub after: String,
+    /// The bytes before.
+    #[serde(skip)]
+    pub old: Vec<u8>,
+    /// The bytes after.
+    #[serde(skip)]
+    pub new: Vec<u8>,
+}
+
+/// What the normalizer found and what it changes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    /// Fields looked at.
+    pub examined: u64,
+    /// ISO 9660 volumes (2 when xorriso wrote a second superblock for a partition offset).
+    pub volumes: usize,
+    /// Directory trees walked (primary, Joliet, enhanced, per volume).
+    pub trees: usize,
+    /// Directory records seen.
+    pub records: u64,
+    /// EFI FAT file systems normalized.
+    pub fat_images: usize,
+    /// HFS+ file systems normalized (`grub-mkrescue` adds one for Macs).
+    pub hfs_volumes: usize,
+    /// Whether a GPT was found (and both its copies normalized).
+    pub gpt: bool,
+    /// The fields that differ from their normalized value, by offset.
+    pub patches: Vec<Patch>,
+    /// Things found and left alone, for people (an EFI boot entry that is not a FAT image).
+    pub notes: Vec<String>,
+}
+
+/// Where the normalizer's state lives while it plans.
+struct Planner<'a> {
+    src: &'a dyn Source,
+    options: &'a Options,
+    seed: Vec<u8>,
+    plan: Plan,
+    patched: BTreeSet<u64>,
+}
+
+impl Planner<'_> {
+    /// Records that the bytes at `offset` (now `old`) should be `new`.
+    fn set(&mut self, offset: u64, old: &[u8], new: &[u8], location: &str, field: &str, show: fn(&[u8]) -> String) {
+        self.plan.examined += 1;
+        if old == new || !self.patched.insert(offset) {
+            return;
+        }
+        self.plan.patches.push(Patch {
+            offset,
+            location: location.to_owned(),
+            field: field.to_owned(),
+            before: show(old),
+            after: show(new),
+            old: old.to_vec(),
+            new: new.to_vec(),
+        });
+    }
+
+    /// 32 bytes derived from the seed and a role: the same image and epoch always give the same.
+    fn derive(&self, role: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"tamis-iso\0");
+        h.update(&self.seed);
+        h.update(b"\0");
+        h.update(role.as_bytes());
+        h.finalize().into()
+    }
+
+    fn guid(&self, role: &str) -> [u8; 16] {
+        let mut g = [0u8; 16];
+        g.copy_from_slice(&self.derive(role)[..16]);
+        g[7] = (g[7] & 0x0F) | 0x40; // version 4 (stored little-endian: high byte of the third group)
+        g[8] = (g[8] & 0x3F) | 0x80; // RFC 4122 variant
+        g
+    }
+
+    fn date7(&mut self, offset: u64, old: [u8; 7], location: &str, field: &str) {
+        let new = date::clamp7(old, self.options.epoch);
+        self.set(offset, &old, &new, location, field, show7);
+    }
+
+    fn date17(&mut self, offset: u64, old: [u8; 17], location: &str, field: &str) {
+        let new = date::clamp17(old, self.options.epoch);
+        self.set(offset, &old, &new, location, field, show17);
+    }
+
+    fn descriptor(&mut self, d: &Descriptor) {
+        let location = d.name();
+        for (at, field) in [(813, "creation date"), (830, "modification date"), (864, "effective date")] {
+            self.date17(d.offset + at, bytes17(&d.bytes[at as usize..]), location, field);
+        }
+        let expiration = bytes17(&d.bytes[847..]);
+        let new = if date::decode17(expiration).is_some() { date::UNSPECIFIED17 } else { expiration };
+        self.set(d.offset + 847, &expiration, &new, location, "expiration date", show17);
+    }
+
+    fn tree(&mut self, volume: &Volume, d: &Descriptor) -> Parse<()> {
+        let root = d.root()?;
+        let tree = if d.is_joliet() {
+            "joliet"
+        } else if d.kind == kind::PRIMARY {
+            "primary"
+        } else {
+            "enhanced"
+        };
+        self.plan.trees += 1;
+        self.date7(root.date_offset(), root.date, d.name(), "root directory record date");
+        let root_dot = iso9660::read_directory(self.src, volume, root.extent, root.size)?.swap_remove(0);
+        let skip = iso9660::susp_skip(&root_dot);
+        let joliet = d.is_joliet();
+        iso9660::walk(self.src, volume, &root, |visit| {
+            for (i, r) in visit.records.iter().enumerate() {
+                self.plan.records += 1;
+                let location = format!("{tree}:{}", record_path(&visit.path, r, joliet));
+                self.date7(r.date_offset(), r.date, &location, "recording date");
+                if let Some(skip) = skip {
+                    let is_root_dot = visit.path.is_empty() && i == 0;
+                    self.rock_ridge(volume, r, if is_root_dot { 0 } else { skip }, &location)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn rock_ridge(&mut self, volume: &Volume, r: &Record, skip: usize, location: &str) -> Parse<()> {
+        const NAMES: [&str; 7] =
+            ["creation", "modification", "access", "attributes", "backup", "expiration", "effective"];
+        for e in iso9660::su_entries(self.src, volume, r, skip)? {
+            if &e.signature != b"TF" || e.bytes.len() < 5 {
+                continue;
+            }
+            let flags = e.bytes[4];
+            let width = if flags & 0x80 != 0 { 17 } else { 7 };
+            let mut pos = 5;
+            for (bit, name) in NAMES.iter().enumerate() {
+                if flags & (1 << bit) == 0 {
+                    continue;
+                }
+                let Some(field) = e.bytes.get(pos..pos + width) else {
+                    return Err(corrupt(format!("TF entry at offset {}: shorter than its flags say", e.offset)));
+                };
+                let field_name = format!("Rock Ridge TF {name} time");
+                if width == 7 {
+                    self.date7(e.offset + pos as u64, bytes7(field), location, &field_name);
+                } else {
+                    self.date17(e.offset + pos as u64, bytes17(field), location, &field_name);
+                }
+                pos += width;
+            }
+        }
+        Ok(())
+    }
+
+    fn mbr(&mut self, signature: u32) {
+        if signature == 0 {
+            return; // none was written: there is nothing that varies
+        }
+        let derived = self.derive("mbr-signature");
+        let new =
+            self.options.mbr_signature.unwrap_or(u32::from_le_bytes([derived[0], derived[1], derived[2], derived[3]]));
+        self.set(440, &signature.to_le_bytes(), &new.to_le_bytes(), "MBR", "disk signature", show_hex);
+    }
+
+    fn gpt(&mut self, gpt: &Gpt) {
+        self.plan.gpt = true;
+        let disk = self.options.disk_guid.unwrap_or_else(|| self.guid("gpt-disk"));
+        let guids: Vec<[u8; 16]> = (0..gpt.primary.array.len() / gpt.primary.entry_size)
+            .map(|index| self.guid(&format!("gpt-partition-{index}")))
+            .collect();
+        for (header, which) in [(&gpt.primary, "primary GPT"), (&gpt.backup, "backup GPT")] {
+            let (new_header, new_array) = header.rewritten(disk, |index| guids[index]);
+            for (at, len, field) in [(56, 16, "disk GUID"), (88, 4, "entry array CRC"), (16, 4, "header CRC")] {
+                let r = at..at + len;
+                self.set(
+                    header.offset + at as u64,
+                    &header.bytes[r.clone()],
+                    &new_header[r],
+                    which,
+                    field,
+                    show_field(len),
+                );
+            }
+            for (index, (old, new)) in
+                header.array.chunks_exact(header.entry_size).zip(new_array.chunks_exact(header.entry_size)).enumerate()
+            {
+                let at = header.array_offset + (index * header.entry_size) as u64 + 16;
+                self.set(at, &old[16..32], &new[16..32], which, &format!("partition {} GUID", index + 1), show_guid);
+            }
+        }
+    }
+
+    fn hfs_plus(&mut self, offset: u64) -> Parse<()> {
+        self.plan.hfs_volumes += 1;
+        let location = format!("HFS+@{offset}");
+        let epoch = u32::try_from(self.options.epoch + hfsplus::HFS_EPOCH_OFFSET).unwrap_or(u32::MAX);
+        for date in hfsplus::dates(self.src, offset)? {
+            let new = if date.value > epoch { epoch } else { date.value };
+            self.set(
+                date.offset,
+                &date.value.to_be_bytes(),
+                &new.to_be_bytes(),
+                &location,
+                &format!("HFS+ {}", date.what),
+                show_hfs,
+            );
+        }
+        Ok(())
+    }
+
+    fn fat(&mut self, fat: &Fat, number: usize) -> Parse<()> {
+        self.plan.fat_images += 1;
+        let location = format!("EFI FAT@{}", fat.offset);
+        if let Some(ext) = fat.extended_signature_at() {
+            let derived = self.derive(&format!("fat-serial-{number}"));
+            let serial =
+                self.options.fat_serial.unwrap_or(u32::from_le_bytes([derived[0], derived[1], derived[2], derived[3]]));
+            let label = &fat.boot[ext + 5..ext + 16];
+            let new_label = pad_label(label);
+            let mut sectors = vec![fat.offset];
+            sectors.extend(fat.backup_boot_offset());
+            for (i, sector) in sectors.into_iter().enumerate() {
+                let boot =
+                    if i == 0 { fat.boot.clone() } else { read(self.src, sector, 512, "FAT backup boot sector")? };
+                if i > 0 && boot[ext] != 0x29 {
+                    continue;
+                }
+                let at = sector + ext as u64;
+                self.set(at + 1, &boot[ext + 1..ext + 5], &serial.to_le_bytes(), &location, "volume serial", show_hex);
+                self.set(at + 5, &boot[ext + 5..ext + 16], &new_label, &location, "volume label", show_text);
+            }
+        }
+        let epoch = self.options.epoch;
+        for e in fat.entries(self.src)? {
+            let b = &e.bytes;
+            let location = format!("{location}:{}", e.path);
+            if b[11] & 0x08 != 0 && b[11] & 0x10 == 0 && b[0] != 0xE5 {
+                self.set(e.offset, &b[..11], &pad_label(&b[..11]), &location, "volume label", show_text);
+            }
+            // Creation: hundredths (13), time (14), date (16).
+            let created = date::decode_fat(le16(b, 16), Some(le16(b, 14)));
+            if created.is_some_and(|t| t > epoch) {
+                let (d, t) = date::encode_fat(epoch).unwrap_or((le16(b, 16), le16(b, 14)));
+                let mut new = b[13..18].to_vec();
+                new[0] = 0;
+                new[1..3].copy_from_slice(&t.to_le_bytes());
+                new[3..5].copy_from_slice(&d.to_le_bytes());
+                self.set(e.offset + 13, &b[13..18], &new, &location, "creation time", show_hex);
+            } else {
+                self.plan.examined += 1;
+            }
+            // Access date (18).
+            if date::decode_fat(le16(b, 18), None).is_some_and(|t| t > epoch - epoch.rem_euclid(86_400)) {
+                let d = date::encode_fat(epoch).map_or(le16(b, 18), |(d, _)| d);
+                self.set(e.offset + 18, &b[18..20], &d.to_le_bytes(), &location, "access date", show_hex);
+            } else {
+                self.plan.examined += 1;
+            }
+            // Modification: time (22), date (24).
+            if date::decode_fat(le16(b, 24), Some(le16(b, 22))).is_some_and(|t| t > epoch) {
+                let (d, t) = date::encode_fat(epoch).unwrap_or((le16(b, 24), le16(b, 22)));
+                let new = [t.to_le_bytes(), d.to_le_bytes()].concat();
+                self.set(e.offset + 22, &b[22..26], &new, &location, "modification time", show_hex);
+            } else {
+                self.plan.examined += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A label with everything after its last character made spaces (`NO NAME` when empty).
+fn pad_label(label: &[u8]) -> Vec<u8> {
+    let end = label.iter().rposition(|&c| c != b' ' && c != 0).map_or(0, |i| i + 1);
+    if end == 0 {
+        return b"NO NAME    ".to_vec();
+    }
+    let mut out = label.to_vec();
+    out[end..].fill(b' ');
+    out
+}
+
+fn bytes7(b: &[u8]) -> [u8; 7] {
+    let mut out = [0u8; 7];
+    out.copy_from_slice(&b[..7]);
+    out
+}
+
+fn bytes17(b: &[u8]) -> [u8; 17] {
+    let mut out = [0u8; 17];
+    out.copy_from_slice(&b[..17]);
+    out
+}
+
+fn show7(b: &[u8]) -> String {
+    date::decode7(bytes7(b)).map_or_else(|| show_hex(b), |t| Timestamp::from_secs(t).to_string())
+}
+
+fn show17(b: &[u8]) -> String {
+    date::decode17(bytes17(b)).map_or_else(|| "not specified".to_owned(), |(t, _)| Timestamp::from_secs(t).to_string())
+}
+
+fn show_hfs(b: &[u8]) -> String {
+    let secs = i64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    if secs == 0 { "not set".to_owned() } else { Timestamp::from_secs(secs - hfsplus::HFS_EPOCH_OFFSET).to_string() }
+}
+
+fn show_hex(b: &[u8]) -> String {
+    b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}
+
+fn show_text(b: &[u8]) -> String {
+    format!("{:?}", String::from_utf8_lossy(b))
+}
+
+fn show_guid(b: &[u8]) -> String {
+    gpt::guid_text(b)
+}
+
+fn show_field(len: usize) -> fn(&[u8]) -> String {
+    if len == 16 { show_guid } else { show_hex }
+}
+
+/// A record's path for messages: the directory's path and the identifier, without `;1`.
+fn record_path(dir: &[Vec<u8>], r: &Record, joliet: bool) -> String {
+    let text = |n: &[u8]| match n {
+        [0] => ".".to_owned(),
+        [1] => "..".to_owned(),
+        n if joliet => {
+            String::from_utf16_lossy(&n.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect::<Vec<_>>())
+        }
+        n => String::from_utf8_lossy(n).into_owned(),
+    };
+    let mut out = String::new();
+    for component in dir.iter().map(Vec::as_slice).chain([r.name.as_slice()]) {
+        let name = text(component);
+        out.push('/');
+        out.push_str(name.strip_suffix(";1").unwrap_or(&name));
+    }
+    out
+}
+
+/// Whether an ISO 9660 volume starts at `base` (`CD001` at byte 32769 past it).
+pub(crate) fn has_volume(src: &dyn Source, base: u64) -> bool {
+    base.checked_add(DESCRIPTOR_MAGIC_AT + 5).is_some_and(|end| end <= src.len())
+        && read(src, base + DESCRIPTOR_MAGIC_AT, 5, "volume descriptor").is_ok_and(|m| m == b"CD001")
+}
+
+const DESCRIPTOR_MAGIC_AT: u64 = iso9660::DESCRIPTORS + 1;
+
+/// Plans the normalization of the image in `src`: validates all of it, writes nothing.
+pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
+    if !has_volume(src, 0) {
+        return Err(corrupt("not an ISO 9660 image (no CD001 at byte 32769)"));
+    }
+    let seed = options.disk_guid.map_or_else(|| options.epoch.to_string().into_bytes(), |g| g.to_vec());
+    let mut p = Planner { src, options, seed, plan: Plan::default(), patched: BTreeSet::new() };
+
+    // The partition tables first: they name where further volumes and the EFI images are.
+    let mut bases = vec![0u64];
+    let mut fat_candidates = BTreeSet::new();
+    let mut hfs_volumes = BTreeSet::new();
+    if let Some((signature, parts)) = gpt::read_mbr(src)? {
+        p.mbr(signature);
+        for part in parts {
+            let start = part.start * gpt::SECTOR;
+            if part.kind == 0xEF {
+                fat_candidates.insert(start);
+            } else if start != 0 && has_volume(src, start) {
+                bases.push(start);
+            }
+        }
+    }
+    if let Some(table) = Gpt::read(src)? {
+        p.gpt(&table);
+        for part in table.partitions() {
+            let Some(start) = part.first.checked_mul(gpt::SECTOR) else { continue };
+            if part.type_guid == ESP_TYPE {
+                fat_candidates.insert(start);
+            } else if part.type_guid == HFS_TYPE && hfsplus::is_hfs_plus(src, start) {
+                hfs_volumes.insert(start);
+            } else if start != 0 && has_volume(src, start) {
+                bases.push(start);
+            }
+        }
+    }
+    bases.sort_unstable();
+    bases.dedup();
+
+    for &base in &bases {
+        let volume = Volume::read(src, base)?;
+        p.plan.volumes += 1;
+        if let Some(lba) = volume.boot_catalog() {
+            for image in eltorito::read_catalog(src, &volume, lba)? {
+                if image.platform == PLATFORM_EFI {
+                    fat_candidates.insert(image.offset);
+                }
+            }
+        }
+        for d in &volume.descriptors {
+            if matches!(d.kind, kind::PRIMARY | kind::SUPPLEMENTARY) {
+                p.descriptor(d);
+                p.tree(&volume, d)?;
+            }
+        }
+    }
+
+    for (number, &offset) in fat_candidates.iter().enumerate() {
+        match Fat::open(src, offset)? {
+            Some(fat) => p.fat(&fat, number)?,
+            None => p.plan.notes.push(format!("the EFI boot image at offset {offset} is not a FAT file system")),
+        }
+    }
+    for &offset in &hfs_volumes {
+        p.hfs_plus(offset)?;
+    }
+    p.plan.patches.sort_by_key(|patch| patch.offset);
+    // Last: the MD5 tags over the blocks as patched (nothing to do when xorriso wrote none).
+    for &base in &bases {
+        let tags = md5tags::find(src, base)?;
+        p.plan.examined += tags.len() as u64;
+        md5tags::recompute(src, base, &tags, &mut p.plan.patches)?;
+    }
+    Ok(p.plan)
+}
+
+/// Whether normalizing writes or only reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// Patch the image.
+    Apply,
+    /// Change nothing.
+    Check,
+}
+
+/// Normalizes the image at `path` in place (or, with [`Write::Check`], only says what would
+/// change). The whole image is validated before the first byte is written: a corrupt image is
+/// an error and is left untouched.
+pub fn normalize_file(path: &Path, options: &Options, write: Write) -> Result<Plan> {
+    let io = |op, source| Error::Io { path: path.to_owned(), op, source };
+    let file =
+        std::fs::OpenOptions::new().read(true).write(write == Write::Apply).open(path).map_err(|e| io("open", e))?;
+    if !file.metadata().map_err(|e| io("stat", e))?.is_file() {
+        return Err(Error::Corrupt { path: path.to_owned(), reason: "not a regular file".into() });
+    }
+    let plan = plan(&file, options).map_err(|f| f.at(path))?;
+    if write == Write::Apply && !plan.patches.is_empty() {
+        apply(&file, &plan).map_err(|f| f.at(path))?;
+        file.sync_data().map_err(|e| io("sync", e))?;
+    }
+    Ok(plan)
+}
+
+/// Writes the planned patches, after checking once more that every field still holds the bytes
+/// the plan was made from (another writer would make the plan stale).
+fn apply(file: &File, plan: &Plan) -> Parse<()> {
+    for patch in &plan.patches {
+        let now = read(file, patch.offset, patch.old.len() as u64, "patched field")?;
+        if now != patch.old {
+            return Err(corrupt(format!("offset {}: changed while being normalized", patch.offset)));
+        }
+    }
+    for patch in &plan.patches {
+        file.write_all_at(&patch.new, patch.offset).map_err(Fault::Io)?;
+    }
+    Ok(())
+}
+
+/// Normalizes an image held in memory (tests, fuzzing): the plan, and the bytes patched.
+pub fn normalize_bytes(image: &mut [u8], options: &Options) -> std::result::Result<Plan, String> {
+    let src: &[u8] = image;
+    let plan = plan(&src, options).map_err(|f| f.at(Path::new("image")).to_string())?;
+    for patch in &plan.patches {
+        let at = patch.offset as usize;
+        image[at..at + patch.new.len()].copy_from_slice(&patch.new);
+    }
+    Ok(plan)
+}
