@@ -8,6 +8,7 @@ mod compare;
 mod demo;
 mod initramfs;
 mod output;
+mod postinst_check;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,10 @@ enum Command {
     /// Compare two trees or manifests: differences grouped, and with --explain the cause of
     /// each and the stage that removes it.
     Diff(compare::DiffArgs),
+    /// Install Debian packages twice, under different clock, host name, umask, time zone,
+    /// locale, environment, build path and CPU count, and say what their maintainer scripts
+    /// leave differently: what tamis removes, and what remains the package's. Needs root.
+    PostinstCheck(postinst_check::PostinstCheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +178,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args.dir.as_deref()),
         Command::Manifest(args) => compare::manifest(&args),
         Command::Diff(args) => compare::diff(&args),
+        Command::PostinstCheck(args) => postinst_check::run(&args),
     };
     match result {
         Ok(code) => code,
