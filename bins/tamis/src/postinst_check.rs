@@ -39,7 +39,7 @@ pub struct PostinstCheckArgs {
     #[arg(long, default_value = "apt", value_name = "VARIANT")]
     variant: String,
     /// What the second installation varies (default: all of clock, hostname, umask, timezone,
-    /// locale, environment, build-path, cpus).
+    /// locale, environment, build-path, cpus, and readdir when disorderfs is installed).
     #[arg(long, value_delimiter = ',', value_name = "VARIATION,..")]
     variations: Vec<String>,
     /// Write the full report as JSON to FILE ('-' for standard output).
@@ -69,8 +69,10 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
     if std::env::var_os(IN_NAMESPACE).is_none() {
         return reexec_in_namespace();
     }
+    let disorderfs = std::path::Path::new("/usr/bin/disorderfs").exists();
     let variations = if args.variations.is_empty() {
-        Variation::ALL.to_vec()
+        // Without disorderfs, the default leaves the directory order alone (and says so).
+        Variation::ALL.into_iter().filter(|v| *v != Variation::Readdir || disorderfs).collect()
     } else {
         let mut v = Vec::new();
         for name in &args.variations {
@@ -94,6 +96,7 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
         epoch: args.epoch.as_deref().map(Epoch::parse).transpose()?,
         host_cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         faketime: faketime(),
+        disorderfs,
     };
     std::fs::create_dir_all(&options.cache)
         .with_context(|| format!("{}: cannot make the cache directory", options.cache.display()))?;
@@ -196,11 +199,13 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
                 format!("build path: copy {} → {}, working directory {}", ca.dir_name, cb.dir_name, seen("pwd"))
             }
             Variation::Cpus => format!("CPUs (nproc) {}", seen("nproc")),
+            Variation::Readdir => format!("directory order (ls -U /etc): {}", seen("readdir-etc")),
             _ => v.name().to_owned(),
         };
         let _ = writeln!(out, "    {text}");
     }
-    let _ = writeln!(out, "  not varied: {}", r.not_varied.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "));
+    let names: Vec<&str> = r.not_varied.iter().map(|(n, _)| n.as_str()).collect();
+    let _ = writeln!(out, "  not varied: {}", names.join(", "));
     let width = r.findings.iter().map(|f| f.path.len()).max().unwrap_or(0).min(60);
     let section = |out: &mut String, title: &str, keep: &dyn Fn(&tamis_postinst_check::Finding) -> bool| {
         let items: Vec<_> = r.findings.iter().filter(|f| f.group != Group::MtimeOnly && keep(f)).collect();

@@ -116,7 +116,11 @@ impl Base {
             POLICY_RC_D.replace('\'', "")
         );
         run(
-            Command::new("mmdebstrap")
+            // Own PID and mount namespaces, killed with the check (see sandbox::install_command):
+            // mmdebstrap's mounts in the new chroot are never visible here.
+            Command::new("setpriv")
+                .args(["--pdeathsig", "KILL", "--", "unshare", "--mount", "--propagation", "private"])
+                .args(["--pid", "--fork", "--kill-child", "--mount-proc", "--", "mmdebstrap"])
                 .args(["--mode=root", &format!("--variant={variant}"), "--skip=cleanup/apt/lists"])
                 .arg(format!("--customize-hook={hook}"))
                 .arg(suite)

@@ -115,6 +115,8 @@ pub struct Options {
     pub host_cpus: usize,
     /// libfaketime on the host, for the shifted clock.
     pub faketime: Option<PathBuf>,
+    /// Whether disorderfs is installed, for the directory order.
+    pub disorderfs: bool,
 }
 
 /// One side's installation: its conditions, what it saw, what got installed.
@@ -157,8 +159,8 @@ pub struct Report {
     pub a: Installation,
     /// The varied one.
     pub b: Installation,
-    /// What was not varied, and why.
-    pub not_varied: Vec<(&'static str, &'static str)>,
+    /// What was not varied, and why: the variations not asked for, and [`NOT_VARIED`].
+    pub not_varied: Vec<(String, String)>,
     /// The verdict.
     pub verdict: Verdict,
     /// The epoch tamis' pipeline normalized both to.
@@ -227,6 +229,9 @@ pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report>
     if clock && options.faketime.is_none() {
         return Err(Error::Invalid("the clock variation needs libfaketime (apt-get install faketime)".into()));
     }
+    if job.variations.contains(&Variation::Readdir) && !options.disorderfs {
+        return Err(Error::Invalid("the readdir variation needs disorderfs (apt-get install disorderfs)".into()));
+    }
     let base = prepare_base(job, options, log)?;
     let epoch = match options.epoch {
         Some(e) => e,
@@ -253,6 +258,9 @@ pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report>
         make_dir(&dir, 0o755)?;
         log(&format!("{}: copying the base, installing {}", side.name(), job.packages.join(" ")));
         let (root, copy) = sandbox::make_copy(&base.root, &dir, prefer, &cleanup)?;
+        if conditions.disorderfs {
+            make_dir(&dir.join("disordered"), 0o755)?;
+        }
         let observed = probe(&root, &conditions, &mounts)?;
         let log_path = run_dir.join(format!("{}.log", side.name()));
         install(&root, side, &conditions, &mounts, &argv, &log_path)?;
@@ -289,7 +297,7 @@ pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report>
         installed,
         a,
         b,
-        not_varied: NOT_VARIED.to_vec(),
+        not_varied: not_varied(&job.variations),
         verdict,
         epoch,
         identical_after_tamis: after.identical(),
@@ -368,6 +376,16 @@ fn count(findings: &[Finding]) -> BTreeMap<&'static str, usize> {
     counts
 }
 
+fn not_varied(variations: &[Variation]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Variation::ALL
+        .iter()
+        .filter(|v| !variations.contains(v))
+        .map(|v| (v.name().to_owned(), "not asked for".to_owned()))
+        .collect();
+    out.extend(NOT_VARIED.iter().map(|(n, why)| ((*n).to_owned(), (*why).to_owned())));
+    out
+}
+
 fn make_dir(dir: &Path, mode: u32) -> Result<()> {
     std::fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
     set_mode(dir, mode)
@@ -405,15 +423,16 @@ fn ensure_policy_rc_d(root: &Path) -> Result<bool> {
 
 /// What the conditions look like from inside the chroot.
 fn probe(root: &Path, conditions: &Conditions, mounts: &sandbox::Mounts<'_>) -> Result<BTreeMap<String, String>> {
-    const KEYS: [&str; 6] = ["date", "hostname", "nproc", "umask", "pwd", "tz-offset"];
-    let script = "date '+%Y-%m-%d %H:%M:%S'; hostname; nproc; umask; pwd; date +%z";
+    const KEYS: [&str; 7] = ["date", "hostname", "nproc", "umask", "pwd", "tz-offset", "readdir-etc"];
+    let script =
+        "date '+%Y-%m-%d %H:%M:%S'; hostname; nproc; umask; pwd; date +%z; ls -U /etc | head -n 3 | tr '\\n' ' '";
     let out = sandbox::run(
         &mut sandbox::install_command(root, conditions, mounts, &["/bin/sh", "-c", script]),
         "probe the conditions in the chroot",
     )?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut observed: BTreeMap<String, String> =
-        KEYS.iter().zip(text.lines()).map(|(k, v)| ((*k).to_owned(), v.to_owned())).collect();
+        KEYS.iter().zip(text.lines()).map(|(k, v)| ((*k).to_owned(), v.trim().to_owned())).collect();
     observed.insert("locale".into(), conditions.locale.clone());
     Ok(observed)
 }

@@ -206,9 +206,15 @@ pub(crate) struct Mounts<'a> {
 pub(crate) const FAKETIME_IN_CHROOT: &str = "/mnt/libfaketime.so.1";
 
 const WRAPPER: &str = r#"set -e
-root=$1 host=$2 inputs=$3 debs=$4 dir=$5 mask=$6
-shift 6
+root=$1 host=$2 inputs=$3 debs=$4 dir=$5 mask=$6 view=$7
+shift 7
 hostname "$host"
+if [ -n "$view" ]; then
+    # The FUSE daemon lives in this PID namespace: it ends, and its mount with it, when the
+    # installation does. dev and suid: the chroot's /dev/null, and setuid programs, must work.
+    disorderfs --quiet --multi-user=yes --reverse-dirents=yes -o dev,suid "$root" "$view" >/dev/null
+    root=$view
+fi
 mount -t proc proc "$root/proc"
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm"
 mount --bind "$inputs" "$root/mnt"
@@ -219,19 +225,26 @@ exec chroot "$root" /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$dir" "$@"
 "#;
 
 /// The command that runs `argv` inside `root` under `conditions`: own mount, UTS and PID
-/// namespaces (`unshare --kill-child`: if the check dies, the kernel kills every process of the
-/// installation and drops its mounts), `taskset` for the CPU count, a clean environment.
+/// namespaces (`setpriv --pdeathsig` and `unshare --kill-child`: if the check dies, every
+/// process of the installation is killed and its mounts dropped), `taskset` for the CPU count,
+/// a clean environment.
 pub(crate) fn install_command(root: &Path, conditions: &Conditions, mounts: &Mounts<'_>, argv: &[&str]) -> Command {
-    let mut cmd = if let Some(n) = conditions.cpus {
-        let mut c = Command::new("taskset");
-        c.args(["--cpu-list", &format!("0-{}", n.saturating_sub(1))]).arg("unshare");
-        c
-    } else {
-        Command::new("unshare")
-    };
+    // setpriv --pdeathsig: if the check dies, unshare is killed, and with it (--kill-child)
+    // the PID namespace of the installation.
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--pdeathsig", "KILL", "--"]);
+    if let Some(n) = conditions.cpus {
+        cmd.args(["taskset", "--cpu-list", &format!("0-{}", n.saturating_sub(1))]);
+    }
+    cmd.arg("unshare");
     cmd.args(["--mount", "--uts", "--pid", "--fork", "--kill-child", "--propagation", "private", "--"]);
     cmd.args(["sh", "-c", WRAPPER, "sh"]).arg(root).arg(&conditions.hostname).arg(mounts.inputs).arg(mounts.debs);
     cmd.arg(&conditions.cwd).arg(&conditions.umask);
+    if conditions.disorderfs {
+        cmd.arg(root.with_file_name("disordered"));
+    } else {
+        cmd.arg("");
+    }
     cmd.args(["env", "-i"]);
     cmd.args([
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
