@@ -69,7 +69,8 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
     if std::env::var_os(IN_NAMESPACE).is_none() {
         return reexec_in_namespace();
     }
-    let disorderfs = std::path::Path::new("/usr/bin/disorderfs").exists();
+    // disorderfs is FUSE: without /dev/fuse (some containers) it cannot mount.
+    let disorderfs = std::path::Path::new("/usr/bin/disorderfs").exists() && std::path::Path::new("/dev/fuse").exists();
     let variations = if args.variations.is_empty() {
         // Without disorderfs, the default leaves the directory order alone (and says so).
         Variation::ALL.into_iter().filter(|v| *v != Variation::Readdir || disorderfs).collect()
@@ -102,7 +103,10 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
         .with_context(|| format!("{}: cannot make the cache directory", options.cache.display()))?;
     install_signal_handler()?;
     let started = std::time::Instant::now();
-    let log = |line: &str| eprintln!("postinst-check: {line}");
+    // Not eprintln!: a closed stderr must not stop the check half-way (it would still clean up).
+    let log = |line: &str| {
+        let _ = writeln!(std::io::stderr().lock(), "postinst-check: {line}");
+    };
     let report = tamis_postinst_check::check(&job, &options, &log)?;
     let seconds = started.elapsed().as_secs_f64();
     eprint!("{}", summary(&report, args.list, seconds));
@@ -141,7 +145,7 @@ fn install_signal_handler() -> Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
-            eprintln!("postinst-check: interrupted, removing the copies");
+            let _ = writeln!(std::io::stderr().lock(), "postinst-check: interrupted, removing the copies");
             tamis_postinst_check::cleanup_all();
             std::process::exit(128 + signal);
         }

@@ -344,8 +344,7 @@ fn install(
 ) -> Result<()> {
     let added_policy = ensure_policy_rc_d(root)?;
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let out = sandbox::install_command(root, conditions, mounts, &argv)
-        .output()
+    let out = sandbox::run_tracked(&mut sandbox::install_command(root, conditions, mounts, &argv))
         .map_err(|e| Error::Command { what: "run unshare".into(), detail: e.to_string() })?;
     let mut text = out.stdout.clone();
     text.extend_from_slice(&out.stderr);

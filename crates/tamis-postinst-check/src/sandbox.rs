@@ -29,6 +29,8 @@ struct Registration {
 }
 
 static ACTIVE: Mutex<BTreeMap<u64, Registration>> = Mutex::new(BTreeMap::new());
+/// Processes started by [`run_tracked`] and still running: killed first by [`cleanup_all`].
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// A set of mounts and directories undone when it is dropped (or by [`cleanup_all`]).
@@ -96,6 +98,12 @@ fn lock() -> std::sync::MutexGuard<'static, BTreeMap<u64, Registration>> {
 /// Undoes every registration still alive, newest first. For a signal handler: call it, then
 /// exit. Returns the number of registrations undone.
 pub fn cleanup_all() -> usize {
+    // An installation still writing into a copy would refill it while it is removed: kill it
+    // first (unshare --kill-child takes its whole PID namespace along).
+    let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    for pid in running {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
+    }
     let mut active = lock();
     let all = std::mem::take(&mut *active);
     let n = all.len();
@@ -113,7 +121,11 @@ fn undo(r: &Registration) {
         let _ = Command::new("umount").arg("--lazy").arg(target).stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
     for dir in r.dirs.iter().rev() {
-        if dir.symlink_metadata().is_ok() {
+        // Processes being killed may still write for a moment: try again for up to 10 s.
+        for _ in 0..100 {
+            if dir.symlink_metadata().is_err() {
+                break;
+            }
             // --one-file-system: never into a mount that could not be undone.
             let _ = Command::new("rm")
                 .args(["-rf", "--one-file-system", "--"])
@@ -121,13 +133,26 @@ fn undo(r: &Registration) {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
+            if dir.symlink_metadata().is_ok() {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
         }
     }
 }
 
+/// Runs `cmd` like `Command::output`, its process id known to [`cleanup_all`] meanwhile.
+pub(crate) fn run_tracked(cmd: &mut Command) -> std::io::Result<Output> {
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let pid = child.id();
+    RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(pid);
+    let out = child.wait_with_output();
+    RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|p| *p != pid);
+    out
+}
+
 /// Runs `cmd`, capturing its output; an error names `what` and carries the end of stderr.
 pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<Output> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| Error::Command {
+    let out = run_tracked(cmd).map_err(|e| Error::Command {
         what: what.to_owned(),
         detail: format!("cannot start {:?}: {e}", cmd.get_program()),
     })?;
