@@ -55,11 +55,16 @@ pub struct PostinstCheckArgs {
     /// last changed, the mtime of its /var/lib/dpkg/status).
     #[arg(long, value_name = "SECONDS")]
     epoch: Option<String>,
+    /// Run the job in FILE (JSON: {"packages": [..], "base": {"kind": "suite", "suite": ..,
+    /// "variant": ..} or {"kind": "chroot", "path": ..}, "variations": [..]}), the "job" object
+    /// of a report, instead of the job the other options describe.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["chroot", "variations", "packages"])]
+    job: Option<PathBuf>,
     /// How many paths to list per class (--json lists all).
     #[arg(long, default_value_t = 15, value_name = "N")]
     list: usize,
     /// Package names (resolved by apt in the base) or .deb files, installed together.
-    #[arg(required = true, value_name = "PACKAGE.deb|NAME")]
+    #[arg(required_unless_present = "job", value_name = "PACKAGE.deb|NAME")]
     packages: Vec<String>,
 }
 
@@ -88,7 +93,13 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
         Some(dir) => BaseSpec::Chroot { path: std::path::absolute(dir)? },
         None => BaseSpec::Suite { suite: args.suite.clone(), variant: args.variant.clone() },
     };
-    let job = Job { packages: args.packages.clone(), base, variations };
+    let job = match &args.job {
+        Some(file) => {
+            let text = std::fs::read(file).with_context(|| format!("{}: cannot read the job", file.display()))?;
+            serde_json::from_slice(&text).with_context(|| format!("{}: not a job", file.display()))?
+        }
+        None => Job { packages: args.packages.clone(), base, variations },
+    };
     let options = Options {
         cache: std::path::absolute(&args.cache)?,
         day: tamis_postinst_check::day_of(crate::now().secs),
@@ -247,6 +258,8 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
     }
     let after = if r.identical_after_tamis { "identical".to_owned() } else { "still different".to_owned() };
     let _ = writeln!(out, "  after tamis' pipeline (epoch {}): {after}", r.epoch.secs());
+    let steps: Vec<String> = r.seconds.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
+    let _ = writeln!(out, "  seconds: {}", steps.join(", "));
     if let Some(dir) = &r.kept {
         let _ = writeln!(out, "  kept: {}", dir.display());
     }

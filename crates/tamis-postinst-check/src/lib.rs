@@ -172,6 +172,9 @@ pub struct Report {
     pub counts: BTreeMap<&'static str, usize>,
     /// Every difference, in the canonical order.
     pub findings: Vec<Finding>,
+    /// Seconds spent per step (`base`, `install-a`, `install-b`, `compare`, `pipeline`,
+    /// `compare-after`): for people sizing a batch, not part of the verdict.
+    pub seconds: BTreeMap<&'static str, f64>,
     /// The run directory, when kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept: Option<PathBuf>,
@@ -232,7 +235,14 @@ pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report>
     if job.variations.contains(&Variation::Readdir) && !options.disorderfs {
         return Err(Error::Invalid("the readdir variation needs disorderfs (apt-get install disorderfs)".into()));
     }
+    let mut seconds = BTreeMap::new();
+    let mut step = std::time::Instant::now();
+    let mut lap = |name: &'static str| {
+        seconds.insert(name, (step.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+        step = std::time::Instant::now();
+    };
     let base = prepare_base(job, options, log)?;
+    lap("base");
     let epoch = match options.epoch {
         Some(e) => e,
         None => Epoch::from_secs(base.status_mtime)
@@ -265,19 +275,23 @@ pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report>
         let log_path = run_dir.join(format!("{}.log", side.name()));
         install(&root, side, &conditions, &mounts, &argv, &log_path)?;
         sides.push((root, Installation { conditions, observed, copy, log: options.keep.then_some(log_path) }));
+        lap(if side == Side::A { "install-a" } else { "install-b" });
     }
     let installed = installed(&base.root, &sides[0].0)?;
 
     log("comparing the two installations");
     let open = |side: usize| Root::open(&sides[side].0);
     let before = Comparison::of(&DirectoryInput::new(open(0)?), &DirectoryInput::new(open(1)?), true)?;
+    lap("compare");
     log(&format!("running tamis' pipeline (profile debian-image, epoch {}) on both", epoch.secs()));
     let profile = Profile::builtin("debian-image").ok_or_else(|| Error::Invalid("no debian-image profile".into()))?;
     let pipeline = Pipeline::new(&profile, &Selection::default())?;
     let cx = Context::new(epoch, Mode::Apply);
     let oa: Outcome = pipeline.run(&open(0)?, &cx)?;
     let ob: Outcome = pipeline.run(&open(1)?, &cx)?;
+    lap("pipeline");
     let after = Comparison::of(&DirectoryInput::new(open(0)?), &DirectoryInput::new(open(1)?), true)?;
+    lap("compare-after");
     let findings = classify(&before, &after, [&oa, &ob]);
 
     let counts = count(&findings);
@@ -303,6 +317,7 @@ pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report>
         identical_after_tamis: after.identical(),
         counts,
         findings,
+        seconds,
         kept,
     })
 }
