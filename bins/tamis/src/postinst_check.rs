@@ -22,6 +22,10 @@ Exit status:
 Needs root. Runs in a mount namespace of its own: no mount outlives it. Copies are removed at
 the end, on error and on Ctrl-C. The host's files are never written.";
 
+/// Set by the signal handler: the check's own errors then are the interruption's doing, and
+/// the handler decides the exit status.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Set in the environment of the copy of tamis that runs inside its own mount namespace.
 const IN_NAMESPACE: &str = "TAMIS_POSTINST_CHECK_IN_NAMESPACE";
 
@@ -118,7 +122,14 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
     let log = |line: &str| {
         let _ = writeln!(std::io::stderr().lock(), "postinst-check: {line}");
     };
-    let report = tamis_postinst_check::check(&job, &options, &log)?;
+    let report = match tamis_postinst_check::check(&job, &options, &log) {
+        Ok(report) => report,
+        // Killed installations fail: the handler is cleaning up and exits 128 + signal.
+        Err(_) if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) => loop {
+            std::thread::park();
+        },
+        Err(e) => return Err(e.into()),
+    };
     let seconds = started.elapsed().as_secs_f64();
     eprint!("{}", summary(&report, args.list, seconds));
     if let Some(path) = &args.json {
@@ -156,6 +167,7 @@ fn install_signal_handler() -> Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
             let _ = writeln!(std::io::stderr().lock(), "postinst-check: interrupted, removing the copies");
             tamis_postinst_check::cleanup_all();
             std::process::exit(128 + signal);

@@ -255,8 +255,13 @@ pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report>
     let run_dir = unique_dir(&runs, &cleanup)?;
     let inputs = run_dir.join("inputs");
     make_dir(&inputs, 0o755)?;
-    let debs = options.cache.join("debs");
+    // apt locks its archive directory for the whole installation: each run has its own,
+    // seeded from the shared cache by hard links, and gives new downloads back at the end.
+    let shared = options.cache.join("debs");
+    std::fs::create_dir_all(&shared).map_err(|e| Error::io(&shared, e))?;
+    let debs = run_dir.join("archives");
     std::fs::create_dir_all(debs.join("partial")).map_err(|e| Error::io(&debs, e))?;
+    link_debs(&shared, &debs)?;
     let argv = apt_command(&packages, &inputs, options.faketime.as_deref().filter(|_| clock))?;
     let mounts = sandbox::Mounts { inputs: &inputs, debs: &debs };
     let prefer = if options.keep { CopyMode::Copy } else { CopyMode::Overlay };
@@ -277,6 +282,7 @@ pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report>
         sides.push((root, Installation { conditions, observed, copy, log: options.keep.then_some(log_path) }));
         lap(if side == Side::A { "install-a" } else { "install-b" });
     }
+    link_debs(&debs, &shared)?;
     let installed = installed(&base.root, &sides[0].0)?;
 
     log("comparing the two installations");
@@ -388,6 +394,29 @@ fn count(findings: &[Finding]) -> BTreeMap<&'static str, usize> {
         *counts.entry(key).or_default() += 1;
     }
     counts
+}
+
+/// Hard-links (or copies) every `.deb` of `from` that `to` lacks into `to`; never a partial
+/// file under a `.deb` name.
+fn link_debs(from: &Path, to: &Path) -> Result<()> {
+    let tree = Root::open(from)?.walk()?;
+    for entry in tree.entries() {
+        let name = entry.path.to_string_lossy();
+        if entry.path.components().count() != 1
+            || !name.ends_with(".deb")
+            || entry.meta.kind != tamis_core::FileKind::File
+        {
+            continue;
+        }
+        let (src, dest) = (from.join(&entry.path), to.join(&entry.path));
+        if dest.symlink_metadata().is_ok() || std::fs::hard_link(&src, &dest).is_ok() {
+            continue;
+        }
+        let part = to.join(format!("{name}.part"));
+        std::fs::copy(&src, &part).map_err(|e| Error::io(&src, e))?;
+        std::fs::rename(&part, &dest).map_err(|e| Error::io(&dest, e))?;
+    }
+    Ok(())
 }
 
 fn not_varied(variations: &[Variation]) -> Vec<(String, String)> {

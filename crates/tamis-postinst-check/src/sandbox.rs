@@ -223,7 +223,7 @@ pub(crate) fn make_copy(base: &Path, dir: &Path, prefer: CopyMode, cleanup: &Cle
 pub(crate) struct Mounts<'a> {
     /// Mounted read-only on the chroot's `/mnt`: the `.deb` files given and libfaketime.
     pub inputs: &'a Path,
-    /// Bound on `/var/cache/apt/archives`: downloads shared by both sides and later runs.
+    /// Bound on `/var/cache/apt/archives`: the run's own, seeded from the shared cache.
     pub debs: &'a Path,
 }
 
