@@ -151,6 +151,17 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
 /// makes every mount private): the overlays it mounts disappear with it, whatever happens.
 fn reexec_in_namespace() -> Result<ExitCode> {
     use std::os::unix::process::CommandExt as _;
+    // Probe first: once exec'd, unshare's own failure would exit 1, which means "not
+    // deterministic" here.
+    let probe = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "true"])
+        .output()
+        .context("cannot run unshare (util-linux)")?;
+    anyhow::ensure!(
+        probe.status.success(),
+        "cannot make a mount namespace (root needed): {}",
+        String::from_utf8_lossy(&probe.stderr).trim()
+    );
     let exe = std::env::current_exe().context("cannot find the tamis executable")?;
     let error = std::process::Command::new("unshare")
         .args(["--mount", "--propagation", "private", "--"])

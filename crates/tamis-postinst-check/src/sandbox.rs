@@ -8,9 +8,10 @@
 //! `Drop` waits for it instead of exiting half-way.
 //!
 //! Mounts inside a chroot while a package installs (`/proc`, a `/dev/shm` of its own, where
-//! libfaketime keeps its state, the inputs on `/mnt`, the `.deb` cache) are made in a mount namespace of their own ([`install_command`]), in a PID namespace
-//! whose processes the kernel kills when it ends: they vanish with it, and nothing started by a
-//! maintainer script outlives the installation.
+//! libfaketime keeps its state, the inputs on `/mnt`, the apt archive) are made in a mount
+//! namespace of the installation's own, in a PID namespace whose processes the kernel kills
+//! when it ends: they vanish with it, and nothing started by a maintainer script outlives the
+//! installation.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
