@@ -64,6 +64,10 @@ pub struct PostinstCheckArgs {
     /// of a report, instead of the job the other options describe.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["chroot", "variations", "packages"])]
     job: Option<PathBuf>,
+    /// When not deterministic, find which variation brings each difference: one more check with
+    /// nothing varied (what differs by chance), then one per variation alone.
+    #[arg(long)]
+    attribute: bool,
     /// How many paths to list per class (--json lists all).
     #[arg(long, default_value_t = 15, value_name = "N")]
     list: usize,
@@ -122,7 +126,13 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
     let log = |line: &str| {
         let _ = writeln!(std::io::stderr().lock(), "postinst-check: {line}");
     };
-    let report = match tamis_postinst_check::check(&job, &options, &log) {
+    let checked = tamis_postinst_check::check(&job, &options, &log).and_then(|mut report| {
+        if args.attribute && report.verdict == Verdict::NotDeterministic {
+            tamis_postinst_check::attribute(&mut report, &options, &log)?;
+        }
+        Ok(report)
+    });
+    let report = match checked {
         Ok(report) => report,
         // Killed installations fail: the handler is cleaning up and exits 128 + signal.
         Err(_) if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) => loop {
@@ -256,13 +266,25 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
                 (Class::PackageManager { reason }, _) => (*reason).to_owned(),
                 (Class::TamisRemoves { stages }, _) => {
                     let stages = if stages.is_empty() { "?".to_owned() } else { stages.join(", ") };
-                    format!("stage {stages}: {}", f.detail)
+                    if f.detail.is_empty() {
+                        format!("stage {stages}")
+                    } else {
+                        format!("stage {stages}: {}", f.detail)
+                    }
                 }
                 (Class::Remains, Some(cause)) => format!("{cause:?}: {}", f.detail),
                 (Class::Remains, None) if !f.fields.is_empty() => f.fields.join(", "),
                 (Class::Remains, None) => f.detail.clone(),
             };
-            let line = format!("    {:width$}  [{}] {what}", f.path, f.group.name());
+            let mut line = format!("    {:width$}  [{}] {what}", f.path, f.group.name());
+            if let Some(causes) = r.caused_by.get(&f.path) {
+                let causes = match causes.as_slice() {
+                    [] => "only with several varied".to_owned(),
+                    [none] if none == "none" => "differs with nothing varied".to_owned(),
+                    some => format!("varied alone: {}", some.join(", ")),
+                };
+                let _ = write!(line, " ({causes})");
+            }
             let _ = writeln!(out, "{}", line.trim_end());
         }
         if items.len() > list {

@@ -178,6 +178,43 @@ pub struct Report {
     /// The run directory, when kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept: Option<PathBuf>,
+    /// With [`attribute`]: for each difference that counts, the variations that bring it alone
+    /// (`none`: it differs with no variation at all, e.g. randomness; empty: only in
+    /// combination).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub caused_by: BTreeMap<String, Vec<String>>,
+}
+
+/// Fills `report.caused_by`: one more check with no variation, then one per variation of the
+/// job, each alone; every difference that counts in `report` gets the runs it shows up in.
+pub fn attribute(report: &mut Report, options: &Options, log: &dyn Fn(&str)) -> Result<()> {
+    let wanted: Vec<String> = report.findings.iter().filter(|f| f.counts()).map(|f| f.path.clone()).collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut caused_by: BTreeMap<String, Vec<String>> = wanted.iter().map(|p| (p.clone(), Vec::new())).collect();
+    let runs = std::iter::once(None).chain(report.job.variations.iter().copied().map(Some));
+    for variation in runs {
+        let name = variation.map_or("none", Variation::name);
+        log(&format!("attributing: a check with {name} varied"));
+        let job = Job { variations: variation.into_iter().collect(), ..report.job.clone() };
+        let options = Options { keep: false, ..options.clone() };
+        let quiet = |_: &str| {};
+        let single = check(&job, &options, &quiet)?;
+        for f in single.findings.iter().filter(|f| f.counts()) {
+            if let Some(list) = caused_by.get_mut(&f.path) {
+                list.push(name.to_owned());
+            }
+        }
+    }
+    // What differs with nothing varied differs by chance: the single variations say nothing more.
+    for list in caused_by.values_mut() {
+        if list.first().is_some_and(|n| n == "none") {
+            list.truncate(1);
+        }
+    }
+    report.caused_by = caused_by;
+    Ok(())
 }
 
 /// Where the base of `job` is, and what it is: given, or from the cache, made if missing.
@@ -325,6 +362,7 @@ pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report>
         findings,
         seconds,
         kept,
+        caused_by: BTreeMap::new(),
     })
 }
 
