@@ -223,35 +223,7 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
     let _ = writeln!(out, "  base: {base} (manifest {digest}…); copies by {:?}", r.a.copy);
     let _ = writeln!(out, "  installed: {}", r.installed.join(" "));
     let _ = writeln!(out, "  varied (a → b):");
-    for v in &r.job.variations {
-        let (ca, cb) = (&r.a.conditions, &r.b.conditions);
-        let seen = |key: &str| {
-            let (x, y) = (r.a.observed.get(key), r.b.observed.get(key));
-            format!("{} → {}", x.map_or("?", String::as_str), y.map_or("?", String::as_str))
-        };
-        let text = match v {
-            Variation::Clock => {
-                format!("clock {} (date in the chroot: {})", cb.clock_shift.as_deref().unwrap_or("-"), seen("date"))
-            }
-            Variation::Hostname => format!("hostname {}", seen("hostname")),
-            Variation::Umask => format!("umask {}", seen("umask")),
-            Variation::Timezone => format!("TZ {} → {} (offset {})", ca.tz, cb.tz, seen("tz-offset")),
-            Variation::Locale => format!("locale {} → {}", ca.locale, cb.locale),
-            Variation::Environment => {
-                format!(
-                    "environment: b adds {}",
-                    cb.extra_env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(" ")
-                )
-            }
-            Variation::BuildPath => {
-                format!("build path: copy {} → {}, working directory {}", ca.dir_name, cb.dir_name, seen("pwd"))
-            }
-            Variation::Cpus => format!("CPUs (nproc) {}", seen("nproc")),
-            Variation::Readdir => format!("directory order (ls -U /etc): {}", seen("readdir-etc")),
-            _ => v.name().to_owned(),
-        };
-        let _ = writeln!(out, "    {text}");
-    }
+    varied(&mut out, r);
     let names: Vec<&str> = r.not_varied.iter().map(|(n, _)| n.as_str()).collect();
     let _ = writeln!(out, "  not varied: {}", names.join(", "));
     let width = r.findings.iter().map(|f| f.path.len()).max().unwrap_or(0).min(60);
@@ -309,4 +281,37 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
         let _ = writeln!(out, "  kept: {}", dir.display());
     }
     out
+}
+
+/// One line per variation: the values of a and b, as seen inside the chroot.
+fn varied(out: &mut String, r: &Report) {
+    for v in &r.job.variations {
+        let (ca, cb) = (&r.a.conditions, &r.b.conditions);
+        let seen = |key: &str| {
+            let (x, y) = (r.a.observed.get(key), r.b.observed.get(key));
+            format!("{} → {}", x.map_or("?", String::as_str), y.map_or("?", String::as_str))
+        };
+        let text = match v {
+            Variation::Clock => {
+                format!("clock {} (date in the chroot: {})", cb.clock_shift.as_deref().unwrap_or("-"), seen("date"))
+            }
+            Variation::Hostname => format!("hostname {}", seen("hostname")),
+            Variation::Umask => format!("umask {}", seen("umask")),
+            Variation::Timezone => format!("TZ {} → {} (offset {})", ca.tz, cb.tz, seen("tz-offset")),
+            Variation::Locale => format!("locale {} → {}", ca.locale, cb.locale),
+            Variation::Environment => {
+                format!(
+                    "environment: b adds {}",
+                    cb.extra_env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(" ")
+                )
+            }
+            Variation::BuildPath => {
+                format!("build path: copy {} → {}, working directory {}", ca.dir_name, cb.dir_name, seen("pwd"))
+            }
+            Variation::Cpus => format!("CPUs (nproc) {}", seen("nproc")),
+            Variation::Readdir => format!("directory order (ls -U /etc): {}", seen("readdir-etc")),
+            _ => v.name().to_owned(),
+        };
+        let _ = writeln!(out, "    {text}");
+    }
 }
