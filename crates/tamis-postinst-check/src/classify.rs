@@ -138,6 +138,62 @@ pub fn classify(before: &Comparison, after: &Comparison, outcomes: [&Outcome; 2]
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tamis_core::{Action, Change, Epoch, Mode, Report};
+    use tamis_manifest::{EntryDifference, Explanation, explain};
+
+    fn comparison(diffs: Vec<EntryDifference>) -> Comparison {
+        Comparison { entries: [0, 0], counts: BTreeMap::new(), differences: diffs, problems: Vec::new() }
+    }
+
+    fn diff(path: &str, group: Group, explanation: Option<Explanation>) -> EntryDifference {
+        EntryDifference { path: path.to_owned(), group, fields: vec!["sha256"], explanation }
+    }
+
+    fn outcome(stage: &str, changed: &[&str]) -> Outcome {
+        let mut report = Report::new(stage, Mode::Apply);
+        for p in changed {
+            report.changes.push(Change {
+                path: p.trim_start_matches('/').into(),
+                action: Action::Remove,
+                reason: String::new(),
+                before: None,
+                after: None,
+            });
+        }
+        Outcome { profile: "t".into(), epoch: Epoch::from_secs(0).unwrap(), mode: Mode::Apply, stages: vec![report] }
+    }
+
+    #[test]
+    fn each_difference_gets_its_class_and_stage() {
+        let keys = explain::explain_path("/etc/ssh/ssh_host_rsa_key");
+        let before = comparison(vec![
+            diff("/etc/ssh/ssh_host_rsa_key", Group::Content, keys),
+            diff("/usr/lib/x/generated.bin", Group::Content, None),
+            diff("/usr/share/y/cache", Group::Content, None),
+            diff("/var/log/dpkg.log", Group::Content, explain::explain_path("/var/log/dpkg.log")),
+            diff("/usr", Group::MtimeOnly, None),
+        ]);
+        let after = comparison(vec![
+            diff("/usr/share/y/cache", Group::Content, None),
+            diff("/usr/share/z", Group::OnlyInFirst, None),
+        ]);
+        let (a, b) = (outcome("logs", &["/usr/lib/x/generated.bin"]), outcome("backups", &[]));
+        let findings = classify(&before, &after, [&a, &b]);
+        let class = |p: &str| findings.iter().find(|f| f.path == p).unwrap().class.clone();
+        let stages = |v: &[&str]| Class::TamisRemoves { stages: v.iter().map(|s| (*s).to_owned()).collect() };
+        // The cause's stage, when the cause is recognised.
+        assert_eq!(class("/etc/ssh/ssh_host_rsa_key"), stages(&["host-keys"]));
+        // Else the stages whose reports touched the path.
+        assert_eq!(class("/usr/lib/x/generated.bin"), stages(&["logs"]));
+        assert_eq!(class("/usr/share/y/cache"), Class::Remains);
+        assert!(matches!(class("/var/log/dpkg.log"), Class::PackageManager { .. }));
+        assert_eq!(class("/usr/share/z"), Class::Remains);
+        let counting: Vec<&str> = findings.iter().filter(|f| f.counts()).map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            counting,
+            ["/etc/ssh/ssh_host_rsa_key", "/usr/lib/x/generated.bin", "/usr/share/y/cache", "/usr/share/z"]
+        );
+    }
 
     #[test]
     fn package_manager_files_by_path_and_prefix() {
