@@ -104,6 +104,13 @@ impl Base {
         if sources.is_empty() {
             return Err(Error::Invalid("no apt sources configured on this host (/etc/apt/sources.list*)".into()));
         }
+        // mmdebstrap takes a sources file verbatim: the suite argument does not change it.
+        if !sources.iter().any(|f| std::fs::read_to_string(f).is_ok_and(|text| suites(&text).contains(&suite))) {
+            return Err(Error::Invalid(format!(
+                "suite {suite} is not in the host's apt sources ({}); make a base yourself and give --chroot",
+                sources.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            )));
+        }
         std::fs::create_dir_all(&bases).map_err(|e| Error::io(&bases, e))?;
         let cleanup = Cleanup::new();
         let work = bases.join(format!(".{suite}-{variant}-{day}.new-{}", std::process::id()));
@@ -144,5 +151,39 @@ impl Base {
             Err(e) => return Err(Error::io(&dir, e)),
         }
         Ok(base)
+    }
+}
+
+/// The suites an apt sources file names: `Suites:` fields (deb822) and the suite of each
+/// one-line `deb` entry.
+fn suites(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("Suites:") {
+            out.extend(rest.split_whitespace());
+        } else if let Some(rest) = line.strip_prefix("deb ") {
+            // deb [options] URI SUITE COMPONENTS…
+            let rest = match rest.trim_start().strip_prefix('[') {
+                Some(r) => r.split_once(']').map_or("", |(_, after)| after),
+                None => rest,
+            };
+            out.extend(rest.split_whitespace().nth(1));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suites_of_both_formats() {
+        let deb822 = "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\n\
+                      Components: main\n";
+        assert_eq!(suites(deb822), ["bookworm", "bookworm-updates"]);
+        let list = "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.invalid/debian trixie main\n\
+                    deb http://mirror.invalid/debian-security bookworm-security main\ndeb-src x y z\n";
+        assert_eq!(suites(list), ["trixie", "bookworm-security"]);
     }
 }
