@@ -277,3 +277,37 @@ fn an_interrupted_check_removes_its_copies_and_stops_the_installation() {
     assert_eq!(leftovers(&cache), Vec::<String>::new());
     assert_eq!(host_state(), host_before, "the host changed");
 }
+
+#[test]
+fn a_job_file_installs_a_deb_file_into_a_given_chroot_and_leaves_the_chroot_alone() {
+    let Some(cache) = cache() else { return };
+    let _lock = one_at_a_time(&cache);
+    // A first check by name makes (or finds) today's base and fetches the .deb.
+    let (code, first) = check(&cache, &["--variations", "umask", "sgml-base"]);
+    assert_eq!(code, 0, "{first:#}");
+    let base = PathBuf::from(first["base"]["root"].as_str().unwrap());
+    let digest = first["base"]["digest"].as_str().unwrap().to_owned();
+    let deb = fs::read_dir(cache.join("debs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("sgml-base_"))
+        .expect("sgml-base's .deb in the cache");
+
+    let job = serde_json::json!({
+        "packages": [deb],
+        "base": {"kind": "chroot", "path": base},
+        "variations": ["hostname", "umask", "clock"],
+    });
+    let file = tempfile::NamedTempFile::new().unwrap();
+    fs::write(file.path(), job.to_string()).unwrap();
+    let (code, r) = check(&cache, &["--job", file.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["job"], job);
+    assert_eq!(r["base"]["spec"]["kind"], "chroot");
+    assert!(r["installed"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("sgml-base=")));
+    assert_eq!(r["b"]["observed"]["umask"], "0002");
+    // The given chroot is only read: its manifest is the one the first check recorded.
+    assert_eq!(r["base"]["digest"], digest.as_str());
+    assert_eq!(Manifest::of_tree(&Root::open(&base).unwrap()).unwrap().digest(), digest);
+    assert_eq!(leftovers(&cache), Vec::<String>::new());
+}
