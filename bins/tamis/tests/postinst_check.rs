@@ -216,6 +216,11 @@ fn report_paths(r: &Value) -> Vec<String> {
 fn data_only_packages_install_deterministically_even_checked_side_by_side() {
     let Some(cache) = cache() else { return };
     let _lock = one_at_a_time(&cache);
+    // What a check killed with SIGKILL leaves (its lock is free): removed by the next one.
+    let stale = cache.join("runs/run-killed-0");
+    fs::create_dir_all(stale.join("a/upper/etc")).unwrap();
+    fs::write(stale.join("a/upper/etc/x"), "x").unwrap();
+    fs::write(stale.join("lock"), "").unwrap();
     // Two checks at once on one cache, as a batch runner does (apt's archive lock, the base).
     let other = {
         let cache = cache.clone();

@@ -289,7 +289,9 @@ pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report>
     let cleanup = Cleanup::new();
     let runs = options.cache.join("runs");
     std::fs::create_dir_all(&runs).map_err(|e| Error::io(&runs, e))?;
+    remove_stale_runs(&runs, log);
     let run_dir = unique_dir(&runs, &cleanup)?;
+    let _alive = lock_run(&run_dir)?;
     let inputs = run_dir.join("inputs");
     make_dir(&inputs, 0o755)?;
     // apt locks its archive directory for the whole installation: each run has its own,
@@ -343,6 +345,8 @@ pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report>
     let (b, a) = (sides.pop(), sides.pop());
     let (Some((_, a)), Some((_, b))) = (a, b) else { unreachable!("two sides were installed") };
     if options.keep {
+        // Without a lock file, later checks do not take the kept run for a stale one.
+        let _ = std::fs::remove_file(run_dir.join("lock"));
         cleanup.keep();
     } else {
         cleanup.finish();
@@ -475,6 +479,31 @@ fn make_dir(dir: &Path, mode: u32) -> Result<()> {
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| Error::io(path, e))
+}
+
+/// Removes the run directories of checks that no longer run (killed with SIGKILL, the machine
+/// stopped): those whose `lock` no process holds. A lock rather than a process id, so that
+/// checks in other PID namespaces (containers sharing the cache) are seen running.
+fn remove_stale_runs(runs: &Path, log: &dyn Fn(&str)) {
+    #[allow(clippy::disallowed_methods, reason = "the order does not matter: every stale entry goes")]
+    let Ok(entries) = std::fs::read_dir(runs) else { return };
+    for entry in entries.flatten() {
+        // No lock file: being made right now (or killed in that instant): left alone.
+        let Ok(lock) = std::fs::File::open(entry.path().join("lock")) else { continue };
+        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
+            log(&format!("removing {}, left by a check that no longer runs", entry.file_name().to_string_lossy()));
+            let cleanup = Cleanup::new();
+            cleanup.dir(&entry.path());
+        }
+    }
+}
+
+/// Holds `dir/lock` for as long as the returned file lives: the run is alive.
+fn lock_run(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join("lock");
+    let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|e| Error::io(&path, e.into()))?;
+    Ok(file)
 }
 
 /// A new directory under `parent`, registered with `cleanup` before it exists.
