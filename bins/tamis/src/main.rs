@@ -9,6 +9,7 @@ mod demo;
 mod initramfs;
 mod iso;
 mod output;
+mod postinst_check;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +71,10 @@ enum Command {
     Diff(compare::DiffArgs),
     /// ISO 9660 hybrid images: normalize one in place, build one reproducibly, list one.
     Iso(iso::IsoArgs),
+    /// Install Debian packages twice, under different clock, host name, umask, time zone,
+    /// locale, environment, build path and CPU count, and say what their maintainer scripts
+    /// leave differently: what tamis removes, and what remains the package's. Needs root.
+    PostinstCheck(postinst_check::PostinstCheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +182,7 @@ fn main() -> ExitCode {
         Command::Manifest(args) => compare::manifest(&args),
         Command::Diff(args) => compare::diff(&args),
         Command::Iso(args) => iso::run(&args),
+        Command::PostinstCheck(args) => postinst_check::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,317 @@
+//! `tamis postinst-check`: install packages twice under different conditions, say what differs,
+//! what tamis removes and what remains the package's. The work is in `tamis-postinst-check`;
+//! this reads the host's configuration, sets up the namespace and the signal handler, prints.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use tamis_core::Epoch;
+use tamis_manifest::Group;
+use tamis_postinst_check::{BaseSpec, Class, Job, Options, Report, Variation, Verdict};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  deterministic: nothing differs but modification times and apt's and dpkg's own files
+  1  not deterministic (what differs is listed, with what tamis removes and what remains)
+  2  error: bad arguments, not root, the base cannot be made, a package cannot be installed
+
+Needs root. Runs in a mount namespace of its own: no mount outlives it. Copies are removed at
+the end, on error and on Ctrl-C. The host's files are never written.";
+
+/// Set by the signal handler: the check's own errors then are the interruption's doing, and
+/// the handler decides the exit status.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set in the environment of the copy of tamis that runs inside its own mount namespace.
+const IN_NAMESPACE: &str = "TAMIS_POSTINST_CHECK_IN_NAMESPACE";
+
+/// Arguments of `tamis postinst-check`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct PostinstCheckArgs {
+    /// Use this chroot as the base (read only; it should have apt's package lists).
+    #[arg(long, value_name = "DIR")]
+    chroot: Option<PathBuf>,
+    /// Make the base with mmdebstrap for this suite, from the host's apt sources (cached per day).
+    #[arg(long, default_value = "bookworm", value_name = "SUITE")]
+    suite: String,
+    /// mmdebstrap's variant for the base.
+    #[arg(long, default_value = "apt", value_name = "VARIANT")]
+    variant: String,
+    /// What the second installation varies (default: all of clock, hostname, umask, timezone,
+    /// locale, environment, build-path, cpus, and readdir when disorderfs is installed).
+    #[arg(long, value_delimiter = ',', value_name = "VARIATION,..")]
+    variations: Vec<String>,
+    /// Write the full report as JSON to FILE ('-' for standard output).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Keep the two installed chroots (made by copying then, not by overlay) and say where.
+    #[arg(long)]
+    keep: bool,
+    /// Where bases, downloaded packages and the copies live.
+    #[arg(long, default_value = "/var/cache/tamis/postinst-check", value_name = "DIR")]
+    cache: PathBuf,
+    /// The epoch tamis normalizes both installations to (default: when the base's package set
+    /// last changed, the mtime of its /var/lib/dpkg/status).
+    #[arg(long, value_name = "SECONDS")]
+    epoch: Option<String>,
+    /// Run the job in FILE (JSON: {"packages": [..], "base": {"kind": "suite", "suite": ..,
+    /// "variant": ..} or {"kind": "chroot", "path": ..}, "variations": [..]}), the "job" object
+    /// of a report, instead of the job the other options describe.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["chroot", "variations", "packages"])]
+    job: Option<PathBuf>,
+    /// When not deterministic, find which variation brings each difference: one more check with
+    /// nothing varied (what differs by chance), then one per variation alone.
+    #[arg(long)]
+    attribute: bool,
+    /// How many paths to list per class (--json lists all).
+    #[arg(long, default_value_t = 15, value_name = "N")]
+    list: usize,
+    /// Package names (resolved by apt in the base) or .deb files, installed together.
+    #[arg(required_unless_present = "job", value_name = "PACKAGE.deb|NAME")]
+    packages: Vec<String>,
+}
+
+/// `tamis postinst-check`.
+pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
+    #[allow(clippy::disallowed_methods, reason = "the binary is where configuration is read")]
+    if std::env::var_os(IN_NAMESPACE).is_none() {
+        return reexec_in_namespace();
+    }
+    // disorderfs is FUSE: without /dev/fuse (some containers) it cannot mount.
+    let disorderfs = std::path::Path::new("/usr/bin/disorderfs").exists() && std::path::Path::new("/dev/fuse").exists();
+    let variations = if args.variations.is_empty() {
+        // Without disorderfs, the default leaves the directory order alone (and says so).
+        Variation::ALL.into_iter().filter(|v| *v != Variation::Readdir || disorderfs).collect()
+    } else {
+        let mut v = Vec::new();
+        for name in &args.variations {
+            let known = Variation::ALL.map(Variation::name).join(", ");
+            v.push(Variation::from_name(name).with_context(|| format!("unknown variation {name:?} (known: {known})"))?);
+        }
+        v.sort();
+        v.dedup();
+        v
+    };
+    let base = match &args.chroot {
+        Some(dir) => BaseSpec::Chroot { path: std::path::absolute(dir)? },
+        None => BaseSpec::Suite { suite: args.suite.clone(), variant: args.variant.clone() },
+    };
+    let job = match &args.job {
+        Some(file) => {
+            let text = std::fs::read(file).with_context(|| format!("{}: cannot read the job", file.display()))?;
+            serde_json::from_slice(&text).with_context(|| format!("{}: not a job", file.display()))?
+        }
+        None => Job { packages: args.packages.clone(), base, variations },
+    };
+    let options = Options {
+        cache: std::path::absolute(&args.cache)?,
+        day: tamis_postinst_check::day_of(crate::now().secs),
+        sources: tamis_postinst_check::host_sources(std::path::Path::new("/etc/apt")),
+        keep: args.keep,
+        epoch: args.epoch.as_deref().map(Epoch::parse).transpose()?,
+        host_cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        faketime: faketime(),
+        disorderfs,
+    };
+    std::fs::create_dir_all(&options.cache)
+        .with_context(|| format!("{}: cannot make the cache directory", options.cache.display()))?;
+    install_signal_handler()?;
+    let started = std::time::Instant::now();
+    // Not eprintln!: a closed stderr must not stop the check half-way (it would still clean up).
+    let log = |line: &str| {
+        let _ = writeln!(std::io::stderr().lock(), "postinst-check: {line}");
+    };
+    let checked = tamis_postinst_check::check(&job, &options, &log).and_then(|mut report| {
+        if args.attribute && report.verdict == Verdict::NotDeterministic {
+            tamis_postinst_check::attribute(&mut report, &options, &log)?;
+        }
+        Ok(report)
+    });
+    let report = match checked {
+        Ok(report) => report,
+        // Killed installations fail: the handler is cleaning up and exits 128 + signal.
+        Err(_) if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) => loop {
+            std::thread::park();
+        },
+        Err(e) => return Err(e.into()),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    eprint!("{}", summary(&report, args.list, seconds));
+    if let Some(path) = &args.json {
+        let mut json = serde_json::to_vec_pretty(&report)?;
+        json.push(b'\n');
+        if path.as_os_str() == "-" {
+            std::io::stdout().lock().write_all(&json).context("cannot write to standard output")?;
+        } else {
+            std::fs::write(path, json).with_context(|| format!("{}: cannot write the report", path.display()))?;
+        }
+    }
+    Ok(ExitCode::from(match report.verdict {
+        Verdict::Deterministic => 0,
+        Verdict::NotDeterministic => 1,
+    }))
+}
+
+/// Runs this same command again inside a private mount namespace (`unshare --mount`, which
+/// makes every mount private): the overlays it mounts disappear with it, whatever happens.
+fn reexec_in_namespace() -> Result<ExitCode> {
+    use std::os::unix::process::CommandExt as _;
+    // Probe first: once exec'd, unshare's own failure would exit 1, which means "not
+    // deterministic" here.
+    let probe = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "true"])
+        .output()
+        .context("cannot run unshare (util-linux)")?;
+    anyhow::ensure!(
+        probe.status.success(),
+        "cannot make a mount namespace (root needed): {}",
+        String::from_utf8_lossy(&probe.stderr).trim()
+    );
+    let exe = std::env::current_exe().context("cannot find the tamis executable")?;
+    let error = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--"])
+        .arg(exe)
+        .args(std::env::args_os().skip(1))
+        .env(IN_NAMESPACE, "1")
+        .exec();
+    Err(error).context("cannot run unshare (util-linux) for a mount namespace of its own (root needed)")
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: undo every mount and copy, then exit 130 (or 128 + signal).
+fn install_signal_handler() -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = writeln!(std::io::stderr().lock(), "postinst-check: interrupted, removing the copies");
+            tamis_postinst_check::cleanup_all();
+            std::process::exit(128 + signal);
+        }
+    });
+    Ok(())
+}
+
+/// libfaketime on the host, where Debian's faketime package puts it.
+fn faketime() -> Option<PathBuf> {
+    let triplet = format!("{}-linux-gnu", std::env::consts::ARCH);
+    [format!("/usr/lib/{triplet}/faketime/libfaketime.so.1"), "/usr/lib/faketime/libfaketime.so.1".to_owned()]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+fn summary(r: &Report, list: usize, seconds: f64) -> String {
+    let mut out = String::new();
+    let verdict = match r.verdict {
+        Verdict::Deterministic => "deterministic",
+        Verdict::NotDeterministic => "NOT deterministic",
+    };
+    let _ = writeln!(out, "{}: {verdict} ({seconds:.0} s)", r.job.packages.join(" "));
+    let base = match &r.base.spec {
+        BaseSpec::Chroot { path } => format!("chroot {}", path.display()),
+        BaseSpec::Suite { suite, variant } => {
+            format!("{suite}, variant {variant}, made {}", r.base.day.as_deref().unwrap_or("?"))
+        }
+    };
+    let digest: String = r.base.digest.chars().take(16).collect();
+    let _ = writeln!(out, "  base: {base} (manifest {digest}…); copies by {:?}", r.a.copy);
+    let _ = writeln!(out, "  installed: {}", r.installed.join(" "));
+    let _ = writeln!(out, "  varied (a → b):");
+    varied(&mut out, r);
+    let names: Vec<&str> = r.not_varied.iter().map(|(n, _)| n.as_str()).collect();
+    let _ = writeln!(out, "  not varied: {}", names.join(", "));
+    let width = r.findings.iter().map(|f| f.path.len()).max().unwrap_or(0).min(60);
+    let section = |out: &mut String, title: &str, keep: &dyn Fn(&tamis_postinst_check::Finding) -> bool| {
+        let items: Vec<_> = r.findings.iter().filter(|f| f.group != Group::MtimeOnly && keep(f)).collect();
+        if items.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "  {title} ({}):", items.len());
+        for f in items.iter().take(list) {
+            let what = match (&f.class, f.cause) {
+                (Class::PackageManager { reason }, _) => (*reason).to_owned(),
+                (Class::TamisRemoves { stages }, _) => {
+                    let stages = if stages.is_empty() { "?".to_owned() } else { stages.join(", ") };
+                    if f.detail.is_empty() {
+                        format!("stage {stages}")
+                    } else {
+                        format!("stage {stages}: {}", f.detail)
+                    }
+                }
+                (Class::Remains, Some(cause)) => format!("{cause:?}: {}", f.detail),
+                (Class::Remains, None) if !f.fields.is_empty() => f.fields.join(", "),
+                (Class::Remains, None) => f.detail.clone(),
+            };
+            let mut line = format!("    {:width$}  [{}] {what}", f.path, f.group.name());
+            if let Some(causes) = r.caused_by.get(&f.path) {
+                let causes = match causes.as_slice() {
+                    [] => "only with several varied".to_owned(),
+                    [none] if none == "none" => "differs with nothing varied".to_owned(),
+                    some => format!("varied alone: {}", some.join(", ")),
+                };
+                let _ = write!(line, " ({causes})");
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        if items.len() > list {
+            let _ = writeln!(out, "    ... and {} more (--json lists all)", items.len() - list);
+        }
+    };
+    section(&mut out, "remains after tamis: the package's nondeterminism", &|f| matches!(f.class, Class::Remains));
+    section(&mut out, "removed by tamis", &|f| matches!(f.class, Class::TamisRemoves { .. }));
+    section(&mut out, "apt's and dpkg's own (not the package's)", &|f| matches!(f.class, Class::PackageManager { .. }));
+    let mtimes = r.findings.iter().filter(|f| f.group == Group::MtimeOnly).count();
+    if mtimes > 0 {
+        let _ = writeln!(
+            out,
+            "  modification times only: {mtimes} entries (the time of installation; stage mtime clamps them)"
+        );
+    }
+    let after = if r.identical_after_tamis { "identical".to_owned() } else { "still different".to_owned() };
+    let _ = writeln!(out, "  after tamis' pipeline (epoch {}): {after}", r.epoch.secs());
+    let steps: Vec<String> = r.seconds.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
+    let _ = writeln!(out, "  seconds: {}", steps.join(", "));
+    if let Some(dir) = &r.kept {
+        let _ = writeln!(out, "  kept: {}", dir.display());
+    }
+    out
+}
+
+/// One line per variation: the values of a and b, as seen inside the chroot.
+fn varied(out: &mut String, r: &Report) {
+    for v in &r.job.variations {
+        let (ca, cb) = (&r.a.conditions, &r.b.conditions);
+        let seen = |key: &str| {
+            let (x, y) = (r.a.observed.get(key), r.b.observed.get(key));
+            format!("{} → {}", x.map_or("?", String::as_str), y.map_or("?", String::as_str))
+        };
+        let text = match v {
+            Variation::Clock => {
+                format!("clock {} (date in the chroot: {})", cb.clock_shift.as_deref().unwrap_or("-"), seen("date"))
+            }
+            Variation::Hostname => format!("hostname {}", seen("hostname")),
+            Variation::Umask => format!("umask {}", seen("umask")),
+            Variation::Timezone => format!("TZ {} → {} (offset {})", ca.tz, cb.tz, seen("tz-offset")),
+            Variation::Locale => format!("locale {} → {}", ca.locale, cb.locale),
+            Variation::Environment => {
+                format!(
+                    "environment: b adds {}",
+                    cb.extra_env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(" ")
+                )
+            }
+            Variation::BuildPath => {
+                format!("build path: copy {} → {}, working directory {}", ca.dir_name, cb.dir_name, seen("pwd"))
+            }
+            Variation::Cpus => format!("CPUs (nproc) {}", seen("nproc")),
+            Variation::Readdir => format!("directory order (ls -U /etc): {}", seen("readdir-etc")),
+            _ => v.name().to_owned(),
+        };
+        let _ = writeln!(out, "    {text}");
+    }
+}

@@ -1,0 +1,318 @@
+//! `tamis postinst-check` on real packages from the host's apt sources, in a real base chroot
+//! made by mmdebstrap (cached under `TAMIS_FIXTURE_DIR/postinst-check`, or
+//! `target/fixtures/postinst-check`, one per day).
+//!
+//! Needs root, mmdebstrap, faketime, disorderfs and the network to the apt sources. Without
+//! root or mmdebstrap these tests say so and pass, unless `TAMIS_REQUIRE_FIXTURES=1` (CI), where
+//! that is a failure. The checks run one at a time (a lock file): they share the base, and the
+//! machine.
+
+#![allow(
+    clippy::disallowed_methods,
+    clippy::print_stderr,
+    reason = "a test reads its environment and says what it saw"
+)]
+
+mod common;
+
+use std::fs::{self, File};
+use std::io::{BufRead as _, BufReader};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tamis_core::Root;
+use tamis_manifest::Manifest;
+
+/// The cache directory of the checks, or `None` (skipped) when they cannot run here.
+fn cache() -> Option<PathBuf> {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
+    let tools = ["mmdebstrap", "faketime", "disorderfs", "setpriv", "unshare"].iter().all(|t| {
+        Command::new("sh").arg("-c").arg(format!("command -v {t}")).output().is_ok_and(|o| o.status.success())
+    });
+    if !(root && tools) {
+        assert!(!common::required(), "postinst-check needs root, mmdebstrap, faketime, disorderfs (scripts/test.sh)");
+        eprintln!("skipped: postinst-check needs root, mmdebstrap, faketime and disorderfs");
+        return None;
+    }
+    let base = std::env::var_os("TAMIS_FIXTURE_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/fixtures"), PathBuf::from);
+    let dir = base.join("postinst-check");
+    fs::create_dir_all(&dir).unwrap();
+    Some(dir)
+}
+
+/// Holds the lock that makes the checks run one at a time.
+fn one_at_a_time(cache: &Path) -> File {
+    let lock = File::create(cache.join("test.lock")).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    lock
+}
+
+/// What the host has at paths a careless check would change: the manifest digest of each
+/// directory, the metadata and bytes of each file, and the host name.
+fn host_state() -> Vec<String> {
+    let mut out = Vec::new();
+    for p in [
+        "/etc/hostname",
+        "/etc/timezone",
+        "/etc/localtime",
+        "/etc/passwd",
+        "/etc/shadow",
+        "/etc/group",
+        "/etc/resolv.conf",
+        "/var/lib/dpkg/status",
+        "/etc/apt",
+        "/etc/ssh",
+        "/etc/fonts",
+        "/var/cache/fontconfig",
+        "/var/cache/man",
+    ] {
+        let line = match fs::symlink_metadata(p) {
+            Err(_) => "absent".to_owned(),
+            Ok(m) if m.is_dir() => Manifest::of_tree(&Root::open(p).unwrap()).unwrap().digest(),
+            Ok(m) if m.is_symlink() => format!("-> {}", fs::read_link(p).unwrap().display()),
+            Ok(m) => format!("{:o} {} {} {:?}", m.mode(), m.uid(), m.mtime(), fs::read(p).unwrap()),
+        };
+        out.push(format!("{p}: {line}"));
+    }
+    out.push(format!("hostname: {:?}", Command::new("hostname").output().unwrap().stdout));
+    out
+}
+
+/// What the check left behind: run directories, mounts under the cache, processes whose root
+/// is inside it.
+fn leftovers(cache: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(dir) = fs::read_dir(cache.join("runs")) {
+        out.extend(dir.map(|e| e.unwrap().path().display().to_string()));
+    }
+    if let Ok(dir) = fs::read_dir(cache.join("bases")) {
+        let partial =
+            dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".new-"));
+        out.extend(partial);
+    }
+    let cache = fs::canonicalize(cache).unwrap();
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    out.extend(mounts.lines().filter(|l| l.contains(cache.to_str().unwrap())).map(str::to_owned));
+    for entry in fs::read_dir("/proc").unwrap() {
+        let path = entry.unwrap().path();
+        if let Ok(root) = fs::read_link(path.join("root"))
+            && root.starts_with(&cache)
+        {
+            out.push(format!("process {} in {}", path.display(), root.display()));
+        }
+    }
+    out
+}
+
+/// Runs a check; returns its exit code and its JSON report.
+fn check(cache: &Path, args: &[&str]) -> (i32, Value) {
+    let json = tempfile::NamedTempFile::new().unwrap();
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_tamis"))
+        .args(["postinst-check", "--cache"])
+        .arg(cache)
+        .arg("--json")
+        .arg(json.path())
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}\n(took {:.0} s)", started.elapsed().as_secs_f64());
+    let code = out.status.code().unwrap();
+    assert!(code == 0 || code == 1, "tamis postinst-check failed ({code}):\n{stderr}");
+    (code, serde_json::from_slice(&fs::read(json.path()).unwrap()).unwrap())
+}
+
+fn finding<'a>(report: &'a Value, path: &str) -> Option<&'a Value> {
+    report["findings"].as_array().unwrap().iter().find(|f| f["path"] == path)
+}
+
+#[test]
+fn caches_keys_accounts_and_a_berkeley_db_are_found_with_their_causes_and_the_host_is_untouched() {
+    let Some(cache) = cache() else { return };
+    let _lock = one_at_a_time(&cache);
+    let host_before = host_state();
+    let (code, r) =
+        check(&cache, &["fontconfig", "fonts-dejavu-core", "python3-six", "man-db", "openssh-server", "postfix"]);
+    assert_eq!(host_state(), host_before, "the host changed");
+    assert_eq!(leftovers(&cache), Vec::<String>::new());
+
+    assert_eq!(code, 1);
+    assert_eq!(r["verdict"], "not-deterministic");
+    assert_eq!(r["format"], "tamis-postinst-check/1");
+    assert_eq!(r["job"]["base"]["kind"], "suite");
+    let installed: Vec<&str> = r["installed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for p in ["fontconfig=", "python3-six=", "man-db=", "openssh-server=", "postfix="] {
+        assert!(installed.iter().any(|i| i.starts_with(p)), "{p} not installed: {installed:?}");
+    }
+    // Each variation took effect inside the chroot.
+    let (a, b) = (&r["a"]["observed"], &r["b"]["observed"]);
+    assert!(b["date"].as_str().unwrap()[..4] > a["date"].as_str().unwrap()[..4], "clock: {a} {b}");
+    for key in ["hostname", "umask", "pwd", "tz-offset"] {
+        assert_ne!(a[key], b[key], "{key} did not vary");
+    }
+    // disorderfs needs FUSE; without /dev/fuse the directory order is not varied (and said so).
+    if Path::new("/dev/fuse").exists() {
+        assert_ne!(a["readdir-etc"], b["readdir-etc"], "the directory order did not vary");
+    } else {
+        assert!(r["not_varied"].to_string().contains("readdir"));
+    }
+
+    // fontconfig: the caches record their font directory's mtime; the fontconfig stage.
+    let caches: Vec<&Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["path"].as_str().unwrap().starts_with("/var/cache/fontconfig/") && f["group"] == "content")
+        .collect();
+    assert!(!caches.is_empty(), "no fontconfig cache differs");
+    for f in caches {
+        assert_eq!(f["cause"], "fontconfig-checksum", "{f}");
+        assert_eq!(f["class"], "tamis-removes", "{f}");
+        assert_eq!(f["stages"][0], "fontconfig", "{f}");
+    }
+    // openssh-server: host keys made at install (host-keys), the sshd account's day (shadow).
+    for key in ["/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_rsa_key.pub"] {
+        let f = finding(&r, key).unwrap_or_else(|| panic!("{key} not found"));
+        assert_eq!(
+            (&f["cause"], &f["class"], &f["stages"][0]),
+            (&"host-key".into(), &"tamis-removes".into(), &"host-keys".into())
+        );
+    }
+    let shadow = finding(&r, "/etc/shadow").expect("/etc/shadow does not differ");
+    assert_eq!((&shadow["cause"], &shadow["stages"][0]), (&"shadow-last-change".into(), &"shadow".into()));
+    // python3-six: py3compile writes the pyc at install: same bytes (the header holds the
+    // source's mtime, from the .deb), only its own mtime differs.
+    let pyc = report_paths(&r).into_iter().find(|p| p.contains("/__pycache__/six.cpython-")).expect("six's pyc");
+    assert_eq!(finding(&r, &pyc).unwrap()["group"], "mtime-only");
+    // man-db: mandb builds its database at install; the same bytes on both sides.
+    assert_eq!(finding(&r, "/var/cache/man/index.db").expect("index.db")["group"], "mtime-only");
+    // apt's and dpkg's own files are listed as theirs.
+    assert_eq!(finding(&r, "/var/log/dpkg.log").unwrap()["class"], "package-manager");
+
+    // postfix: newaliases writes /etc/aliases.db, a Berkeley DB whose metadata page holds a
+    // unique file ID (inode, device, time): no stage removes it, it remains the package's.
+    let aliases = finding(&r, "/etc/aliases.db").expect("/etc/aliases.db does not differ");
+    assert_eq!((&aliases["class"], &aliases["cause"]), (&"remains".into(), &"unknown".into()), "{aliases}");
+    assert!(aliases["detail"].as_str().unwrap().contains("offset 52"), "{aliases}");
+    // ssl-cert, pulled by postfix: the snakeoil pair made at install.
+    let key = finding(&r, "/etc/ssl/private/ssl-cert-snakeoil.key").expect("snakeoil key");
+    assert_eq!(key["stages"][0], "host-keys");
+    let remains: Vec<&Value> = r["findings"].as_array().unwrap().iter().filter(|f| f["class"] == "remains").collect();
+    assert_eq!(remains.len(), 1, "{remains:#?}");
+    assert_eq!(r["identical_after_tamis"], false);
+}
+
+fn report_paths(r: &Value) -> Vec<String> {
+    r["findings"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn data_only_packages_install_deterministically_even_checked_side_by_side() {
+    let Some(cache) = cache() else { return };
+    let _lock = one_at_a_time(&cache);
+    // What a check killed with SIGKILL leaves (its lock is free): removed by the next one.
+    let stale = cache.join("runs/run-killed-0");
+    fs::create_dir_all(stale.join("a/upper/etc")).unwrap();
+    fs::write(stale.join("a/upper/etc/x"), "x").unwrap();
+    fs::write(stale.join("lock"), "").unwrap();
+    // Two checks at once on one cache, as a batch runner does (apt's archive lock, the base).
+    let other = {
+        let cache = cache.clone();
+        std::thread::spawn(move || check(&cache, &["sgml-base"]))
+    };
+    let (code, r) = check(&cache, &["iso-codes"]);
+    let (other_code, other_r) = other.join().unwrap();
+    assert_eq!((code, other_code), (0, 0), "{r:#} {other_r:#}");
+    for r in [&r, &other_r] {
+        assert_eq!(r["verdict"], "deterministic");
+        assert_eq!(r["counts"]["remains"], 0);
+        assert_eq!(r["counts"]["tamis-removes"], 0);
+        // Not vacuous: the installation did write, and apt's logs differ.
+        assert!(r["counts"]["package-manager"].as_u64().unwrap() > 0);
+        assert!(r["counts"]["mtime-only"].as_u64().unwrap() > 0);
+        assert_eq!(r["identical_after_tamis"], true);
+    }
+    assert_eq!(leftovers(&cache), Vec::<String>::new());
+}
+
+#[test]
+fn an_interrupted_check_removes_its_copies_and_stops_the_installation() {
+    let Some(cache) = cache() else { return };
+    let _lock = one_at_a_time(&cache);
+    let host_before = host_state();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tamis"))
+        .args(["postinst-check", "--cache"])
+        .arg(&cache)
+        .arg("openssh-server")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let mut lines = stderr.lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("b: copying the base") {
+            // b is being installed while a is mounted: interrupt as Ctrl-C does.
+            std::thread::sleep(Duration::from_secs(2));
+            let pid = rustix::process::Pid::from_raw(child.id().cast_signed()).unwrap();
+            rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+            break;
+        }
+    }
+    // Keep reading, so that the check can say what it does.
+    let rest = std::thread::spawn(move || lines.map(Result::unwrap).collect::<Vec<_>>());
+    assert!(seen.last().is_some_and(|l| l.contains("b: copying")), "never reached b: {seen:?}");
+    let status = child.wait().unwrap();
+    let rest = rest.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
+    // The installation's processes die with it (parent-death signal), asynchronously.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !leftovers(&cache).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(leftovers(&cache), Vec::<String>::new());
+    assert_eq!(host_state(), host_before, "the host changed");
+}
+
+#[test]
+fn a_job_file_installs_a_deb_file_into_a_given_chroot_and_leaves_the_chroot_alone() {
+    let Some(cache) = cache() else { return };
+    let _lock = one_at_a_time(&cache);
+    // A first check by name makes (or finds) today's base and fetches the .deb.
+    let (code, first) = check(&cache, &["--variations", "umask", "sgml-base"]);
+    assert_eq!(code, 0, "{first:#}");
+    let base = PathBuf::from(first["base"]["root"].as_str().unwrap());
+    let digest = first["base"]["digest"].as_str().unwrap().to_owned();
+    let deb = fs::read_dir(cache.join("debs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("sgml-base_"))
+        .expect("sgml-base's .deb in the cache");
+
+    let job = serde_json::json!({
+        "packages": [deb],
+        "base": {"kind": "chroot", "path": base},
+        "variations": ["hostname", "umask", "clock"],
+    });
+    let file = tempfile::NamedTempFile::new().unwrap();
+    fs::write(file.path(), job.to_string()).unwrap();
+    let (code, r) = check(&cache, &["--job", file.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["job"], job);
+    assert_eq!(r["base"]["spec"]["kind"], "chroot");
+    assert!(r["installed"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("sgml-base=")));
+    assert_eq!(r["b"]["observed"]["umask"], "0002");
+    // The given chroot is only read: its manifest is the one the first check recorded.
+    assert_eq!(r["base"]["digest"], digest.as_str());
+    assert_eq!(Manifest::of_tree(&Root::open(&base).unwrap()).unwrap().digest(), digest);
+    assert_eq!(leftovers(&cache), Vec::<String>::new());
+}

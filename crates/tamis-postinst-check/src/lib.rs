@@ -1,0 +1,630 @@
+//! Does installing a Debian package leave the same files every time?
+//!
+//! Build-reproducibility tools (reprotest) vary the *build* of a package; this varies its
+//! *installation*: the maintainer scripts, the triggers, the caches they regenerate. [`check`]
+//! takes a base chroot (given, or made by mmdebstrap and cached: [`Base`]), makes two
+//! independent copies of it (overlay mounts, else `cp -a --reflink=auto`), installs the
+//! packages into each with apt under different conditions ([`Variation`]: clock, host name,
+//! umask, time zone, locale, environment, build path, CPU count), then compares the two trees
+//! with `tamis-manifest` and explains each difference. It then runs tamis' pipeline (the
+//! `debian-image` profile, epoch = the base's last package change) on both and compares again:
+//! a difference that is gone is one tamis removes (the stage is named); one that is still there
+//! is the package's own ([`Class`]). What apt and dpkg write differently on every installation
+//! (their logs, their binary caches) is listed as the package manager's, not hidden.
+//!
+//! Needs root (mounts, chroot, namespaces), and the host's `unshare`, `mount`, `chroot`,
+//! `taskset` (util-linux), `mmdebstrap` to make a base, libfaketime for the clock. Call it from
+//! a private mount namespace (the binary re-executes itself under `unshare --mount`): then no
+//! mount of the check outlives it even if it is killed. What it creates on the host is undone
+//! at the end, on error, and by [`cleanup_all`] from a signal handler. The host's own files are
+//! never written: everything happens in the copies, the cache directory and namespaces.
+//!
+//! A [`Job`] (packages, base, variations) is plain data, written into every report: a batch
+//! engine runs one job per package (see `docs/postinst-check.md`).
+
+mod base;
+mod classify;
+mod sandbox;
+mod variation;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tamis_core::{Context, Epoch, Mode, Root};
+use tamis_manifest::{Comparison, input::DirectoryInput};
+use tamis_pipeline::{Outcome, Pipeline, Profile, Selection};
+
+pub use base::{Base, BaseSpec, VARIANTS};
+pub use classify::{Class, Finding, PACKAGE_MANAGER, classify, package_manager_reason};
+pub use sandbox::{Cleanup, CopyMode, cleanup_all};
+pub use variation::{CLOCK_SHIFT, Conditions, NOT_VARIED, Side, Variation};
+
+/// The format name and version written in every report.
+pub const REPORT_FORMAT: &str = "tamis-postinst-check/1";
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A command failed.
+    #[error("cannot {what}: {detail}")]
+    Command {
+        /// What it was for.
+        what: String,
+        /// Its status and the end of its output.
+        detail: String,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The reason.
+        source: std::io::Error,
+    },
+    /// Bad input: a package name, a suite, a chroot that is not one.
+    #[error("{0}")]
+    Invalid(String),
+    /// A tree could not be opened or read.
+    #[error(transparent)]
+    Tree(#[from] tamis_core::Error),
+    /// A tree could not be compared.
+    #[error(transparent)]
+    Manifest(#[from] tamis_manifest::Error),
+    /// tamis' pipeline failed.
+    #[error(transparent)]
+    Pipeline(#[from] tamis_pipeline::Error),
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io { path: path.to_owned(), source }
+    }
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One check: what a batch engine runs, one per package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Package names (`man-db`, `man-db=2.11.2-2`, `man-db/bookworm-backports`) or `.deb` files,
+    /// installed together in one apt call.
+    pub packages: Vec<String>,
+    /// The base chroot.
+    pub base: BaseSpec,
+    /// What `b` varies.
+    pub variations: Vec<Variation>,
+}
+
+/// How to run a [`Job`] on this host.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where bases, downloaded `.deb`s and the copies live.
+    pub cache: PathBuf,
+    /// Today (UTC, `YYYY-MM-DD`): the key of a made base.
+    pub day: String,
+    /// The host's apt sources files, for mmdebstrap.
+    pub sources: Vec<PathBuf>,
+    /// Keep the two installed copies (made by copying, not overlay) and say where.
+    pub keep: bool,
+    /// The epoch tamis normalizes to (default: the base's `/var/lib/dpkg/status` mtime).
+    pub epoch: Option<Epoch>,
+    /// The CPUs this process may run on.
+    pub host_cpus: usize,
+    /// libfaketime on the host, for the shifted clock.
+    pub faketime: Option<PathBuf>,
+    /// Whether disorderfs is installed, for the directory order.
+    pub disorderfs: bool,
+}
+
+/// One side's installation: its conditions, what it saw, what got installed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Installation {
+    /// The conditions it ran under.
+    pub conditions: Conditions,
+    /// What a probe inside the chroot saw under those conditions: `date`, `hostname`, `nproc`,
+    /// `umask`, `pwd`, `locale`, so the report shows that each variation took effect.
+    pub observed: BTreeMap<String, String>,
+    /// How the copy was made.
+    pub copy: CopyMode,
+    /// apt's output, for a failure or `--keep` (file under the run directory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+}
+
+/// Whether the installations left the same files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Nothing differs but modification times and the package manager's own files.
+    Deterministic,
+    /// Something else differs.
+    NotDeterministic,
+}
+
+/// What [`check`] found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// [`REPORT_FORMAT`].
+    pub format: &'static str,
+    /// The job.
+    pub job: Job,
+    /// The base used.
+    pub base: Base,
+    /// Packages the installation added or changed, `name=version`, sorted (side `a`).
+    pub installed: Vec<String>,
+    /// The two installations.
+    pub a: Installation,
+    /// The varied one.
+    pub b: Installation,
+    /// What was not varied, and why: the variations not asked for, and [`NOT_VARIED`].
+    pub not_varied: Vec<(String, String)>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The epoch tamis' pipeline normalized both to.
+    pub epoch: Epoch,
+    /// Whether the two are identical after tamis' pipeline.
+    pub identical_after_tamis: bool,
+    /// Findings per class (`package-manager`, `tamis-removes`, `remains`), mtime-only ones
+    /// counted apart (`mtime-only`).
+    pub counts: BTreeMap<&'static str, usize>,
+    /// Every difference, in the canonical order.
+    pub findings: Vec<Finding>,
+    /// Seconds spent per step (`base`, `install-a`, `install-b`, `compare`, `pipeline`,
+    /// `compare-after`): for people sizing a batch, not part of the verdict.
+    pub seconds: BTreeMap<&'static str, f64>,
+    /// The run directory, when kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept: Option<PathBuf>,
+    /// With [`attribute`]: for each difference that counts, the variations that bring it alone
+    /// (`none`: it differs with no variation at all, e.g. randomness; empty: only in
+    /// combination).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub caused_by: BTreeMap<String, Vec<String>>,
+}
+
+/// Fills `report.caused_by`: one more check with no variation, then one per variation of the
+/// job, each alone; every difference that counts in `report` gets the runs it shows up in.
+pub fn attribute(report: &mut Report, options: &Options, log: &dyn Fn(&str)) -> Result<()> {
+    let wanted: Vec<String> = report.findings.iter().filter(|f| f.counts()).map(|f| f.path.clone()).collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut caused_by: BTreeMap<String, Vec<String>> = wanted.iter().map(|p| (p.clone(), Vec::new())).collect();
+    let runs = std::iter::once(None).chain(report.job.variations.iter().copied().map(Some));
+    for variation in runs {
+        let name = variation.map_or("none", Variation::name);
+        log(&format!("attributing: a check with {name} varied"));
+        let job = Job { variations: variation.into_iter().collect(), ..report.job.clone() };
+        let options = Options { keep: false, ..options.clone() };
+        let quiet = |_: &str| {};
+        let single = check(&job, &options, &quiet)?;
+        for f in single.findings.iter().filter(|f| f.counts()) {
+            if let Some(list) = caused_by.get_mut(&f.path) {
+                list.push(name.to_owned());
+            }
+        }
+    }
+    // What differs with nothing varied differs by chance: the single variations say nothing more.
+    for list in caused_by.values_mut() {
+        if list.first().is_some_and(|n| n == "none") {
+            list.truncate(1);
+        }
+    }
+    report.caused_by = caused_by;
+    Ok(())
+}
+
+/// Where the base of `job` is, and what it is: given, or from the cache, made if missing.
+pub fn prepare_base(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Base> {
+    match &job.base {
+        BaseSpec::Chroot { path } => Base::given(path),
+        BaseSpec::Suite { suite, variant } => {
+            Base::cached_or_made(&options.cache, suite, variant, &options.day, &options.sources, log)
+        }
+    }
+}
+
+/// A package argument: a name apt resolves, or a `.deb` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Package {
+    Name(String),
+    File(PathBuf),
+}
+
+impl Package {
+    fn parse(arg: &str) -> Result<Self> {
+        if Path::new(arg).extension().is_some_and(|e| e == "deb") {
+            let path = PathBuf::from(arg);
+            return if path.is_file() {
+                Ok(Self::File(path))
+            } else {
+                Err(Error::Invalid(format!("{arg}: no such .deb file")))
+            };
+        }
+        // Debian policy: [a-z0-9][a-z0-9+.-]+, then =VERSION or /RELEASE as apt accepts them.
+        let (name, rest) = arg.find(['=', '/']).map_or((arg, ""), |i| arg.split_at(i));
+        let name_ok = name.len() >= 2
+            && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+.-".contains(&b));
+        let rest_ok = rest.bytes().skip(1).all(|b| b.is_ascii_alphanumeric() || b"+.-~:".contains(&b));
+        if name_ok && rest_ok && rest.len() != 1 {
+            Ok(Self::Name(arg.to_owned()))
+        } else {
+            Err(Error::Invalid(format!("{arg:?} is neither a package name nor a .deb file")))
+        }
+    }
+}
+
+/// Runs `job`: two installations, compared, normalized, compared again, classified.
+/// `log` receives one line per step, for people.
+pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report> {
+    if job.packages.is_empty() {
+        return Err(Error::Invalid("no package to install".into()));
+    }
+    let packages = job.packages.iter().map(|p| Package::parse(p)).collect::<Result<Vec<_>>>()?;
+    let clock = job.variations.contains(&Variation::Clock);
+    if clock && options.faketime.is_none() {
+        return Err(Error::Invalid("the clock variation needs libfaketime (apt-get install faketime)".into()));
+    }
+    if job.variations.contains(&Variation::Readdir) && !options.disorderfs {
+        return Err(Error::Invalid("the readdir variation needs disorderfs (apt-get install disorderfs)".into()));
+    }
+    let mut seconds = BTreeMap::new();
+    let mut step = std::time::Instant::now();
+    let mut lap = |name: &'static str| {
+        seconds.insert(name, (step.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+        step = std::time::Instant::now();
+    };
+    let base = prepare_base(job, options, log)?;
+    lap("base");
+    let epoch = match options.epoch {
+        Some(e) => e,
+        None => Epoch::from_secs(base.status_mtime)
+            .ok_or_else(|| Error::Invalid("the base's dpkg status predates 1970".into()))?,
+    };
+
+    let cleanup = Cleanup::new();
+    let runs = options.cache.join("runs");
+    std::fs::create_dir_all(&runs).map_err(|e| Error::io(&runs, e))?;
+    remove_stale_runs(&runs, log);
+    let run_dir = unique_dir(&runs, &cleanup)?;
+    let _alive = lock_run(&run_dir)?;
+    let inputs = run_dir.join("inputs");
+    make_dir(&inputs, 0o755)?;
+    // apt locks its archive directory for the whole installation: each run has its own,
+    // seeded from the shared cache by hard links, and gives new downloads back at the end.
+    let shared = options.cache.join("debs");
+    std::fs::create_dir_all(&shared).map_err(|e| Error::io(&shared, e))?;
+    let debs = run_dir.join("archives");
+    std::fs::create_dir_all(debs.join("partial")).map_err(|e| Error::io(&debs, e))?;
+    link_debs(&shared, &debs)?;
+    let argv = apt_command(&packages, &inputs, options.faketime.as_deref().filter(|_| clock))?;
+    let mounts = sandbox::Mounts { inputs: &inputs, debs: &debs };
+    let prefer = if options.keep { CopyMode::Copy } else { CopyMode::Overlay };
+
+    let mut sides = Vec::new();
+    for side in [Side::A, Side::B] {
+        let conditions = Conditions::of(side, &job.variations, options.host_cpus);
+        let dir = run_dir.join(&conditions.dir_name);
+        make_dir(&dir, 0o755)?;
+        log(&format!("{}: copying the base, installing {}", side.name(), job.packages.join(" ")));
+        let (root, copy) = sandbox::make_copy(&base.root, &dir, prefer, &cleanup)?;
+        if conditions.disorderfs {
+            make_dir(&dir.join("disordered"), 0o755)?;
+        }
+        let observed = probe(&root, &conditions, &mounts)?;
+        let log_path = run_dir.join(format!("{}.log", side.name()));
+        install(&root, side, &conditions, &mounts, &argv, &log_path)?;
+        sides.push((root, Installation { conditions, observed, copy, log: options.keep.then_some(log_path) }));
+        lap(if side == Side::A { "install-a" } else { "install-b" });
+    }
+    link_debs(&debs, &shared)?;
+    let installed = installed(&base.root, &sides[0].0)?;
+
+    log("comparing the two installations");
+    let open = |side: usize| Root::open(&sides[side].0);
+    let before = Comparison::of(&DirectoryInput::new(open(0)?), &DirectoryInput::new(open(1)?), true)?;
+    lap("compare");
+    log(&format!("running tamis' pipeline (profile debian-image, epoch {}) on both", epoch.secs()));
+    let profile = Profile::builtin("debian-image").ok_or_else(|| Error::Invalid("no debian-image profile".into()))?;
+    let pipeline = Pipeline::new(&profile, &Selection::default())?;
+    let cx = Context::new(epoch, Mode::Apply);
+    let oa: Outcome = pipeline.run(&open(0)?, &cx)?;
+    let ob: Outcome = pipeline.run(&open(1)?, &cx)?;
+    lap("pipeline");
+    let after = Comparison::of(&DirectoryInput::new(open(0)?), &DirectoryInput::new(open(1)?), true)?;
+    lap("compare-after");
+    let findings = classify(&before, &after, [&oa, &ob]);
+
+    let counts = count(&findings);
+    let verdict = if findings.iter().any(Finding::counts) { Verdict::NotDeterministic } else { Verdict::Deterministic };
+    let kept = options.keep.then(|| run_dir.clone());
+    let (b, a) = (sides.pop(), sides.pop());
+    let (Some((_, a)), Some((_, b))) = (a, b) else { unreachable!("two sides were installed") };
+    if options.keep {
+        // Without a lock file, later checks do not take the kept run for a stale one.
+        let _ = std::fs::remove_file(run_dir.join("lock"));
+        cleanup.keep();
+    } else {
+        cleanup.finish();
+    }
+    Ok(Report {
+        format: REPORT_FORMAT,
+        job: job.clone(),
+        base,
+        installed,
+        a,
+        b,
+        not_varied: not_varied(&job.variations),
+        verdict,
+        epoch,
+        identical_after_tamis: after.identical(),
+        counts,
+        findings,
+        seconds,
+        kept,
+        caused_by: BTreeMap::new(),
+    })
+}
+
+/// The apt command line, with each `.deb` copied into `inputs` (the chroot's `/mnt`), and
+/// libfaketime there too when the clock is shifted.
+fn apt_command(packages: &[Package], inputs: &Path, faketime: Option<&Path>) -> Result<Vec<String>> {
+    let mut argv: Vec<String> =
+        ["apt-get", "install", "--yes", "--no-install-recommends", "-o", "Dpkg::Use-Pty=0"].map(str::to_owned).to_vec();
+    for (i, p) in packages.iter().enumerate() {
+        match p {
+            Package::Name(n) => argv.push(n.clone()),
+            Package::File(f) => {
+                let name = format!("{i}-{}", f.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+                let dest = inputs.join(&name);
+                std::fs::copy(f, &dest).map_err(|e| Error::io(f, e))?;
+                set_mode(&dest, 0o644)?;
+                argv.push(format!("/mnt/{name}"));
+            }
+        }
+    }
+    if let Some(lib) = faketime {
+        let dest = inputs.join("libfaketime.so.1");
+        std::fs::copy(lib, &dest).map_err(|e| Error::io(lib, e))?;
+        set_mode(&dest, 0o644)?;
+    }
+    Ok(argv)
+}
+
+/// Runs apt in `root` under `conditions`, its output saved to `log_path`; the base's
+/// `policy-rc.d` is put in for the time of the installation if the copy has none.
+fn install(
+    root: &Path,
+    side: Side,
+    conditions: &Conditions,
+    mounts: &sandbox::Mounts<'_>,
+    argv: &[String],
+    log_path: &Path,
+) -> Result<()> {
+    let added_policy = ensure_policy_rc_d(root)?;
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let out = sandbox::run_tracked(&mut sandbox::install_command(root, conditions, mounts, &argv))
+        .map_err(|e| Error::Command { what: "run unshare".into(), detail: e.to_string() })?;
+    let mut text = out.stdout.clone();
+    text.extend_from_slice(&out.stderr);
+    std::fs::write(log_path, &text).map_err(|e| Error::io(log_path, e))?;
+    if !out.status.success() {
+        return Err(Error::Command { what: format!("install into {}", side.name()), detail: sandbox::tail(&out, 25) });
+    }
+    if added_policy {
+        let p = root.join("usr/sbin/policy-rc.d");
+        std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+    }
+    Ok(())
+}
+
+/// Findings per class, mtime-only ones apart.
+fn count(findings: &[Finding]) -> BTreeMap<&'static str, usize> {
+    let mut counts: BTreeMap<&'static str, usize> =
+        ["package-manager", "tamis-removes", "remains", "mtime-only"].into_iter().map(|k| (k, 0)).collect();
+    for f in findings {
+        let key = match f.class {
+            Class::PackageManager { .. } => "package-manager",
+            _ if f.group == tamis_manifest::Group::MtimeOnly => "mtime-only",
+            Class::TamisRemoves { .. } => "tamis-removes",
+            Class::Remains => "remains",
+        };
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+}
+
+/// Hard-links (or copies) every `.deb` of `from` that `to` lacks into `to`; never a partial
+/// file under a `.deb` name.
+fn link_debs(from: &Path, to: &Path) -> Result<()> {
+    let tree = Root::open(from)?.walk()?;
+    for entry in tree.entries() {
+        let name = entry.path.to_string_lossy();
+        if entry.path.components().count() != 1
+            || !name.ends_with(".deb")
+            || entry.meta.kind != tamis_core::FileKind::File
+        {
+            continue;
+        }
+        let (src, dest) = (from.join(&entry.path), to.join(&entry.path));
+        if dest.symlink_metadata().is_ok() || std::fs::hard_link(&src, &dest).is_ok() {
+            continue;
+        }
+        let part = to.join(format!("{name}.part"));
+        std::fs::copy(&src, &part).map_err(|e| Error::io(&src, e))?;
+        std::fs::rename(&part, &dest).map_err(|e| Error::io(&dest, e))?;
+    }
+    Ok(())
+}
+
+fn not_varied(variations: &[Variation]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Variation::ALL
+        .iter()
+        .filter(|v| !variations.contains(v))
+        .map(|v| (v.name().to_owned(), "not asked for".to_owned()))
+        .collect();
+    out.extend(NOT_VARIED.iter().map(|(n, why)| ((*n).to_owned(), (*why).to_owned())));
+    out
+}
+
+fn make_dir(dir: &Path, mode: u32) -> Result<()> {
+    std::fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
+    set_mode(dir, mode)
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| Error::io(path, e))
+}
+
+/// Removes the run directories of checks that no longer run (killed with SIGKILL, the machine
+/// stopped): those whose `lock` no process holds. A lock rather than a process id, so that
+/// checks in other PID namespaces (containers sharing the cache) are seen running.
+fn remove_stale_runs(runs: &Path, log: &dyn Fn(&str)) {
+    #[allow(clippy::disallowed_methods, reason = "the order does not matter: every stale entry goes")]
+    let Ok(entries) = std::fs::read_dir(runs) else { return };
+    for entry in entries.flatten() {
+        // No lock file: being made right now (or killed in that instant): left alone.
+        let Ok(lock) = std::fs::File::open(entry.path().join("lock")) else { continue };
+        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
+            log(&format!("removing {}, left by a check that no longer runs", entry.file_name().to_string_lossy()));
+            let cleanup = Cleanup::new();
+            cleanup.dir(&entry.path());
+        }
+    }
+}
+
+/// Holds `dir/lock` for as long as the returned file lives: the run is alive.
+fn lock_run(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join("lock");
+    let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|e| Error::io(&path, e.into()))?;
+    Ok(file)
+}
+
+/// A new directory under `parent`, registered with `cleanup` before it exists.
+fn unique_dir(parent: &Path, cleanup: &Cleanup) -> Result<PathBuf> {
+    for n in 0..1000 {
+        let dir = parent.join(format!("run-{}-{n}", std::process::id()));
+        cleanup.dir(&dir);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(&dir, e)),
+        }
+    }
+    Err(Error::Invalid(format!("{}: cannot make a run directory", parent.display())))
+}
+
+/// Writes the base's `policy-rc.d` into a copy that has none; true if it did.
+fn ensure_policy_rc_d(root: &Path) -> Result<bool> {
+    let p = root.join("usr/sbin/policy-rc.d");
+    if p.symlink_metadata().is_ok() {
+        return Ok(false);
+    }
+    std::fs::write(&p, base::POLICY_RC_D).map_err(|e| Error::io(&p, e))?;
+    set_mode(&p, 0o755)?;
+    Ok(true)
+}
+
+/// What the conditions look like from inside the chroot.
+fn probe(root: &Path, conditions: &Conditions, mounts: &sandbox::Mounts<'_>) -> Result<BTreeMap<String, String>> {
+    const KEYS: [&str; 7] = ["date", "hostname", "nproc", "umask", "pwd", "tz-offset", "readdir-etc"];
+    let script =
+        "date '+%Y-%m-%d %H:%M:%S'; hostname; nproc; umask; pwd; date +%z; ls -U /etc | head -n 3 | tr '\\n' ' '";
+    let out = sandbox::run(
+        &mut sandbox::install_command(root, conditions, mounts, &["/bin/sh", "-c", script]),
+        "probe the conditions in the chroot",
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut observed: BTreeMap<String, String> =
+        KEYS.iter().zip(text.lines()).map(|(k, v)| ((*k).to_owned(), v.trim().to_owned())).collect();
+    observed.insert("locale".into(), conditions.locale.clone());
+    Ok(observed)
+}
+
+/// `name=version` of every package whose status entry `after` has and `before` has not.
+fn installed(before: &Path, after: &Path) -> Result<Vec<String>> {
+    let read = |root: &Path| -> Result<Vec<String>> {
+        let p = root.join("var/lib/dpkg/status");
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        Ok(parse_status(&text))
+    };
+    let old = read(before)?;
+    let mut new: Vec<String> = read(after)?.into_iter().filter(|p| !old.contains(p)).collect();
+    new.sort();
+    Ok(new)
+}
+
+/// `name=version` of each installed package in a dpkg status file.
+fn parse_status(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for stanza in text.split("\n\n") {
+        let field = |name: &str| {
+            stanza.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(str::trim))
+        };
+        if let (Some(p), Some(v), Some(s)) = (field("Package"), field("Version"), field("Status"))
+            && s.ends_with(" installed")
+        {
+            out.push(format!("{p}={v}"));
+        }
+    }
+    out
+}
+
+/// The date (UTC, `YYYY-MM-DD`) of `secs` since 1970: the day key of a made base.
+pub fn day_of(secs: i64) -> String {
+    let (y, m, d) = tamis_core::civil_from_days(secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The host's apt sources files under `etc_apt` (`/etc/apt`): `sources.list`, then
+/// `sources.list.d/*.list` and `*.sources` in name order; empty ones left out.
+pub fn host_sources(etc_apt: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let main = etc_apt.join("sources.list");
+    if main.metadata().is_ok_and(|m| m.len() > 0) {
+        out.push(main);
+    }
+    let Ok(root) = Root::open(etc_apt) else { return out };
+    let Ok(tree) = root.walk_under(Path::new("sources.list.d")) else { return out };
+    for entry in tree.entries() {
+        let in_dir = entry.path.parent() == Some(Path::new("sources.list.d"));
+        let name = entry.path.to_string_lossy();
+        let kind_ok = name.ends_with(".list") || name.ends_with(".sources");
+        if in_dir && kind_ok && entry.meta.kind == tamis_core::FileKind::File && entry.meta.size > 0 {
+            out.push(etc_apt.join(&entry.path));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_arguments() {
+        assert_eq!(Package::parse("man-db").unwrap(), Package::Name("man-db".into()));
+        assert!(Package::parse("python3-six=1.16.0-4").is_ok());
+        assert!(Package::parse("openssh-server/bookworm-backports").is_ok());
+        assert!(Package::parse("-o").is_err());
+        assert!(Package::parse("a b").is_err());
+        assert!(Package::parse("Foo").is_err());
+        assert!(Package::parse("x=").is_err());
+        assert!(Package::parse("/nonexistent/x.deb").is_err());
+    }
+
+    #[test]
+    fn status_and_day() {
+        let status = "Package: a\nStatus: install ok installed\nVersion: 1\n\nPackage: b\nStatus: deinstall ok \
+                      config-files\nVersion: 2\n";
+        assert_eq!(parse_status(status), vec!["a=1".to_owned()]);
+        assert_eq!(day_of(0), "1970-01-01");
+        assert_eq!(day_of(1_700_000_000), "2023-11-14");
+    }
+}

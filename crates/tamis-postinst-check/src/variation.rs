@@ -1,0 +1,183 @@
+//! The conditions two installations differ in, and what each side gets.
+//!
+//! Side `a` is the reference and always gets the same conditions; side `b` differs from it in
+//! each variation asked for, one value per variation (reprotest's approach for package builds,
+//! applied to installation).
+
+use serde::{Deserialize, Serialize};
+
+/// One condition varied between the two installations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Variation {
+    /// The clock: `b` runs under libfaketime, shifted by [`CLOCK_SHIFT`].
+    Clock,
+    /// The host name: each side runs in its own UTS namespace with its own name.
+    Hostname,
+    /// The umask: 0022 against 0002.
+    Umask,
+    /// The time zone (`TZ`), far apart: 12 h west against 14 h east of UTC.
+    Timezone,
+    /// The locale (`LANG`, `LC_ALL`): `C.UTF-8` against `fr_CH.UTF-8`.
+    Locale,
+    /// The environment: `b` has a variable more.
+    Environment,
+    /// The build path: the copies' directories have different names, and apt runs from a
+    /// different working directory inside the chroot.
+    BuildPath,
+    /// The number of CPUs: `b` is bound to one CPU (`taskset`, which `nproc` and
+    /// `sched_getaffinity` see).
+    Cpus,
+    /// The order of directory entries: `b` sees its chroot through disorderfs (FUSE), which
+    /// lists every directory in reverse order (and adds one to `st_blocks`: its defaults).
+    Readdir,
+}
+
+/// How far `b`'s clock is shifted: 398 days, so that year, month, day of the month and day of
+/// the week all differ.
+pub const CLOCK_SHIFT: &str = "+398d";
+
+impl Variation {
+    /// Every variation, in report order; the default list.
+    pub const ALL: [Self; 9] = [
+        Self::Clock,
+        Self::Hostname,
+        Self::Umask,
+        Self::Timezone,
+        Self::Locale,
+        Self::Environment,
+        Self::BuildPath,
+        Self::Cpus,
+        Self::Readdir,
+    ];
+
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Clock => "clock",
+            Self::Hostname => "hostname",
+            Self::Umask => "umask",
+            Self::Timezone => "timezone",
+            Self::Locale => "locale",
+            Self::Environment => "environment",
+            Self::BuildPath => "build-path",
+            Self::Cpus => "cpus",
+            Self::Readdir => "readdir",
+        }
+    }
+
+    /// The variation of that name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+}
+
+/// Conditions not varied, and why; listed in every report.
+pub const NOT_VARIED: &[(&str, &str)] = &[
+    ("user", "maintainer scripts run as root by definition"),
+    ("kernel", "both installations run on the same kernel (uname)"),
+];
+
+/// One side of the check: the reference `a` or the varied `b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// The reference.
+    A,
+    /// The varied one.
+    B,
+}
+
+impl Side {
+    /// `a` or `b`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::A => "a",
+            Self::B => "b",
+        }
+    }
+}
+
+/// What one installation runs under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conditions {
+    /// The libfaketime offset (`FAKETIME`), if the clock is shifted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_shift: Option<String>,
+    /// The host name in the side's UTS namespace.
+    pub hostname: String,
+    /// The umask.
+    pub umask: String,
+    /// `TZ`.
+    pub tz: String,
+    /// `LANG` and `LC_ALL`.
+    pub locale: String,
+    /// Variables added to the environment.
+    pub extra_env: Vec<(String, String)>,
+    /// The name of the copy's directory on the host.
+    pub dir_name: String,
+    /// The working directory of apt inside the chroot.
+    pub cwd: String,
+    /// Bound to this many CPUs (`None`: all of the host's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<usize>,
+    /// Seen through disorderfs (directory entries in reverse order).
+    pub disorderfs: bool,
+}
+
+impl Conditions {
+    /// The conditions of `side` under `variations`. `host_cpus` is the number of CPUs the
+    /// process may run on: with one only, the CPU count cannot vary and `b` keeps it.
+    pub fn of(side: Side, variations: &[Variation], host_cpus: usize) -> Self {
+        let varied = |v: Variation| side == Side::B && variations.contains(&v);
+        let pick = |v: Variation, a: &str, b: &str| if varied(v) { b.to_owned() } else { a.to_owned() };
+        Self {
+            clock_shift: varied(Variation::Clock).then(|| CLOCK_SHIFT.to_owned()),
+            hostname: pick(Variation::Hostname, "tamis-check-a", "tamis-check-other-host"),
+            umask: pick(Variation::Umask, "0022", "0002"),
+            tz: pick(Variation::Timezone, "GMT+12", "GMT-14"),
+            locale: pick(Variation::Locale, "C.UTF-8", "fr_CH.UTF-8"),
+            extra_env: if varied(Variation::Environment) {
+                vec![("TAMIS_CAPTURE_ENVIRONMENT".to_owned(), "i_capture_the_environment".to_owned())]
+            } else {
+                Vec::new()
+            },
+            // Two copies cannot share a directory: without the variation they differ by a letter.
+            dir_name: match side {
+                Side::A => "a".to_owned(),
+                Side::B => pick(Variation::BuildPath, "b", "b-other-build-path"),
+            },
+            cwd: pick(Variation::BuildPath, "/", "/tmp"),
+            cpus: (varied(Variation::Cpus) && host_cpus > 1).then_some(1),
+            disorderfs: varied(Variation::Readdir),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_b_varies_and_only_in_what_is_asked() {
+        let a = Conditions::of(Side::A, &Variation::ALL, 4);
+        let b = Conditions::of(Side::B, &Variation::ALL, 4);
+        let b_none = Conditions::of(Side::B, &[], 4);
+        assert_eq!(a, Conditions::of(Side::A, &[], 4));
+        assert_eq!(Conditions { dir_name: a.dir_name.clone(), ..b_none.clone() }, a);
+        assert_ne!(a.hostname, b.hostname);
+        assert_ne!(a.umask, b.umask);
+        assert_ne!(a.tz, b.tz);
+        assert_ne!(a.dir_name, b.dir_name);
+        assert_ne!(a.dir_name, b_none.dir_name);
+        assert_eq!(b.cpus, Some(1));
+        assert_eq!(Conditions::of(Side::B, &Variation::ALL, 1).cpus, None);
+        let umask_only = Conditions::of(Side::B, &[Variation::Umask], 4);
+        assert_eq!(umask_only.hostname, a.hostname);
+        assert_ne!(umask_only.umask, a.umask);
+        for v in Variation::ALL {
+            assert_eq!(Variation::from_name(v.name()), Some(v));
+        }
+    }
+}
