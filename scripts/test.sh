@@ -20,6 +20,7 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils passwd openssh-client systemd
     python3 xz-utils cpio gzip zstd lz4 bzip2 qemu-system-x86
     zip unzip default-jdk-headless binutils dpkg pngcheck gettext libcommons-lang3-java strip-nondeterminism)
+packages+=(squashfs-tools squashfs-tools-ng)   # unsquashfs -lln/-d check tamis squashfs images; mksquashfs, gensquashfs for the bench
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -8,6 +8,7 @@ mod compare;
 mod demo;
 mod initramfs;
 mod output;
+mod squashfs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,9 @@ enum Command {
     /// Compare two trees or manifests: differences grouped, and with --explain the cause of
     /// each and the stage that removes it.
     Diff(compare::DiffArgs),
+    /// Write a squashfs image of a tree whose bytes depend only on the tree and the options
+    /// (not on thread count, readdir order or build time); or --list an image.
+    Squashfs(squashfs::SquashfsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args.dir.as_deref()),
         Command::Manifest(args) => compare::manifest(&args),
         Command::Diff(args) => compare::diff(&args),
+        Command::Squashfs(args) => squashfs::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -41,6 +41,15 @@ pub enum Error {
         /// The version this crate reads and writes.
         expected: u32,
     },
+    /// An image that could not be read.
+    #[error("{path}: cannot read the image")]
+    Image {
+        /// The image.
+        path: PathBuf,
+        /// What the image's reader said.
+        #[source]
+        source: tamis_squashfs::Error,
+    },
     /// An input that is neither a directory nor a manifest file.
     #[error("{path}: not a directory nor a tamis manifest (squashfs, cpio and ISO inputs are not supported yet)")]
     UnknownInput {

@@ -105,6 +105,9 @@ pub fn open(path: &Path) -> Result<Box<dyn Input>> {
     if Manifest::sniff(&start[..len]) {
         return Ok(Box::new(ManifestFileInput::read(path)?));
     }
+    if start[..len].starts_with(b"hsqs") {
+        return Ok(Box::new(crate::squashfs::SquashfsInput::open(path)?));
+    }
     Err(Error::UnknownInput { path: path.to_owned() })
 }
 

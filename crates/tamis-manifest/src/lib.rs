@@ -36,6 +36,7 @@ mod error;
 pub mod explain;
 pub mod input;
 mod manifest;
+pub mod squashfs;
 
 use std::collections::BTreeMap;
 use std::path::Path;
