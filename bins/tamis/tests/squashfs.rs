@@ -381,3 +381,30 @@ fn the_kernel_mounts_the_image() {
         assert_eq!(s, w, "the kernel sees the tree that was written");
     }
 }
+
+/// The `squashfs` stage at the end of a profile writes the image of the normalized tree, the
+/// same bytes as `tamis squashfs`; a second run (or a check) finds nothing to do.
+#[test]
+fn pipeline_stage_writes_the_image_after_normalization() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    make_tree(&root, false);
+    let image = dir.path().join("stage.sqfs");
+    let profile = dir.path().join("profile.toml");
+    fs::write(
+        &profile,
+        format!(
+            "description = \"normalize, then the image\"\n\n[[stage]]\nname = \"mtime\"\n\n[[stage]]\nname = \"squashfs\"\noutput = {:?}\ncomp = \"xz\"\nblock_size = 65536\nxattr_exclude = [\"trusted.overlay.\"]\n",
+            image.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let (profile, root_s) = (profile.to_str().unwrap(), root.to_str().unwrap());
+    let out = tamis(&["normalize", "--profile", profile, "--epoch", "1700000000", "-q", root_s]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let direct = dir.path().join("direct.sqfs");
+    write_image(&root, &direct, &["--comp", "xz", "-b", "64K", "--xattr-exclude", "trusted.overlay."]);
+    assert!(fs::read(&image).unwrap() == fs::read(&direct).unwrap(), "the stage writes what tamis squashfs writes");
+    let out = tamis(&["normalize", "--profile", profile, "--epoch", "1700000000", "--check", "-q", root_s]);
+    assert_eq!(out.status.code(), Some(0), "nothing left to do: {}", String::from_utf8_lossy(&out.stderr));
+}

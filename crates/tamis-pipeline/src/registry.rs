@@ -6,6 +6,7 @@ use tamis_formats::StripFormats;
 use tamis_identity::{HostConfig, HostKeys, MachineId};
 use tamis_mtime::ClampMtimes;
 use tamis_postinst::{Backups, Fontconfig, Ldconfig, Logs, ManDb, NoOptions, Pyc, Shadow};
+use tamis_squashfs::SquashfsStage;
 
 use crate::Error;
 
@@ -92,6 +93,11 @@ static STAGES: &[StageInfo] = &[
         name: ClampMtimes::NAME,
         summary: ClampMtimes::SUMMARY,
         build: |options| Ok(Box::new(ClampMtimes::new(options.try_into()?))),
+    },
+    StageInfo {
+        name: SquashfsStage::NAME,
+        summary: SquashfsStage::SUMMARY,
+        build: |options| Ok(Box::new(SquashfsStage::new(options.try_into()?))),
     },
 ];
 

@@ -36,10 +36,12 @@ mod compress;
 pub mod format;
 mod metadata;
 mod read;
+mod stage;
 mod write;
 
 pub use compress::Compression;
 pub use read::{Image, ImageEntry};
+pub use stage::{SquashfsStage, SquashfsStageOptions, StageCompressor};
 pub use write::{WriteOptions, WriteOutcome, write_image};
 
 /// Why an image could not be written or read.
