@@ -197,7 +197,7 @@ pub(crate) fn decompress(id: u16, data: &[u8], max: usize) -> Result<Vec<u8>, St
             if out.len() > max { Err(too_big()) } else { Ok(out) }
         }
         4 => {
-            let mut stream = liblzma::stream::Stream::new_stream_decoder(256 << 20, 0).map_err(|e| e.to_string())?;
+            let mut stream = liblzma::stream::Stream::new_stream_decoder(64 << 20, 0).map_err(|e| e.to_string())?;
             let mut out = Vec::with_capacity(max + 1);
             loop {
                 let before = (stream.total_in(), stream.total_out());
