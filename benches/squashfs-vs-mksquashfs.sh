@@ -7,7 +7,7 @@
 #   xz as Tails makes its images: -comp xz -Xbcj x86 -b 1024K -Xdict-size 1024K
 #
 # Every tool uses every CPU; times and owners kept, times clamped to the epoch. Prints wall
-# time and size of each image and the ratios tamis/mksquashfs and tamis/gensquashfs.
+# time, CPU time and size of each image and the ratios tamis/mksquashfs and tamis/gensquashfs.
 #
 #   benches/squashfs-vs-mksquashfs.sh            # both compressors, one run each
 #   COMPS=zstd RUNS=3 benches/squashfs-vs-mksquashfs.sh
@@ -29,21 +29,32 @@ trap 'rm -rf "$work"' EXIT
 
 cp -a --reflink=auto "$pair/a" "$work/root"
 "$tamis" normalize -q --epoch "$epoch" "$work/root" || [[ $? -eq 3 ]]
+# Debian puts POSIX ACLs on /var/log/journal; squashfs cannot hold them, and gensquashfs -x
+# stops on them. Remove them from the copy so that every tool packs the same tree.
+python3 - "$work/root" <<'PY'
+import os, sys
+for dirpath, dirnames, filenames in os.walk(sys.argv[1]):
+    for name in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
+        for attr in os.listxattr(name, follow_symlinks=False):
+            if attr.startswith("system.posix_acl_"):
+                os.removexattr(name, attr, follow_symlinks=False)
+PY
 cpus=$(nproc)
 
 now() { date +%s.%N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-# run NAME COMP COMMAND...: times COMMAND (which writes $work/NAME-COMP.sqfs).
+# run NAME COMP COMMAND...: times COMMAND (which writes $work/NAME-COMP.sqfs): wall time, and
+# CPU time (user + system), which says more than wall time on a machine shared with other work.
 run() {
     local name=$1 comp=$2
     shift 2
     rm -f "$work/$name-$comp.sqfs"
-    local t0 t1
-    t0=$(now)
-    "$@" >/dev/null 2>"$work/$name-$comp.err" || { cat "$work/$name-$comp.err" >&2; [[ $name == tamis ]] || exit 1; }
-    t1=$(now)
-    echo "$t1 - $t0" | bc >>"$work/$name-$comp.times"
+    /usr/bin/time -f '%e %U %S' -o "$work/time" "$@" >/dev/null 2>"$work/$name-$comp.err" ||
+        { cat "$work/$name-$comp.err" >&2; exit 1; }
+    read -r wall user sys <"$work/time"
+    echo "$wall" >>"$work/$name-$comp.times"
+    echo "$user + $sys" | bc >>"$work/$name-$comp.cpu"
 }
 
 for comp in $comps; do
@@ -60,9 +71,7 @@ for comp in $comps; do
         ;;
     esac
     for _ in $(seq "$runs"); do
-        # The rootfs has POSIX ACLs (/var/log/journal) that squashfs cannot hold: every tool
-        # leaves them out (tamis says so and exits 3 unless told).
-        run tamis "$comp" "$tamis" squashfs -q --epoch "$epoch" --xattr-exclude system.posix_acl_ "${t_opts[@]}" \
+        run tamis "$comp" "$tamis" squashfs -q --epoch "$epoch" "${t_opts[@]}" \
             "$work/root" "$work/tamis-$comp.sqfs"
         run mksquashfs "$comp" mksquashfs "$work/root" "$work/mksquashfs-$comp.sqfs" -noappend -no-progress -quiet \
             -processors "$cpus" -mkfs-time "$epoch" "${m_opts[@]}"
@@ -76,11 +85,15 @@ for comp in $comps; do
     t=$(median <"$work/tamis-$comp.times")
     m=$(median <"$work/mksquashfs-$comp.times")
     g=$(median <"$work/gensquashfs-$comp.times")
+    tc=$(median <"$work/tamis-$comp.cpu")
+    mc=$(median <"$work/mksquashfs-$comp.cpu")
+    gc=$(median <"$work/gensquashfs-$comp.cpu")
     ts=$(stat -c %s "$work/tamis-$comp.sqfs")
     ms=$(stat -c %s "$work/mksquashfs-$comp.sqfs")
     gs=$(stat -c %s "$work/gensquashfs-$comp.sqfs")
     printf '%-4s  tamis %7.1f s %11d B | mksquashfs %7.1f s %11d B | gensquashfs %7.1f s %11d B\n' \
         "$comp" "$t" "$ts" "$m" "$ms" "$g" "$gs"
+    printf '%-4s  CPU   tamis %7.1f s | mksquashfs %7.1f s | gensquashfs %7.1f s\n' "$comp" "$tc" "$mc" "$gc"
     printf '%-4s  time tamis/mksquashfs %.2f, tamis/gensquashfs %.2f; size tamis/mksquashfs %+.2f %%, tamis/gensquashfs %+.2f %%\n' \
         "$comp" "$(echo "$t / $m" | bc -l)" "$(echo "$t / $g" | bc -l)" \
         "$(echo "($ts - $ms) * 100 / $ms" | bc -l)" "$(echo "($ts - $gs) * 100 / $gs" | bc -l)"

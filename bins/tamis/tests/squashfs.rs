@@ -408,3 +408,46 @@ fn pipeline_stage_writes_the_image_after_normalization() {
     let out = tamis(&["normalize", "--profile", profile, "--epoch", "1700000000", "--check", "-q", root_s]);
     assert_eq!(out.status.code(), Some(0), "nothing left to do: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A large sparse file (a lastlog after a login with a high uid) is stored as holes: a small
+/// image, read block by block rather than whole, listed with its full size.
+#[test]
+fn sparse_files_are_stored_as_holes() {
+    if !have_unsquashfs() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let file = fs::File::create(root.join("lastlog")).unwrap();
+    file.set_len(1 << 30).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, b"data in the middle", 1 << 29).unwrap();
+    let image = dir.path().join("image.sqfs");
+    write_image(&root, &image, &[]);
+    assert!(fs::metadata(&image).unwrap().len() < 64 * 1024, "holes take no room");
+    let listing = unsquashfs_listing(&image);
+    assert!(listing["/lastlog"].contains(&(1u64 << 30).to_string()), "{listing:?}");
+    let read = tamis_squashfs::Image::open(&image).unwrap();
+    let entry = read.entries().unwrap().into_iter().find(|e| e.path == Path::new("lastlog")).unwrap();
+    let mut hasher = Digest::default();
+    read.read_file_to(&entry, &mut hasher).unwrap();
+    assert_eq!((hasher.len, hasher.nonzero), (1 << 30, 18), "the same bytes come back");
+}
+
+/// Counts bytes, and non-zero ones.
+#[derive(Default)]
+struct Digest {
+    len: u64,
+    nonzero: u64,
+}
+
+impl std::io::Write for Digest {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.len += buf.len() as u64;
+        self.nonzero += buf.iter().filter(|&&b| b != 0).count() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -129,9 +129,12 @@ impl Compression {
                 e.write_all(data).and_then(|()| e.finish()).map_err(|e| e.to_string())?
             }
             Self::Xz { dict_size, x86 } => {
-                let plain = xz(data, dict_size.unwrap_or(block_size), false)?;
+                // A metadata block (8 KiB) needs no larger dictionary; the decoders accept any
+                // dictionary up to the image's.
+                let dict = dict_size.unwrap_or(block_size).min(block_size);
+                let plain = xz(data, dict, false)?;
                 if x86 {
-                    let filtered = xz(data, dict_size.unwrap_or(block_size), true)?;
+                    let filtered = xz(data, dict, true)?;
                     // Ties keep the plain stream, as mksquashfs does.
                     if filtered.len() < plain.len() { filtered } else { plain }
                 } else {

@@ -477,9 +477,66 @@ impl<W: Write> Positioned<W> {
 }
 
 /// One piece of work of a batch: a data block of a file, or a full fragment block.
-enum Work {
-    Block { slot: usize, from: usize, to: usize },
-    Fragment(Vec<u8>),
+struct Work {
+    bytes: Vec<u8>,
+    fragment: bool,
+}
+
+/// A block of a file as read: its bytes, or only the length of a run of zeros (a hole, stored
+/// as a block of size 0), so that a huge sparse file takes no memory.
+enum Block {
+    Data(Vec<u8>),
+    Zeros(usize),
+}
+
+/// A file as read: its blocks, length and content hash (for duplicates).
+struct ReadFile {
+    blocks: Vec<Block>,
+    len: u64,
+    hash: [u8; 32],
+}
+
+/// Reads the file at `path` block by block. The hash covers the length and each non-zero
+/// block with its index: equal for equal contents, without hashing the zeros of a hole.
+fn read_file(root: &Root, path: &Path, bs: usize, dedup: bool) -> Result<ReadFile> {
+    let mut file = root.open_regular(path)?;
+    let io = |e| tamis_core::Error::Io { path: path.to_owned(), op: "read", source: e };
+    let mut hasher = Sha256::new();
+    let mut read = ReadFile { blocks: Vec::new(), len: 0, hash: [0; 32] };
+    let mut buf = vec![0u8; bs];
+    loop {
+        let mut filled = 0;
+        while filled < bs {
+            match file.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(e).into()),
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        let chunk = &buf[..filled];
+        if chunk.iter().all(|&b| b == 0) {
+            read.blocks.push(Block::Zeros(filled));
+        } else {
+            if dedup {
+                hasher.update((read.blocks.len() as u64).to_le_bytes());
+                hasher.update(chunk);
+            }
+            read.blocks.push(Block::Data(chunk.to_vec()));
+        }
+        read.len += filled as u64;
+        if filled < bs {
+            break;
+        }
+    }
+    if dedup {
+        hasher.update(read.len.to_le_bytes());
+        read.hash = hasher.finalize().into();
+    }
+    Ok(read)
 }
 
 /// A file of a batch: its data blocks (work index, or `None` for a block of zeros).
@@ -510,7 +567,7 @@ fn write_data<W: Write>(
     let bs = options.block_size as usize;
     let mut fragment_table: Vec<(u64, u32)> = Vec::new();
     let mut fragment = Vec::with_capacity(bs);
-    let mut seen: BTreeMap<(usize, [u8; 32]), usize> = BTreeMap::new();
+    let mut seen: BTreeMap<(u64, [u8; 32]), usize> = BTreeMap::new();
 
     let mut batches: Vec<Vec<usize>> = Vec::new();
     let mut size = 0;
@@ -525,86 +582,72 @@ fn write_data<W: Write>(
     let last = batches.len();
     batches.push(Vec::new());
     for (b, batch) in batches.iter().enumerate() {
-        let contents: Vec<Result<(Vec<u8>, [u8; 32])>> = batch
-            .par_iter()
-            .map(|&k| {
-                let path = &paths[k];
-                let mut bytes = Vec::with_capacity(inodes[files[k]].file.size as usize);
-                root.open_regular(path)?.read_to_end(&mut bytes).map_err(|e| tamis_core::Error::Io {
-                    path: path.clone(),
-                    op: "read",
-                    source: e,
-                })?;
-                let hash = if options.dedup { Sha256::digest(&bytes).into() } else { [0; 32] };
-                Ok((bytes, hash))
-            })
-            .collect();
+        let contents: Vec<Result<ReadFile>> =
+            batch.par_iter().map(|&k| read_file(root, &paths[k], bs, options.dedup)).collect();
         let contents = contents.into_iter().collect::<Result<Vec<_>>>()?;
         let mut work: Vec<Work> = Vec::new();
         let mut planned: Vec<Planned> = Vec::with_capacity(batch.len());
-        for (slot, (&k, (bytes, hash))) in batch.iter().zip(&contents).enumerate() {
+        for (&k, file) in batch.iter().zip(contents) {
             let inode = files[k];
-            inodes[inode].file.size = bytes.len() as u64;
-            outcome.input_bytes += bytes.len() as u64;
-            if bytes.is_empty() {
+            inodes[inode].file.size = file.len;
+            outcome.input_bytes += file.len;
+            if file.len == 0 {
                 continue;
             }
             if options.dedup {
-                if let Some(&first) = seen.get(&(bytes.len(), *hash)) {
+                if let Some(&first) = seen.get(&(file.len, file.hash)) {
                     outcome.duplicates += 1;
                     planned.push(Planned { inode, blocks: Vec::new(), fragment: None, duplicate_of: Some(first) });
                     continue;
                 }
-                seen.insert((bytes.len(), *hash), inode);
+                seen.insert((file.len, file.hash), inode);
             }
             let mut plan = Planned { inode, blocks: Vec::new(), fragment: None, duplicate_of: None };
-            if options.fragments && bytes.len() < bs {
+            if options.fragments && file.len < bs as u64 {
+                let bytes = match file.blocks.into_iter().next() {
+                    Some(Block::Data(bytes)) => bytes,
+                    Some(Block::Zeros(n)) => vec![0; n],
+                    None => Vec::new(),
+                };
                 if fragment.len() + bytes.len() > bs {
-                    work.push(Work::Fragment(std::mem::replace(&mut fragment, Vec::with_capacity(bs))));
+                    let full = std::mem::replace(&mut fragment, Vec::with_capacity(bs));
+                    work.push(Work { bytes: full, fragment: true });
                 }
                 plan.fragment = Some((fragment_table.len() as u32 + fragments_pending(&work), fragment.len() as u32));
-                fragment.extend_from_slice(bytes);
+                fragment.extend_from_slice(&bytes);
             } else {
-                for from in (0..bytes.len()).step_by(bs) {
-                    let to = (from + bs).min(bytes.len());
-                    if bytes[from..to].iter().all(|&b| b == 0) {
-                        plan.blocks.push(None);
-                    } else {
-                        plan.blocks.push(Some(work.len()));
-                        work.push(Work::Block { slot, from, to });
+                for block in file.blocks {
+                    match block {
+                        Block::Zeros(_) => plan.blocks.push(None),
+                        Block::Data(bytes) => {
+                            plan.blocks.push(Some(work.len()));
+                            work.push(Work { bytes, fragment: false });
+                        }
                     }
                 }
             }
             planned.push(plan);
         }
         if b == last && !fragment.is_empty() {
-            work.push(Work::Fragment(std::mem::take(&mut fragment)));
+            work.push(Work { bytes: std::mem::take(&mut fragment), fragment: true });
         }
 
         let compression = options.compression;
         let block_size = options.block_size;
-        let packed: Vec<std::result::Result<Option<Vec<u8>>, String>> = work
-            .par_iter()
-            .map(|w| match w {
-                Work::Block { slot, from, to } => compression.compress(&contents[*slot].0[*from..*to], block_size),
-                Work::Fragment(bytes) => compression.compress(bytes, block_size),
-            })
-            .collect();
+        let packed: Vec<std::result::Result<Option<Vec<u8>>, String>> =
+            work.par_iter().map(|w| compression.compress(&w.bytes, block_size)).collect();
         let mut placed: Vec<(u64, u32)> = Vec::with_capacity(work.len());
         for (w, packed) in work.iter().zip(packed) {
-            let raw: &[u8] = match w {
-                Work::Block { slot, from, to } => &contents[*slot].0[*from..*to],
-                Work::Fragment(bytes) => bytes,
-            };
-            let (bytes, size) = match &packed.map_err(Error::Compress)? {
-                Some(p) => (p.clone(), p.len() as u32),
-                None => (raw.to_vec(), raw.len() as u32 | DATA_UNCOMPRESSED),
+            let packed = packed.map_err(Error::Compress)?;
+            let (bytes, size) = match &packed {
+                Some(p) => (p.as_slice(), p.len() as u32),
+                None => (w.bytes.as_slice(), w.bytes.len() as u32 | DATA_UNCOMPRESSED),
             };
             placed.push((out.pos, size));
-            if matches!(w, Work::Fragment(_)) {
+            if w.fragment {
                 fragment_table.push((out.pos, size));
             }
-            out.write(&bytes)?;
+            out.write(bytes)?;
         }
         for plan in planned {
             let loc = if let Some(first) = plan.duplicate_of {
@@ -625,7 +668,7 @@ fn write_data<W: Write>(
 
 /// Full fragment blocks queued in this batch and not yet in the fragment table.
 fn fragments_pending(work: &[Work]) -> u32 {
-    work.iter().filter(|w| matches!(w, Work::Fragment(_))).count() as u32
+    work.iter().filter(|w| w.fragment).count() as u32
 }
 
 fn node_path(nodes: &[Node], mut n: usize) -> PathBuf {
