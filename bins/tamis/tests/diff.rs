@@ -119,10 +119,15 @@ fn a_manifest_file_is_an_input_and_round_trips() {
 fn unreadable_or_unknown_inputs_exit_2() {
     let dir = twin_trees();
     let junk = dir.path().join("junk.img");
-    fs::write(&junk, b"hsqs not yet readable").unwrap();
+    fs::write(&junk, b"no known magic here").unwrap();
     let out = tamis(&["diff", p(&junk), p(&dir.path().join("a"))]);
     assert_eq!(code(&out), 2);
     assert!(text(&out.stderr).contains("not a directory nor a tamis manifest"), "{}", text(&out.stderr));
+    // A squashfs magic on a file too short to be an image: the squashfs reader says so.
+    fs::write(&junk, b"hsqs but truncated").unwrap();
+    let out = tamis(&["diff", p(&junk), p(&dir.path().join("a"))]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("not a squashfs 4.0 image"), "{}", text(&out.stderr));
     let out = tamis(&["diff", p(&dir.path().join("missing")), p(&dir.path().join("a"))]);
     assert_eq!(code(&out), 2);
     let bad = dir.path().join("bad.jsonl");

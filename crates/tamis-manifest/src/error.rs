@@ -51,7 +51,9 @@ pub enum Error {
         source: tamis_squashfs::Error,
     },
     /// An input that is neither a directory nor a manifest file.
-    #[error("{path}: not a directory nor a tamis manifest (squashfs, cpio and ISO inputs are not supported yet)")]
+    #[error(
+        "{path}: not a directory nor a tamis manifest nor a squashfs image (cpio and ISO inputs are not supported yet)"
+    )]
     UnknownInput {
         /// The input.
         path: PathBuf,

@@ -1,8 +1,9 @@
 //! Inputs of a comparison: anything that can give a manifest and, where it has them, the bytes
 //! of a file.
 //!
-//! Today an input is a directory (a root filesystem) or a manifest file written by
-//! `tamis manifest`. Readers of images (squashfs, cpio/initramfs, ISO 9660) are meant to plug in
+//! Today an input is a directory (a root filesystem), a manifest file written by
+//! `tamis manifest`, or a squashfs image ([`crate::squashfs`]). Readers of other images
+//! (cpio/initramfs, ISO 9660) are meant to plug in
 //! here as further implementations of [`Input`], recognised by [`open`] from their first bytes
 //! (`hsqs`, `070701`, `CD001` at 32769); an image inside an image then becomes an input of its
 //! own. Nothing else in the crate needs to change for them.
