@@ -581,10 +581,14 @@ fn write_data<W: Write>(
     }
     let last = batches.len();
     batches.push(Vec::new());
-    for (b, batch) in batches.iter().enumerate() {
+    let read_batch = |batch: &[usize]| -> Result<Vec<ReadFile>> {
         let contents: Vec<Result<ReadFile>> =
             batch.par_iter().map(|&k| read_file(root, &paths[k], bs, options.dedup)).collect();
-        let contents = contents.into_iter().collect::<Result<Vec<_>>>()?;
+        contents.into_iter().collect()
+    };
+    let mut next = read_batch(&batches[0]);
+    for (b, batch) in batches.iter().enumerate() {
+        let contents = std::mem::replace(&mut next, Ok(Vec::new()))?;
         let mut work: Vec<Work> = Vec::new();
         let mut planned: Vec<Planned> = Vec::with_capacity(batch.len());
         for (&k, file) in batch.iter().zip(contents) {
@@ -634,8 +638,16 @@ fn write_data<W: Write>(
 
         let compression = options.compression;
         let block_size = options.block_size;
-        let packed: Vec<std::result::Result<Option<Vec<u8>>, String>> =
-            work.par_iter().map(|w| compression.compress(&w.bytes, block_size)).collect();
+        // The next batch is read while this one is compressed, on the same workers: no thread
+        // waits for the last block of a batch. Both results are in order, whatever the threads.
+        let following = batches.get(b + 1).map_or(&[][..], Vec::as_slice);
+        let (packed, read_next) = rayon::join(
+            || -> Vec<std::result::Result<Option<Vec<u8>>, String>> {
+                work.par_iter().map(|w| compression.compress(&w.bytes, block_size)).collect()
+            },
+            || read_batch(following),
+        );
+        next = read_next;
         let mut placed: Vec<(u64, u32)> = Vec::with_capacity(work.len());
         for (w, packed) in work.iter().zip(packed) {
             let packed = packed.map_err(Error::Compress)?;
