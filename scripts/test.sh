@@ -24,6 +24,7 @@ packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils pa
 packages+=(u-boot-tools)
 packages+=(xorriso mtools dosfstools grub-efi-amd64-bin grub-pc-bin grub-common fdisk genisoimage isolinux syslinux-common squashfs-tools ovmf p7zip-full)   # ISO images: build (also grub-mkrescue), EFI FAT image, HFS+ (7z), check, boot UEFI (tamis-iso)
 packages+=(disorderfs)   # postinst-check: the directory-order variation (FUSE)
+packages+=(squashfs-tools squashfs-tools-ng)   # unsquashfs -lln/-d check tamis squashfs images; mksquashfs, gensquashfs for the bench
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -10,6 +10,7 @@ mod initramfs;
 mod iso;
 mod output;
 mod postinst_check;
+mod squashfs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,9 @@ enum Command {
     /// locale, environment, build path and CPU count, and say what their maintainer scripts
     /// leave differently: what tamis removes, and what remains the package's. Needs root.
     PostinstCheck(postinst_check::PostinstCheckArgs),
+    /// Write a squashfs image of a tree whose bytes depend only on the tree and the options
+    /// (not on thread count, readdir order or build time); or --list an image.
+    Squashfs(squashfs::SquashfsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +187,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => compare::diff(&args),
         Command::Iso(args) => iso::run(&args),
         Command::PostinstCheck(args) => postinst_check::run(&args),
+        Command::Squashfs(args) => squashfs::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -123,6 +123,11 @@ fn unreadable_or_unknown_inputs_exit_2() {
     let out = tamis(&["diff", p(&junk), p(&dir.path().join("a"))]);
     assert_eq!(code(&out), 2);
     assert!(text(&out.stderr).contains("not a directory, a tamis manifest, nor an image"), "{}", text(&out.stderr));
+    // A squashfs magic on a file too short to be an image: the squashfs reader says so.
+    fs::write(&junk, b"hsqs but truncated").unwrap();
+    let out = tamis(&["diff", p(&junk), p(&dir.path().join("a"))]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("not a squashfs 4.0 image"), "{}", text(&out.stderr));
     let out = tamis(&["diff", p(&dir.path().join("missing")), p(&dir.path().join("a"))]);
     assert_eq!(code(&out), 2);
     let bad = dir.path().join("bad.jsonl");

@@ -46,7 +46,7 @@ pub enum Error {
     Image {
         /// The image.
         path: PathBuf,
-        /// What it was read as: "initramfs", "squashfs", "ISO 9660".
+        /// What it was read as: "initramfs".
         format: &'static str,
         /// What is wrong.
         why: String,
@@ -54,8 +54,17 @@ pub enum Error {
     /// An ISO image could not be read.
     #[error(transparent)]
     Iso(#[from] tamis_iso::Error),
+    /// A squashfs image could not be read.
+    #[error("{path}: cannot read the image")]
+    Squashfs {
+        /// The image.
+        path: PathBuf,
+        /// What the image's reader said.
+        #[source]
+        source: tamis_squashfs::Error,
+    },
     /// An input that is neither a directory nor a manifest file nor a known image.
-    #[error("{path}: not a directory, a tamis manifest, nor an image tamis reads (ISO 9660, initramfs/cpio)")]
+    #[error("{path}: not a directory, a tamis manifest, nor an image tamis reads (squashfs, ISO 9660, initramfs/cpio)")]
     UnknownInput {
         /// The input.
         path: PathBuf,

@@ -2,10 +2,10 @@
 //! of a file.
 //!
 //! An input is a directory (a root filesystem), a manifest file written by `tamis manifest`, or
-//! an image, recognised by [`open`] from its first bytes: an ISO 9660 image ([`crate::iso`],
-//! `CD001` at 32769), an initramfs or cpio file (`070701`, or a compressed stream holding cpio
-//! archives: [`crate::cpio`]). Further image readers plug in here as implementations of
-//! [`Input`].
+//! an image, recognised by [`open`] from its first bytes: a squashfs image
+//! ([`crate::squashfs`], `hsqs`), an ISO 9660 image ([`crate::iso`], `CD001` at 32769), an
+//! initramfs or cpio file (`070701`, or a compressed stream holding cpio archives:
+//! [`crate::cpio`]). Further image readers plug in here as implementations of [`Input`].
 
 use std::fs::File;
 use std::io::{BufReader, Read as _};
@@ -97,7 +97,7 @@ impl Input for ManifestFileInput {
 /// `bytes` must hold the file's first 32774 bytes (or all of a shorter file) for an ISO image
 /// to be recognised.
 pub fn is_image(bytes: &[u8]) -> bool {
-    crate::iso::sniff(bytes) || crate::cpio::CpioInput::sniff(bytes)
+    bytes.starts_with(b"hsqs") || crate::iso::sniff(bytes) || crate::cpio::CpioInput::sniff(bytes)
 }
 
 /// The input at `path`: a directory, or a file recognised by its first bytes.
@@ -119,6 +119,9 @@ pub fn open(path: &Path) -> Result<Box<dyn Input>> {
     }
     if Manifest::sniff(&start[..len]) {
         return Ok(Box::new(ManifestFileInput::read(path)?));
+    }
+    if start[..len].starts_with(b"hsqs") {
+        return Ok(Box::new(crate::squashfs::SquashfsInput::open(path)?));
     }
     if crate::iso::sniff(&start[..len]) {
         return Ok(Box::new(crate::iso::IsoInput::open(path)?));

@@ -38,6 +38,7 @@ pub mod explain;
 pub mod input;
 pub mod iso;
 mod manifest;
+pub mod squashfs;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -178,7 +178,7 @@ fn describe(root: &Root, entry: &tamis_core::Entry) -> std::result::Result<Manif
 }
 
 /// An attribute name as text: UTF-8 as is (they always are in practice), other bytes `\xNN`.
-fn xattr_name(name: &[u8]) -> String {
+pub(crate) fn xattr_name(name: &[u8]) -> String {
     display_path(Path::new(std::ffi::OsStr::from_bytes(name))).split_off(1)
 }
 

@@ -85,7 +85,7 @@ pub enum Error {
     },
     /// The mtime clamp is not the last stage.
     #[error(
-        "profile {profile}: stage \"mtime\" must be the last one, since every other stage may change directory times"
+        "profile {profile}: stage \"mtime\" must be the last one (but for image writers such as \"squashfs\"), since every other stage may change directory times"
     )]
     MtimeNotLast {
         /// The profile.
@@ -136,6 +136,9 @@ pub struct StageSpec {
     #[serde(flatten)]
     pub options: toml::Table,
 }
+
+/// Stages that only write an image of the tree (outside it): they may follow the mtime clamp.
+const OUTPUT_STAGES: &[&str] = &["squashfs"];
 
 const BUILTIN: &[(&str, &str)] = &[("debian-image", include_str!("../profiles/debian-image.toml"))];
 
@@ -228,7 +231,9 @@ impl Pipeline {
                 return Err(Error::DuplicateStage { profile: profile.name.clone(), name: name.clone() });
             }
         }
-        if names.iter().position(|n| n == "mtime").is_some_and(|i| i + 1 != names.len()) {
+        // Stages that write an image of the tree change nothing in it: they come after the clamp.
+        let changes_tree = |n: &String| !OUTPUT_STAGES.contains(&n.as_str());
+        if names.iter().position(|n| n == "mtime").is_some_and(|i| names[i + 1..].iter().any(changes_tree)) {
             return Err(Error::MtimeNotLast { profile: profile.name.clone() });
         }
         for wanted in selection.only.iter().chain(&selection.skip) {

@@ -7,6 +7,7 @@ use tamis_identity::{HostConfig, HostKeys, MachineId};
 use tamis_iso::IsoImages;
 use tamis_mtime::ClampMtimes;
 use tamis_postinst::{Backups, Fontconfig, Ldconfig, Logs, ManDb, NoOptions, Pyc, Shadow};
+use tamis_squashfs::SquashfsStage;
 
 use crate::Error;
 
@@ -101,6 +102,11 @@ static STAGES: &[StageInfo] = &[
         name: ClampMtimes::NAME,
         summary: ClampMtimes::SUMMARY,
         build: |options| Ok(Box::new(ClampMtimes::new(options.try_into()?))),
+    },
+    StageInfo {
+        name: SquashfsStage::NAME,
+        summary: SquashfsStage::SUMMARY,
+        build: |options| Ok(Box::new(SquashfsStage::new(options.try_into()?))),
     },
 ];
 

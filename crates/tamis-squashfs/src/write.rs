@@ -1,0 +1,900 @@
+//! Writing an image from a tree.
+//!
+//! The layout is a function of the tree and the options only:
+//!
+//! - entries come from [`Root::walk`], in the canonical order, whatever `readdir` said;
+//! - inode numbers follow that order (the root is 1, a hard-link group takes the number of its
+//!   first name); the inode and directory tables are written directories last-first, each
+//!   directory's listing after its entries' inodes, as the format needs references to be known;
+//! - file data is placed in the order of [`tamis_order::placement_order`] (a sort file's
+//!   priorities, then the canonical order); files are read and their blocks compressed in
+//!   parallel in batches, then written one after the other in that order, so one thread and
+//!   many give the same bytes;
+//! - small files are packed into fragment blocks in the same order, each fragment block written
+//!   where it fills up;
+//! - every time is the entry's, clamped to the epoch (squashfs keeps whole seconds: nanoseconds
+//!   are dropped), and the superblock's `mkfs_time` is the epoch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read as _, Seek, SeekFrom, Write};
+use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use tamis_core::{Epoch, FileKind, Problem, Root, display_path};
+use tamis_order::SortFile;
+
+use crate::compress::Compression;
+use crate::format::{self, DATA_UNCOMPRESSED, NONE_U32, NONE_U64, PAD, PutLe as _, SUPERBLOCK_SIZE, Superblock};
+use crate::metadata::{MetadataWriter, table_blocks};
+use crate::{Error, Result};
+
+/// How to write an image. [`WriteOptions::new`] gives mksquashfs' defaults.
+#[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools, reason = "independent switches, as mksquashfs' options are")]
+#[non_exhaustive]
+pub struct WriteOptions {
+    /// The block compressor and its options (default: zstd level 15).
+    pub compression: Compression,
+    /// The data block size: a power of two from 4 KiB to 1 MiB (default 128 KiB).
+    pub block_size: u32,
+    /// Pack files smaller than a block into shared fragment blocks (default: yes).
+    pub fragments: bool,
+    /// Store files with identical contents once (default: yes).
+    pub dedup: bool,
+    /// Write the export table that NFS needs (default: yes, as mksquashfs).
+    pub exportable: bool,
+    /// Give every entry owner and group 0 (default: keep them).
+    pub all_root: bool,
+    /// Keep extended attributes (default: yes).
+    pub xattrs: bool,
+    /// Drop extended attributes whose name starts with one of these (e.g. `trusted.overlay.`).
+    pub xattr_exclude: Vec<String>,
+    /// Place file data by these priorities (`mksquashfs -sort`).
+    pub sort: Option<SortFile>,
+    /// Every time later than this is set to it; `mkfs_time` is it.
+    pub epoch: Epoch,
+}
+
+impl WriteOptions {
+    /// mksquashfs' defaults, with times from `epoch`.
+    pub fn new(epoch: Epoch) -> Self {
+        Self {
+            compression: Compression::default(),
+            block_size: 128 * 1024,
+            fragments: true,
+            dedup: true,
+            exportable: true,
+            all_root: false,
+            xattrs: true,
+            xattr_exclude: Vec::new(),
+            sort: None,
+            epoch,
+        }
+    }
+}
+
+/// What writing an image did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WriteOutcome {
+    /// Entries in the image (every name, the root included).
+    pub entries: usize,
+    /// Inodes (a hard-link group is one).
+    pub inodes: u32,
+    /// Regular files (inodes).
+    pub files: usize,
+    /// Files stored as a copy of an earlier one.
+    pub duplicates: usize,
+    /// Fragment blocks.
+    pub fragments: u32,
+    /// Bytes of file data read.
+    pub input_bytes: u64,
+    /// Bytes of the image, padding included.
+    pub image_bytes: u64,
+    /// Extended attributes that squashfs cannot hold (only `user.`, `trusted.` and `security.`
+    /// exist in it), left out.
+    pub dropped_xattrs: Vec<Problem>,
+}
+
+/// Where a file's data went.
+#[derive(Debug, Clone)]
+struct FileLoc {
+    size: u64,
+    start: u64,
+    blocks: Vec<u32>,
+    fragment: u32,
+    fragment_offset: u32,
+    sparse: u64,
+}
+
+impl Default for FileLoc {
+    fn default() -> Self {
+        Self { size: 0, start: 0, blocks: Vec::new(), fragment: NONE_U32, fragment_offset: 0, sparse: 0 }
+    }
+}
+
+/// One inode to write.
+#[derive(Debug)]
+struct Inode {
+    kind: FileKind,
+    mode: u16,
+    uid: u32,
+    gid: u32,
+    mtime: u32,
+    /// Names in the tree (for a directory: 2 + subdirectories).
+    nlink: u32,
+    rdev: u32,
+    target: Vec<u8>,
+    xattr: u32,
+    /// The node of its first name.
+    node: usize,
+    file: FileLoc,
+    /// Its reference once written.
+    reference: Option<u64>,
+}
+
+/// One name in the tree.
+#[derive(Debug)]
+struct Node {
+    name: Vec<u8>,
+    parent: usize,
+    inode: usize,
+    children: Vec<usize>,
+}
+
+type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Writes the image of the tree beneath `root` to `out` (which must be empty, at position 0).
+///
+/// Fails on any entry that cannot be read (an image without it would be wrong without
+/// saying so), on a tree that the walk could not list completely, and on limits of the format.
+///
+/// # Panics
+/// Never: the references it expects are written before they are used.
+pub fn write_image<W: Write + Seek>(root: &Root, out: W, options: &WriteOptions) -> Result<WriteOutcome> {
+    check_options(options)?;
+    let mut outcome = WriteOutcome::default();
+    let Collected { nodes, mut inodes, xattr_sets, ids } = collect(root, options, &mut outcome)?;
+    let epoch = options.epoch.secs();
+
+    let mut out = Positioned { out: std::io::BufWriter::with_capacity(1 << 20, out), pos: 0 };
+    out.write(&[0u8; SUPERBLOCK_SIZE])?;
+    let compression = options.compression;
+    let options_block = compression.options_block(options.block_size);
+    if let Some(block) = &options_block {
+        let mut header = Vec::new();
+        header.u16(block.len() as u16 | format::METADATA_UNCOMPRESSED);
+        out.write(&header)?;
+        out.write(block)?;
+    }
+
+    let fragment_table = write_data(root, &nodes, &mut inodes, options, &mut out, &mut outcome)?;
+
+    let (inode_table, dir_table) = write_inodes_and_dirs(&nodes, &mut inodes, &ids, compression)?;
+    let compress_error = Error::Compress;
+    let root_inode = inodes[0].reference.expect("the root is written last");
+
+    let mut sb = Superblock {
+        inode_count: inodes.len() as u32,
+        mkfs_time: epoch.clamp(0, i64::from(u32::MAX)) as u32,
+        block_size: options.block_size,
+        fragment_count: fragment_table.len() as u32,
+        compression: compression.id(),
+        block_log: options.block_size.trailing_zeros() as u16,
+        flags: 0,
+        id_count: 0,
+        root_inode,
+        ..Superblock::default()
+    };
+    if options_block.is_some() {
+        sb.flags |= format::flags::COMPRESSOR_OPTIONS;
+    }
+    if !options.fragments {
+        sb.flags |= format::flags::NO_FRAGMENTS;
+    }
+    if options.dedup {
+        sb.flags |= format::flags::DUPLICATES;
+    }
+
+    let (inode_bytes_all, _) = inode_table.finish().map_err(compress_error)?;
+    sb.inode_table = out.pos;
+    out.write(&inode_bytes_all)?;
+    let (dir_bytes, _) = dir_table.finish().map_err(compress_error)?;
+    sb.directory_table = out.pos;
+    out.write(&dir_bytes)?;
+
+    sb.fragment_table = NONE_U64;
+    if !fragment_table.is_empty() {
+        let mut entries = Vec::with_capacity(fragment_table.len() * 16);
+        for &(start, size) in &fragment_table {
+            entries.u64(start);
+            entries.u32(size);
+            entries.u32(0);
+        }
+        sb.fragment_table = out.lookup_table(compression, &entries)?;
+    }
+    sb.export_table = NONE_U64;
+    if options.exportable {
+        sb.flags |= format::flags::EXPORTABLE;
+        let mut entries = Vec::with_capacity(inodes.len() * 8);
+        for inode in &inodes {
+            entries.u64(inode.reference.expect("every inode is written"));
+        }
+        sb.export_table = out.lookup_table(compression, &entries)?;
+    }
+    let mut entries = Vec::with_capacity(ids.len() * 4);
+    for &id in &ids {
+        entries.u32(id);
+    }
+    sb.id_count = ids.len() as u16;
+    sb.id_table = out.lookup_table(compression, &entries)?;
+    sb.xattr_id_table =
+        if xattr_sets.is_empty() { NONE_U64 } else { write_xattrs(&xattr_sets, compression, &mut out)? };
+
+    sb.bytes_used = out.pos;
+    let padded = out.pos.div_ceil(PAD) * PAD;
+    out.write(&vec![0u8; (padded - out.pos) as usize])?;
+    let mut inner = out.out.into_inner().map_err(|e| Error::Write(e.into_error()))?;
+    inner.seek(SeekFrom::Start(0)).map_err(Error::Write)?;
+    inner.write_all(&sb.to_bytes()).map_err(Error::Write)?;
+    inner.flush().map_err(Error::Write)?;
+
+    outcome.inodes = inodes.len() as u32;
+    outcome.fragments = fragment_table.len() as u32;
+    outcome.image_bytes = padded;
+    Ok(outcome)
+}
+
+/// The tree as the image will hold it.
+struct Collected {
+    nodes: Vec<Node>,
+    inodes: Vec<Inode>,
+    xattr_sets: Vec<Xattrs>,
+    ids: Vec<u32>,
+}
+
+/// Walks the tree and gathers every name and inode, with link targets and attributes.
+fn collect(root: &Root, options: &WriteOptions, outcome: &mut WriteOutcome) -> Result<Collected> {
+    let tree = root.walk()?;
+    if let Some(problem) = tree.problems().first() {
+        return Err(Error::Incomplete { count: tree.problems().len(), first: problem.reason.clone() });
+    }
+    let entries = tree.entries();
+    let extras: Vec<Result<(Vec<u8>, Xattrs)>> = entries
+        .par_iter()
+        .map(|e| {
+            let target = if e.meta.kind == FileKind::Symlink {
+                root.read_link(&e.path)?.into_os_string().into_vec()
+            } else {
+                Vec::new()
+            };
+            let xattrs = if options.xattrs { root.xattrs(&e.path)? } else { Vec::new() };
+            Ok((target, xattrs))
+        })
+        .collect();
+
+    outcome.entries = entries.len();
+    let mut nodes: Vec<Node> = Vec::with_capacity(entries.len());
+    let mut inodes: Vec<Inode> = Vec::with_capacity(entries.len());
+    let mut dirs: BTreeMap<&Path, usize> = BTreeMap::new();
+    let mut links: BTreeMap<(u64, u64), usize> = BTreeMap::new();
+    let mut xattr_ids: BTreeMap<Xattrs, u32> = BTreeMap::new();
+    let mut xattr_sets: Vec<Xattrs> = Vec::new();
+    let epoch = options.epoch.secs();
+    for (i, (entry, extra)) in entries.iter().zip(extras).enumerate() {
+        let (target, xattrs) = extra?;
+        let parent = match entry.path.parent() {
+            None => 0,
+            Some(dir) => *dirs.get(dir).ok_or_else(|| Error::Incomplete {
+                count: 1,
+                first: format!("{}: its directory was not walked", display_path(&entry.path)),
+            })?,
+        };
+        let name = entry.path.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+        if name.len() > 256 {
+            return Err(Error::Limit(format!("{}: a name longer than 256 bytes", display_path(&entry.path))));
+        }
+        if i > 0 {
+            nodes[parent].children.push(i);
+        }
+        let meta = &entry.meta;
+        if meta.kind == FileKind::Dir {
+            dirs.insert(&entry.path, i);
+        }
+        let shared = (meta.kind != FileKind::Dir && meta.nlink > 1).then_some((meta.dev, meta.ino));
+        if let Some(&inode) = shared.and_then(|key| links.get(&key)) {
+            inodes[inode].nlink += 1;
+            nodes.push(Node { name, parent, inode, children: Vec::new() });
+            continue;
+        }
+        let xattrs = filter_xattrs(&entry.path, xattrs, options, &mut outcome.dropped_xattrs);
+        let xattr = if xattrs.is_empty() {
+            NONE_U32
+        } else {
+            let next = xattr_sets.len() as u32;
+            *xattr_ids.entry(xattrs).or_insert_with_key(|set| {
+                xattr_sets.push(set.clone());
+                next
+            })
+        };
+        let (uid, gid) = if options.all_root { (0, 0) } else { (meta.uid, meta.gid) };
+        let inode = inodes.len();
+        if let Some(key) = shared {
+            links.insert(key, inode);
+        }
+        inodes.push(Inode {
+            kind: meta.kind,
+            mode: (meta.mode & 0o7777) as u16,
+            uid,
+            gid,
+            mtime: meta.mtime.secs.clamp(0, epoch) as u32,
+            nlink: 1,
+            rdev: format::encode_dev(meta.rdev),
+            target,
+            xattr,
+            node: i,
+            file: FileLoc { size: meta.size, ..FileLoc::default() },
+            reference: None,
+        });
+        nodes.push(Node { name, parent, inode, children: Vec::new() });
+    }
+    if inodes.len() > u32::MAX as usize - 2 {
+        return Err(Error::Limit("more than 2^32 - 2 inodes".into()));
+    }
+    for node in &nodes {
+        if inodes[node.inode].kind == FileKind::Dir {
+            let subdirs = node.children.iter().filter(|&&c| inodes[nodes[c].inode].kind == FileKind::Dir).count();
+            inodes[node.inode].nlink = 2 + subdirs as u32;
+        }
+    }
+
+    let ids: BTreeSet<u32> = inodes.iter().flat_map(|i| [i.uid, i.gid]).collect();
+    if ids.len() > 65_535 {
+        return Err(Error::Limit(format!("{} distinct owners and groups; squashfs holds 65535", ids.len())));
+    }
+    let ids: Vec<u32> = ids.into_iter().collect();
+    Ok(Collected { nodes, inodes, xattr_sets, ids })
+}
+
+/// The inode and directory tables, directories last-first so that every reference is known
+/// when it is written.
+fn write_inodes_and_dirs(
+    nodes: &[Node],
+    inodes: &mut [Inode],
+    ids: &[u32],
+    compression: Compression,
+) -> Result<(MetadataWriter, MetadataWriter)> {
+    let number = |inode: usize| inode as u32 + 1;
+    let id_index = |id: u32| ids.binary_search(&id).expect("every owner is in the id table") as u16;
+    let mut inode_table = MetadataWriter::new(compression);
+    let mut dir_table = MetadataWriter::new(compression);
+    let compress_error = Error::Compress;
+    for d in (0..nodes.len()).rev() {
+        let dir_inode = nodes[d].inode;
+        if inodes[dir_inode].kind != FileKind::Dir {
+            continue;
+        }
+        for &c in &nodes[d].children {
+            let inode = nodes[c].inode;
+            if inodes[inode].reference.is_none() {
+                let bytes = inode_bytes(&inodes[inode], number(inode), &id_index, None);
+                inodes[inode].reference = Some(inode_table.reference());
+                inode_table.push(&bytes).map_err(compress_error)?;
+            }
+        }
+        let listing = DirListing::of(&nodes[d].children, nodes, inodes, &dir_table);
+        let (block, offset) = dir_table.position();
+        dir_table.push(&listing.bytes).map_err(compress_error)?;
+        let index: Vec<(u32, u32, &[u8])> = listing
+            .index
+            .iter()
+            .map(|&(at, absolute, name)| (at, dir_table.block_start_of(absolute) as u32, name))
+            .collect();
+        let parent = if d == 0 { inodes.len() as u32 + 1 } else { number(nodes[nodes[d].parent].inode) };
+        let placement = DirPlacement {
+            block: block as u32,
+            offset,
+            file_size: listing.bytes.len() as u64 + 3,
+            parent,
+            index: &index,
+        };
+        let bytes = inode_bytes(&inodes[dir_inode], number(dir_inode), &id_index, Some(&placement));
+        inodes[dir_inode].reference = Some(inode_table.reference());
+        inode_table.push(&bytes).map_err(compress_error)?;
+    }
+    Ok((inode_table, dir_table))
+}
+
+fn check_options(options: &WriteOptions) -> Result<()> {
+    let bs = options.block_size;
+    if !bs.is_power_of_two() || !(4096..=1 << 20).contains(&bs) {
+        return Err(Error::Options(format!("block size {bs} is not a power of two from 4096 to 1048576")));
+    }
+    options.compression.check(bs).map_err(Error::Options)?;
+    if options.epoch.secs() > i64::from(u32::MAX) {
+        return Err(Error::Options("squashfs times end in 2106: the epoch is later".into()));
+    }
+    Ok(())
+}
+
+/// The attributes squashfs can hold, without the excluded ones, sorted by name.
+fn filter_xattrs(path: &Path, xattrs: Xattrs, options: &WriteOptions, dropped: &mut Vec<Problem>) -> Xattrs {
+    let mut kept: Xattrs = xattrs
+        .into_iter()
+        .filter(|(name, _)| !options.xattr_exclude.iter().any(|p| name.starts_with(p.as_bytes())))
+        .filter(|(name, _)| {
+            let ok = xattr_prefix(name).is_some();
+            if !ok {
+                dropped.push(Problem {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "{}: extended attribute {} left out: squashfs holds only user., trusted. and security. attributes",
+                        display_path(path),
+                        String::from_utf8_lossy(name)
+                    ),
+                });
+            }
+            ok
+        })
+        .collect();
+    kept.sort();
+    kept
+}
+
+/// The type code and the name without its prefix, for the prefixes squashfs has.
+pub(crate) fn xattr_prefix(name: &[u8]) -> Option<(u16, &[u8])> {
+    [(b"user.".as_slice(), 0u16), (b"trusted.", 1), (b"security.", 2)]
+        .into_iter()
+        .find_map(|(prefix, code)| name.strip_prefix(prefix).filter(|rest| !rest.is_empty()).map(|rest| (code, rest)))
+}
+
+/// An output that knows its position.
+struct Positioned<W: Write> {
+    out: std::io::BufWriter<W>,
+    pos: u64,
+}
+
+impl<W: Write> Positioned<W> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out.write_all(bytes).map_err(Error::Write)?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes a lookup table (its metadata blocks, then the list of their positions); returns
+    /// the position of the list, which the superblock records.
+    fn lookup_table(&mut self, compression: Compression, entries: &[u8]) -> Result<u64> {
+        let (bytes, starts) = table_blocks(compression, entries, self.pos).map_err(Error::Compress)?;
+        self.write(&bytes)?;
+        let list = self.pos;
+        for start in starts {
+            self.write(&start.to_le_bytes())?;
+        }
+        Ok(list)
+    }
+}
+
+/// One piece of work of a batch: a data block of a file, or a full fragment block.
+struct Work {
+    bytes: Vec<u8>,
+    fragment: bool,
+}
+
+/// A block of a file as read: its bytes, or only the length of a run of zeros (a hole, stored
+/// as a block of size 0), so that a huge sparse file takes no memory.
+enum Block {
+    Data(Vec<u8>),
+    Zeros(usize),
+}
+
+/// A file as read: its blocks, length and content hash (for duplicates).
+struct ReadFile {
+    blocks: Vec<Block>,
+    len: u64,
+    hash: [u8; 32],
+}
+
+/// Reads the file at `path` block by block. The hash covers the length and each non-zero
+/// block with its index: equal for equal contents, without hashing the zeros of a hole.
+fn read_file(root: &Root, path: &Path, bs: usize, dedup: bool) -> Result<ReadFile> {
+    let mut file = root.open_regular(path)?;
+    let io = |e| tamis_core::Error::Io { path: path.to_owned(), op: "read", source: e };
+    let mut hasher = Sha256::new();
+    let mut read = ReadFile { blocks: Vec::new(), len: 0, hash: [0; 32] };
+    let mut buf = vec![0u8; bs];
+    loop {
+        let mut filled = 0;
+        while filled < bs {
+            match file.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(e).into()),
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        let chunk = &buf[..filled];
+        if chunk.iter().all(|&b| b == 0) {
+            read.blocks.push(Block::Zeros(filled));
+        } else {
+            if dedup {
+                hasher.update((read.blocks.len() as u64).to_le_bytes());
+                hasher.update(chunk);
+            }
+            read.blocks.push(Block::Data(chunk.to_vec()));
+        }
+        read.len += filled as u64;
+        if filled < bs {
+            break;
+        }
+    }
+    if dedup {
+        hasher.update(read.len.to_le_bytes());
+        read.hash = hasher.finalize().into();
+    }
+    Ok(read)
+}
+
+/// A file of a batch: its data blocks (work index, or `None` for a block of zeros).
+struct Planned {
+    inode: usize,
+    blocks: Vec<Option<usize>>,
+    fragment: Option<(u32, u32)>,
+    duplicate_of: Option<usize>,
+}
+
+/// Input bytes read per batch: enough to keep every thread busy, little enough to bound memory.
+const BATCH_BYTES: u64 = 64 << 20;
+
+/// Writes every file's data; returns the fragment table (position, stored size).
+#[allow(clippy::too_many_lines, reason = "one batch loop: read, plan, compress, place; split, it reads worse")]
+fn write_data<W: Write>(
+    root: &Root,
+    nodes: &[Node],
+    inodes: &mut [Inode],
+    options: &WriteOptions,
+    out: &mut Positioned<W>,
+    outcome: &mut WriteOutcome,
+) -> Result<Vec<(u64, u32)>> {
+    let files: Vec<usize> = (0..inodes.len()).filter(|&i| inodes[i].kind == FileKind::File).collect();
+    outcome.files = files.len();
+    let paths: Vec<PathBuf> = files.iter().map(|&i| node_path(nodes, inodes[i].node)).collect();
+    let order = tamis_order::placement_order(&paths, options.sort.as_ref());
+    let bs = options.block_size as usize;
+    let mut fragment_table: Vec<(u64, u32)> = Vec::new();
+    let mut fragment = Vec::with_capacity(bs);
+    let mut seen: BTreeMap<(u64, [u8; 32]), usize> = BTreeMap::new();
+
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut size = 0;
+    for &k in &order {
+        if batches.is_empty() || size >= BATCH_BYTES {
+            batches.push(Vec::new());
+            size = 0;
+        }
+        size += inodes[files[k]].file.size.max(1);
+        batches.last_mut().expect("pushed above").push(k);
+    }
+    let last = batches.len();
+    batches.push(Vec::new());
+    let read_batch = |batch: &[usize]| -> Result<Vec<ReadFile>> {
+        let contents: Vec<Result<ReadFile>> =
+            batch.par_iter().map(|&k| read_file(root, &paths[k], bs, options.dedup)).collect();
+        contents.into_iter().collect()
+    };
+    let mut next = read_batch(&batches[0]);
+    for (b, batch) in batches.iter().enumerate() {
+        let contents = std::mem::replace(&mut next, Ok(Vec::new()))?;
+        let mut work: Vec<Work> = Vec::new();
+        let mut planned: Vec<Planned> = Vec::with_capacity(batch.len());
+        for (&k, file) in batch.iter().zip(contents) {
+            let inode = files[k];
+            inodes[inode].file.size = file.len;
+            outcome.input_bytes += file.len;
+            if file.len == 0 {
+                continue;
+            }
+            if options.dedup {
+                if let Some(&first) = seen.get(&(file.len, file.hash)) {
+                    outcome.duplicates += 1;
+                    planned.push(Planned { inode, blocks: Vec::new(), fragment: None, duplicate_of: Some(first) });
+                    continue;
+                }
+                seen.insert((file.len, file.hash), inode);
+            }
+            let mut plan = Planned { inode, blocks: Vec::new(), fragment: None, duplicate_of: None };
+            if options.fragments && file.len < bs as u64 {
+                let bytes = match file.blocks.into_iter().next() {
+                    Some(Block::Data(bytes)) => bytes,
+                    Some(Block::Zeros(n)) => vec![0; n],
+                    None => Vec::new(),
+                };
+                if fragment.len() + bytes.len() > bs {
+                    let full = std::mem::replace(&mut fragment, Vec::with_capacity(bs));
+                    work.push(Work { bytes: full, fragment: true });
+                }
+                plan.fragment = Some((fragment_table.len() as u32 + fragments_pending(&work), fragment.len() as u32));
+                fragment.extend_from_slice(&bytes);
+            } else {
+                for block in file.blocks {
+                    match block {
+                        Block::Zeros(_) => plan.blocks.push(None),
+                        Block::Data(bytes) => {
+                            plan.blocks.push(Some(work.len()));
+                            work.push(Work { bytes, fragment: false });
+                        }
+                    }
+                }
+            }
+            planned.push(plan);
+        }
+        if b == last && !fragment.is_empty() {
+            work.push(Work { bytes: std::mem::take(&mut fragment), fragment: true });
+        }
+
+        let compression = options.compression;
+        let block_size = options.block_size;
+        // The next batch is read while this one is compressed, on the same workers: no thread
+        // waits for the last block of a batch. Both results are in order, whatever the threads.
+        let following = batches.get(b + 1).map_or(&[][..], Vec::as_slice);
+        let (packed, read_next) = rayon::join(
+            || -> Vec<std::result::Result<Option<Vec<u8>>, String>> {
+                work.par_iter().map(|w| compression.compress(&w.bytes, block_size)).collect()
+            },
+            || read_batch(following),
+        );
+        next = read_next;
+        let mut placed: Vec<(u64, u32)> = Vec::with_capacity(work.len());
+        for (w, packed) in work.iter().zip(packed) {
+            let packed = packed.map_err(Error::Compress)?;
+            let (bytes, size) = match &packed {
+                Some(p) => (p.as_slice(), p.len() as u32),
+                None => (w.bytes.as_slice(), w.bytes.len() as u32 | DATA_UNCOMPRESSED),
+            };
+            placed.push((out.pos, size));
+            if w.fragment {
+                fragment_table.push((out.pos, size));
+            }
+            out.write(bytes)?;
+        }
+        for plan in planned {
+            let loc = if let Some(first) = plan.duplicate_of {
+                inodes[first].file.clone()
+            } else {
+                let mut loc = FileLoc { size: inodes[plan.inode].file.size, ..FileLoc::default() };
+                loc.start = plan.blocks.iter().flatten().next().map_or(0, |&w| placed[w].0);
+                loc.blocks = plan.blocks.iter().map(|w| w.map_or(0, |w| placed[w].1)).collect();
+                loc.sparse = plan.blocks.iter().filter(|w| w.is_none()).count() as u64 * u64::from(block_size);
+                (loc.fragment, loc.fragment_offset) = plan.fragment.unwrap_or((NONE_U32, 0));
+                loc
+            };
+            inodes[plan.inode].file = loc;
+        }
+    }
+    Ok(fragment_table)
+}
+
+/// Full fragment blocks queued in this batch and not yet in the fragment table.
+fn fragments_pending(work: &[Work]) -> u32 {
+    work.iter().filter(|w| w.fragment).count() as u32
+}
+
+fn node_path(nodes: &[Node], mut n: usize) -> PathBuf {
+    let mut names = Vec::new();
+    while n != 0 {
+        names.push(std::ffi::OsStr::from_bytes(&nodes[n].name));
+        n = nodes[n].parent;
+    }
+    names.iter().rev().collect()
+}
+
+/// Where a directory's listing is, for its inode.
+struct DirPlacement<'a> {
+    block: u32,
+    offset: u16,
+    file_size: u64,
+    parent: u32,
+    index: &'a [(u32, u32, &'a [u8])],
+}
+
+/// The bytes of one inode.
+fn inode_bytes(inode: &Inode, number: u32, id_index: &dyn Fn(u32) -> u16, dir: Option<&DirPlacement<'_>>) -> Vec<u8> {
+    use format::kind;
+    let has_xattr = inode.xattr != NONE_U32;
+    let base = match inode.kind {
+        FileKind::Dir => kind::DIR,
+        FileKind::File => kind::FILE,
+        FileKind::Symlink => kind::SYMLINK,
+        FileKind::BlockDevice => kind::BLOCK,
+        FileKind::CharDevice => kind::CHAR,
+        FileKind::Fifo => kind::FIFO,
+        FileKind::Socket => kind::SOCKET,
+    };
+    let f = &inode.file;
+    let extended = match inode.kind {
+        FileKind::Dir => {
+            let d = dir.expect("a directory inode is written with its placement");
+            has_xattr || d.file_size > 0xffff || !d.index.is_empty()
+        }
+        FileKind::File => {
+            has_xattr
+                || inode.nlink > 1
+                || f.start > u64::from(u32::MAX)
+                || f.size > u64::from(u32::MAX)
+                || f.sparse > 0
+        }
+        _ => has_xattr,
+    };
+    let mut b = Vec::with_capacity(64 + inode.target.len() + 4 * f.blocks.len());
+    b.u16(if extended { base + kind::EXTENDED } else { base });
+    b.u16(inode.mode);
+    b.u16(id_index(inode.uid));
+    b.u16(id_index(inode.gid));
+    b.u32(inode.mtime);
+    b.u32(number);
+    match (inode.kind, extended) {
+        (FileKind::Dir, false) => {
+            let d = dir.expect("checked above");
+            b.u32(d.block);
+            b.u32(inode.nlink);
+            b.u16(d.file_size as u16);
+            b.u16(d.offset);
+            b.u32(d.parent);
+        }
+        (FileKind::Dir, true) => {
+            let d = dir.expect("checked above");
+            b.u32(inode.nlink);
+            b.u32(d.file_size as u32);
+            b.u32(d.block);
+            b.u32(d.parent);
+            b.u16(d.index.len() as u16);
+            b.u16(d.offset);
+            b.u32(inode.xattr);
+            for &(at, start, name) in d.index {
+                b.u32(at);
+                b.u32(start);
+                b.u32(name.len() as u32 - 1);
+                b.extend_from_slice(name);
+            }
+        }
+        (FileKind::File, false) => {
+            b.u32(f.start as u32);
+            b.u32(f.fragment);
+            b.u32(f.fragment_offset);
+            b.u32(f.size as u32);
+            f.blocks.iter().for_each(|&s| b.u32(s));
+        }
+        (FileKind::File, true) => {
+            b.u64(f.start);
+            b.u64(f.size);
+            b.u64(f.sparse);
+            b.u32(inode.nlink);
+            b.u32(f.fragment);
+            b.u32(f.fragment_offset);
+            b.u32(inode.xattr);
+            f.blocks.iter().for_each(|&s| b.u32(s));
+        }
+        (FileKind::Symlink, _) => {
+            b.u32(inode.nlink);
+            b.u32(inode.target.len() as u32);
+            b.extend_from_slice(&inode.target);
+            if extended {
+                b.u32(inode.xattr);
+            }
+        }
+        (FileKind::BlockDevice | FileKind::CharDevice, _) => {
+            b.u32(inode.nlink);
+            b.u32(inode.rdev);
+            if extended {
+                b.u32(inode.xattr);
+            }
+        }
+        (FileKind::Fifo | FileKind::Socket, _) => {
+            b.u32(inode.nlink);
+            if extended {
+                b.u32(inode.xattr);
+            }
+        }
+    }
+    b
+}
+
+/// A directory's listing and its index: (offset of a header in the listing, its absolute
+/// uncompressed offset in the table, the header's first name).
+struct DirListing<'a> {
+    bytes: Vec<u8>,
+    index: Vec<(u32, u64, &'a [u8])>,
+}
+
+impl<'a> DirListing<'a> {
+    fn of(children: &[usize], nodes: &'a [Node], inodes: &[Inode], table: &MetadataWriter) -> Self {
+        let start = table.uncompressed_len();
+        let block_of = |at: u64| at / format::METADATA_SIZE as u64;
+        let mut listing = Self { bytes: Vec::new(), index: Vec::new() };
+        let mut indexed_block = block_of(start);
+        let mut i = 0;
+        while i < children.len() {
+            let reference = |c: usize| inodes[nodes[c].inode].reference.expect("children are written first");
+            let number = |c: usize| nodes[c].inode as i64 + 1;
+            let (first, base) = (children[i], number(children[i]));
+            let block = reference(first) >> 16;
+            let mut j = i;
+            while j < children.len()
+                && j - i < 256
+                && reference(children[j]) >> 16 == block
+                && (number(children[j]) - base).abs() <= 32767
+            {
+                j += 1;
+            }
+            let at = listing.bytes.len();
+            let absolute = start + at as u64;
+            if block_of(absolute) != indexed_block {
+                indexed_block = block_of(absolute);
+                listing.index.push((at as u32, absolute, nodes[first].name.as_slice()));
+            }
+            listing.bytes.u32((j - i - 1) as u32);
+            listing.bytes.u32(block as u32);
+            listing.bytes.u32(base as u32);
+            for &c in &children[i..j] {
+                let inode = &inodes[nodes[c].inode];
+                listing.bytes.u16((reference(c) & 0xffff) as u16);
+                listing.bytes.u16((number(c) - base) as i16 as u16);
+                listing.bytes.u16(match inode.kind {
+                    FileKind::Dir => format::kind::DIR,
+                    FileKind::File => format::kind::FILE,
+                    FileKind::Symlink => format::kind::SYMLINK,
+                    FileKind::BlockDevice => format::kind::BLOCK,
+                    FileKind::CharDevice => format::kind::CHAR,
+                    FileKind::Fifo => format::kind::FIFO,
+                    FileKind::Socket => format::kind::SOCKET,
+                });
+                listing.bytes.u16(nodes[c].name.len() as u16 - 1);
+                listing.bytes.extend_from_slice(&nodes[c].name);
+            }
+            i = j;
+        }
+        listing
+    }
+}
+
+/// Writes the xattr tables; returns the position of the xattr id table's header.
+fn write_xattrs<W: Write>(sets: &[Xattrs], compression: Compression, out: &mut Positioned<W>) -> Result<u64> {
+    let mut kv = MetadataWriter::new(compression);
+    let mut ids = Vec::with_capacity(sets.len() * 16);
+    for set in sets {
+        let reference = kv.reference();
+        let before = kv.uncompressed_len();
+        for (name, value) in set {
+            let (code, rest) = xattr_prefix(name).expect("only known prefixes are kept");
+            let mut b = Vec::with_capacity(8 + rest.len() + value.len());
+            b.u16(code);
+            b.u16(rest.len() as u16);
+            b.extend_from_slice(rest);
+            b.u32(value.len() as u32);
+            b.extend_from_slice(value);
+            kv.push(&b).map_err(Error::Compress)?;
+        }
+        ids.u64(reference);
+        ids.u32(set.len() as u32);
+        ids.u32((kv.uncompressed_len() - before) as u32);
+    }
+    let (kv_bytes, _) = kv.finish().map_err(Error::Compress)?;
+    let kv_start = out.pos;
+    out.write(&kv_bytes)?;
+    let (id_bytes, starts) = table_blocks(compression, &ids, out.pos).map_err(Error::Compress)?;
+    out.write(&id_bytes)?;
+    let header_at = out.pos;
+    let mut header = Vec::with_capacity(16 + 8 * starts.len());
+    header.u64(kv_start);
+    header.u32(sets.len() as u32);
+    header.u32(0);
+    for &s in &starts {
+        header.u64(s);
+    }
+    out.write(&header)?;
+    Ok(header_at)
+}
