@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use tamis_manifest::{Comparison, Group, input};
+use tamis_manifest::{Cause, Comparison, Group, input};
 
 const DIFF_EXIT_CODES: &str = "\
 Exit status:
@@ -99,25 +99,25 @@ pub fn diff(args: &DiffArgs) -> Result<ExitCode> {
 
 /// Counts per group, then the first `list` paths of each group (with their causes); an image
 /// compared inside is followed by its own summary, indented.
-fn summary(out: &mut String, a: &str, b: &str, c: &Comparison, list: usize, indent: &str) {
-    if c.differences.is_empty() {
-        let _ = writeln!(out, "{indent}{a} and {b} are identical ({} entries)", c.entries[0]);
+fn summary(out: &mut String, a: &str, b: &str, comparison: &Comparison, list: usize, indent: &str) {
+    if comparison.differences.is_empty() {
+        let _ = writeln!(out, "{indent}{a} and {b} are identical ({} entries)", comparison.entries[0]);
         return;
     }
     let counts: Vec<String> = Group::ALL
         .iter()
-        .filter_map(|g| c.counts.get(g.name()).filter(|n| **n > 0).map(|n| format!("{n} {}", g.name())))
+        .filter_map(|g| comparison.counts.get(g.name()).filter(|n| **n > 0).map(|n| format!("{n} {}", g.name())))
         .collect();
     let _ = writeln!(
         out,
         "{indent}{a} and {b} differ: {} ({} and {} entries)",
         counts.join(", "),
-        c.entries[0],
-        c.entries[1]
+        comparison.entries[0],
+        comparison.entries[1]
     );
-    let width = c.differences.iter().take(200).map(|d| d.path.len()).max().unwrap_or(0).min(60);
+    let width = comparison.differences.iter().take(200).map(|d| d.path.len()).max().unwrap_or(0).min(60);
     for group in Group::ALL {
-        let items: Vec<_> = c.differences.iter().filter(|d| d.group == group).collect();
+        let items: Vec<_> = comparison.differences.iter().filter(|d| d.group == group).collect();
         if items.is_empty() {
             continue;
         }
@@ -137,9 +137,13 @@ fn summary(out: &mut String, a: &str, b: &str, c: &Comparison, list: usize, inde
         for d in items.iter().take(list) {
             let mut line = format!("{indent}  {:width$}", d.path);
             match &d.explanation {
-                Some(e) if group != Group::MtimeOnly => {
-                    let stage = e.stage.map_or_else(|| "unknown".to_owned(), |s| format!("stage {s}"));
-                    let _ = write!(line, "  {stage}: {}", e.detail);
+                Some(explanation) if group != Group::MtimeOnly => {
+                    let stage = match explanation.stage {
+                        Some(s) => format!("stage {s}"),
+                        None if explanation.cause == Cause::NestedImage => "image".to_owned(),
+                        None => "unknown".to_owned(),
+                    };
+                    let _ = write!(line, "  {stage}: {}", explanation.detail);
                 }
                 _ if group == Group::Metadata => {
                     let _ = write!(line, "  {}", d.fields.join(", "));

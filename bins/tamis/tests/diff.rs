@@ -1,6 +1,8 @@
 //! `tamis manifest` and `tamis diff` as a build script or a rebuilder uses them: exit codes,
 //! groups, explanations, manifest files as inputs.
 
+#![allow(clippy::disallowed_methods, reason = "a test reads whether CI requires every tool")]
+
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -148,4 +150,69 @@ fn every_cause_names_a_stage_tamis_has() {
             Some(stage) => assert!(names.contains(&stage), "{cause:?} names {stage}, not in {names:?}"),
         }
     }
+}
+
+/// Whether the real tools a test needs are installed (else skipped, or failed in CI).
+fn have(tools: &[&str]) -> bool {
+    let missing: Vec<&&str> = tools
+        .iter()
+        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
+        .collect();
+    let required = std::env::var_os("TAMIS_REQUIRE_FIXTURES").is_some_and(|v| v == "1");
+    assert!(missing.is_empty() || !required, "missing tools {missing:?} (scripts/test.sh installs them)");
+    missing.is_empty()
+}
+
+#[test]
+fn the_squashfs_inside_two_isos_is_compared_inside() {
+    if !have(&["xorriso"]) {
+        return;
+    }
+    // Two live images: the root filesystem's host name and one mtime differ, nothing else.
+    let dir = twin_trees();
+    let b = dir.path().join("b");
+    fs::write(b.join("etc/hostname"), b"other\n").unwrap();
+    let out = tamis(&["mtime", "--set", "--epoch", "1700000000", "--quiet", p(&b)]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let touched = Command::new("touch").args(["-h", "-d", "@1600000000"]).arg(b.join("etc/tool")).status().unwrap();
+    assert!(touched.success());
+    for side in ["a", "b"] {
+        let live = dir.path().join(format!("{side}-iso/live"));
+        fs::create_dir_all(&live).unwrap();
+        let image = live.join("filesystem.squashfs");
+        let out = tamis(&["squashfs", "--epoch", "1700000000", p(&dir.path().join(side)), p(&image)]);
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        let iso = dir.path().join(format!("{side}.iso"));
+        let out = Command::new("xorriso")
+            .args(["-as", "mkisofs", "-R", "-J", "-V", "LIVE", "-o", p(&iso), p(live.parent().unwrap())])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+
+    let out = tamis(&["diff", "--json", "--explain", p(&dir.path().join("a.iso")), p(&dir.path().join("b.iso"))]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let v = json(&out);
+    let image = v["differences"].as_array().unwrap().iter().find(|d| d["path"] == "/live/filesystem.squashfs");
+    let inside = &image.expect("the squashfs differs")["inside"];
+    let inner: Vec<(&str, &str)> = inside["differences"]
+        .as_array()
+        .expect("compared inside")
+        .iter()
+        .map(|d| (d["path"].as_str().unwrap(), d["group"].as_str().unwrap()))
+        .collect();
+    assert_eq!(inner, [("/etc/hostname", "content"), ("/etc/tool", "mtime-only")]);
+    assert_eq!(image.unwrap()["cause"], "nested-image");
+    let hostname = &inside["differences"][0];
+    assert_eq!(hostname["stage"], "host-config", "explained as in a tree");
+
+    // The summary for people shows the inside, indented under the image.
+    let out = tamis(&["diff", "--explain", p(&dir.path().join("a.iso")), p(&dir.path().join("b.iso"))]);
+    let said = text(&out.stdout);
+    assert!(said.contains(":/live/filesystem.squashfs differ: 1 content, 1 mtime-only"), "{said}");
+    assert!(
+        said.contains("/live/filesystem.squashfs  image: an image whose insides differ: 1 content, 1 mtime-only"),
+        "{said}"
+    );
+    assert!(said.lines().any(|l| l.starts_with("      /etc/hostname") && l.contains("stage host-config")), "{said}");
 }

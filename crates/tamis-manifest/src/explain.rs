@@ -50,6 +50,9 @@ pub enum Cause {
     IsoImage,
     /// Only the modification time differs.
     MtimeOnly,
+    /// An image (squashfs, initramfs, ISO) whose insides differ: each difference inside has its
+    /// own cause and stage.
+    NestedImage,
     /// Not recognised; the detail says where the bytes first differ.
     Unknown,
 }
@@ -73,12 +76,12 @@ impl Cause {
             Self::GzipHeader | Self::ZipEntryTimes => "formats",
             Self::IsoImage => "iso",
             Self::MtimeOnly => "mtime",
-            Self::Unknown => return None,
+            Self::Unknown | Self::NestedImage => return None,
         })
     }
 
     /// Every cause, for tests and documentation.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::FontconfigChecksum,
         Self::PycMtime,
         Self::ShadowLastChange,
@@ -94,6 +97,7 @@ impl Cause {
         Self::ZipEntryTimes,
         Self::IsoImage,
         Self::MtimeOnly,
+        Self::NestedImage,
         Self::Unknown,
     ];
 }
@@ -447,7 +451,7 @@ mod tests {
     #[test]
     fn causes_have_stages_except_unknown() {
         for cause in Cause::ALL {
-            assert_eq!(cause.stage().is_none(), cause == Cause::Unknown, "{cause:?}");
+            assert_eq!(cause.stage().is_none(), matches!(cause, Cause::Unknown | Cause::NestedImage), "{cause:?}");
         }
     }
 

@@ -143,13 +143,19 @@ fn explain_one(first: &dyn Input, second: &dyn Input, path: &str, group: Group, 
     Ok(match group {
         Group::Content => match (first.contents(path), second.contents(path)) {
             (Ok(a), Ok(b)) => {
-                let explanation = explain::explain_content(path, a.as_deref(), b.as_deref());
+                let mut explanation = explain::explain_content(path, a.as_deref(), b.as_deref());
                 let inside = match (a, b) {
                     (Some(a), Some(b)) if depth > 0 && input::is_image(&a) && input::is_image(&b) => {
                         Some(Box::new(compare_images(path, &a, &b, depth - 1)?))
                     }
                     _ => None,
                 };
+                if let Some(inside) = inside.as_deref().filter(|_| explanation.cause == Cause::Unknown) {
+                    let counts: Vec<String> =
+                        inside.counts.iter().filter(|(_, n)| **n > 0).map(|(g, n)| format!("{n} {g}")).collect();
+                    let detail = format!("an image whose insides differ: {}", counts.join(", "));
+                    explanation = Explanation::new(Cause::NestedImage, detail);
+                }
                 (Some(explanation), inside)
             }
             // Not a regular file on one side (a link, a type change): the path alone must do.
