@@ -397,6 +397,34 @@ impl Root {
     /// the group stays one inode. The directories holding the names get a new modification time,
     /// as with any rename: a pipeline ends with the mtime clamp for that reason.
     pub fn replace(&self, rel: &Path, contents: &[u8], other_names: &[&Path]) -> Result<()> {
+        self.replace_with(rel, other_names, |temp, _| (&*temp).write_all(contents))
+    }
+
+    /// Like [`replace`](Self::replace), for a change of a few bytes in a large file: the new
+    /// file is the old one's bytes, copied by the kernel (`copy_file_range`, no pass through
+    /// this process), with each `(offset, bytes)` of `patches` written over them. The length
+    /// does not change; a patch past the end is an error and leaves the file as it was.
+    pub fn patch(&self, rel: &Path, patches: &[(u64, Vec<u8>)], other_names: &[&Path]) -> Result<()> {
+        self.replace_with(rel, other_names, |temp, original| {
+            let len = original.metadata()?.len();
+            if patches.iter().any(|(at, bytes)| at.checked_add(bytes.len() as u64).is_none_or(|end| end > len)) {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "a patch runs past the end"));
+            }
+            copy_all(original, temp, len)?;
+            for (at, bytes) in patches {
+                std::os::unix::fs::FileExt::write_all_at(temp, bytes, *at)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The atomic replacement of `rel` by a temporary file that `fill` writes, given the original.
+    fn replace_with(
+        &self,
+        rel: &Path,
+        other_names: &[&Path],
+        fill: impl FnOnce(&File, &File) -> std::io::Result<()>,
+    ) -> Result<()> {
         let (dir, name) = self.parent(rel)?.ok_or(Error::WrongType {
             path: rel.to_owned(),
             expected: "regular file",
@@ -425,8 +453,9 @@ impl Root {
         }
 
         let (temp_name, temp) = create_temp(&dir).map_err(|e| Error::io(rel, "create a temporary file beside", e))?;
-        let written =
-            write_with_metadata(temp, contents, &original, &st).map_err(|e| Error::io(rel, "write a copy of", e));
+        let written = fill(&temp, &original)
+            .and_then(|()| copy_metadata(&temp, &original, &st))
+            .map_err(|e| Error::io(rel, "write a copy of", e));
         if let Err(e) = written {
             let _ = rfs::unlinkat(&dir, &temp_name, AtFlags::empty());
             return Err(e);
@@ -527,21 +556,41 @@ fn create_temp_link(from_dir: &impl AsFd, name: &OsStr, to_dir: &impl AsFd) -> s
 
 /// Writes `contents` to `temp`, then gives it `original`'s metadata. The order matters: a change
 /// of owner clears set-id bits and `security.capability`, and writing changes the times.
-fn write_with_metadata(mut temp: File, contents: &[u8], original: &File, st: &rfs::Stat) -> std::io::Result<()> {
-    temp.write_all(contents)?;
-    let own = rfs::fstat(&temp)?;
-    if (own.st_uid, own.st_gid) != (st.st_uid, st.st_gid) {
-        rfs::fchown(&temp, Some(rfs::Uid::from_raw(st.st_uid)), Some(rfs::Gid::from_raw(st.st_gid)))?;
+/// Copies `len` bytes of `from` (from its start) to the end of `to`, in the kernel where it can.
+fn copy_all(from: &File, to: &File, len: u64) -> std::io::Result<()> {
+    let (mut from_at, mut to_at) = (0u64, 0u64);
+    while from_at < len {
+        let chunk = usize::try_from(len - from_at).unwrap_or(usize::MAX).min(1 << 30);
+        match rfs::copy_file_range(from, Some(&mut from_at), to, Some(&mut to_at), chunk) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => {}
+            // Not between these file systems: copy through this process.
+            Err(Errno::XDEV | Errno::NOSYS | Errno::INVAL | Errno::OPNOTSUPP) if from_at == 0 => {
+                let mut reader = std::io::Read::take(from, len);
+                let mut writer = to;
+                std::io::copy(&mut reader, &mut writer)?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    rfs::fchmod(&temp, rfs::Mode::from_raw_mode(st.st_mode & 0o7777))?;
+    Ok(())
+}
+
+fn copy_metadata(temp: &File, original: &File, st: &rfs::Stat) -> std::io::Result<()> {
+    let own = rfs::fstat(temp)?;
+    if (own.st_uid, own.st_gid) != (st.st_uid, st.st_gid) {
+        rfs::fchown(temp, Some(rfs::Uid::from_raw(st.st_uid)), Some(rfs::Gid::from_raw(st.st_gid)))?;
+    }
+    rfs::fchmod(temp, rfs::Mode::from_raw_mode(st.st_mode & 0o7777))?;
     for (name, value) in fd_xattrs(original)? {
-        rfs::fsetxattr(&temp, name.as_slice(), &value, rfs::XattrFlags::empty())?;
+        rfs::fsetxattr(temp, name.as_slice(), &value, rfs::XattrFlags::empty())?;
     }
     let times = Timestamps {
         last_access: Timespec { tv_sec: st.st_atime, tv_nsec: st.st_atime_nsec as i64 },
         last_modification: Timespec { tv_sec: st.st_mtime, tv_nsec: st.st_mtime_nsec as i64 },
     };
-    rfs::futimens(&temp, &times)?;
+    rfs::futimens(temp, &times)?;
     Ok(())
 }
 

@@ -115,3 +115,35 @@ fn errors_name_the_path_inside_the_image() {
     let err = root.replace(Path::new("etc/missing"), b"x", &[]).unwrap_err();
     assert!(err.to_string().starts_with("/etc"), "{err}");
 }
+
+#[test]
+fn patch_copies_the_rest_and_keeps_what_replace_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big");
+    // Larger than one copy_file_range call needs, with a pattern to check every byte.
+    let original: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(&path, &original).unwrap();
+    fs::hard_link(&path, dir.path().join("other")).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    run("setfattr", &["-n", "user.tamis", "-v", "kept", path.to_str().unwrap()]);
+    run("touch", &["-d", "@1600000000.5", path.to_str().unwrap()]);
+    let root = Root::open(dir.path()).unwrap();
+
+    let patches = vec![(0u64, b"HEAD".to_vec()), (2_999_998, b"TL".to_vec()), (1_000_000, vec![0; 60])];
+    root.patch(Path::new("big"), &patches, &[Path::new("other")]).unwrap();
+    let mut expected = original.clone();
+    for (at, bytes) in &patches {
+        expected[*at as usize..*at as usize + bytes.len()].copy_from_slice(bytes);
+    }
+    assert!(fs::read(&path).unwrap() == expected, "patched bytes, every other byte copied");
+    let (after, other) = (fs::metadata(&path).unwrap(), fs::metadata(dir.path().join("other")).unwrap());
+    assert_eq!((after.ino(), after.nlink(), after.mode() & 0o7777), (other.ino(), 2, 0o640));
+    assert_eq!((after.mtime(), after.mtime_nsec()), (1_600_000_000, 500_000_000));
+    assert!(run("getfattr", &["-n", "user.tamis", "--only-values", path.to_str().unwrap()]) == "kept");
+
+    // A patch past the end: refused, the file as it was, no temporary file left.
+    let err = root.patch(Path::new("big"), &[(2_999_999, b"xy".to_vec())], &[Path::new("other")]).unwrap_err();
+    assert!(err.to_string().contains("big"), "{err}");
+    assert!(fs::read(&path).unwrap() == expected);
+    assert!(leftovers(dir.path()).is_empty());
+}

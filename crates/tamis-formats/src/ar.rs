@@ -33,40 +33,65 @@ impl Handler for Ar {
     }
 
     fn normalize(&self, bytes: &[u8], settings: &Settings) -> Result<Option<Vec<u8>>, FormatError> {
-        if !bytes.starts_with(MAGIC) {
-            return Err(FormatError::Malformed { what: "ar magic", offset: 0 });
+        let patches = header_patches(bytes.len() as u64, settings, |at, header| {
+            let at = at as usize;
+            header.copy_from_slice(bytes.get(at..at + header.len()).ok_or(())?);
+            Ok(())
+        })?;
+        if patches.is_empty() {
+            // Copied only when something changes: archives are often large and normal.
+            return Ok(None);
         }
-        let mut out: Option<Vec<u8>> = None;
-        let deb = bytes[MAGIC.len()..].starts_with(b"debian-binary");
-        let mut pos = MAGIC.len();
-        while pos < bytes.len() {
-            let header =
-                bytes.get(pos..pos + HEADER).ok_or(FormatError::Truncated { what: "ar member header", offset: pos })?;
-            if &header[58..60] != b"`\n" {
-                return Err(FormatError::Malformed { what: "ar member header magic", offset: pos + 58 });
-            }
-            let size =
-                decimal(&header[48..58]).ok_or(FormatError::Malformed { what: "ar member size", offset: pos + 48 })?;
-            let name = &header[..16];
-            let data = pos + HEADER;
-            let end = usize::try_from(size)
-                .ok()
-                .and_then(|s| data.checked_add(s))
-                .filter(|&e| e <= bytes.len())
-                .ok_or(FormatError::Truncated { what: "ar member data", offset: data })?;
-            if !name.starts_with(b"// ") {
-                let mut field: [u8; 32] = header[16..48].try_into().expect("a 60-byte header");
-                normalize_fields(&mut field, name, settings, pos, deb)?;
-                if field[..] != header[16..48] {
-                    // Copied only when something changes: archives are often large and normal.
-                    out.get_or_insert_with(|| bytes.to_vec())[pos + 16..pos + 48].copy_from_slice(&field);
-                }
-            }
-            // Members start at even offsets; the padding byte may be missing after the last one.
-            pos = end + (end % 2);
+        let mut out = bytes.to_vec();
+        for (at, field) in patches {
+            out[at as usize..at as usize + field.len()].copy_from_slice(&field);
         }
-        Ok(out)
+        Ok(Some(out))
     }
+}
+
+/// The header fields to rewrite, as (offset in the file, new 32 bytes), for an archive of `len`
+/// bytes whose bytes at an offset `read` gives (`Err` past the end): the members' headers are
+/// all it reads, so a large package is normalized without reading its data.
+pub(crate) fn header_patches(
+    len: u64,
+    settings: &Settings,
+    mut read: impl FnMut(u64, &mut [u8]) -> Result<(), ()>,
+) -> Result<Vec<(u64, [u8; 32])>, FormatError> {
+    let mut start = [0u8; MAGIC.len() + 13];
+    let short = read(0, &mut start[..MAGIC.len()]);
+    if short.is_err() || start[..MAGIC.len()] != MAGIC[..] {
+        return Err(FormatError::Malformed { what: "ar magic", offset: 0 });
+    }
+    let deb = read(0, &mut start).is_ok() && start[MAGIC.len()..].starts_with(b"debian-binary");
+    let mut patches = Vec::new();
+    let mut pos = MAGIC.len() as u64;
+    let mut header = [0u8; HEADER];
+    while pos < len {
+        let offset = pos as usize;
+        read(pos, &mut header).map_err(|()| FormatError::Truncated { what: "ar member header", offset })?;
+        if &header[58..60] != b"`\n" {
+            return Err(FormatError::Malformed { what: "ar member header magic", offset: offset + 58 });
+        }
+        let size =
+            decimal(&header[48..58]).ok_or(FormatError::Malformed { what: "ar member size", offset: offset + 48 })?;
+        let name = &header[..16];
+        let data = pos + HEADER as u64;
+        let end = data
+            .checked_add(size)
+            .filter(|&e| e <= len)
+            .ok_or(FormatError::Truncated { what: "ar member data", offset: offset + HEADER })?;
+        if !name.starts_with(b"// ") {
+            let mut field: [u8; 32] = header[16..48].try_into().expect("a 60-byte header");
+            normalize_fields(&mut field, name, settings, offset, deb)?;
+            if field[..] != header[16..48] {
+                patches.push((pos + 16, field));
+            }
+        }
+        // Members start at even offsets; the padding byte may be missing after the last one.
+        pos = end + (end % 2);
+    }
+    Ok(patches)
 }
 
 /// Rewrites mtime (12), uid (6), gid (6) and mode (8) of one header.

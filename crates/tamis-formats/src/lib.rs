@@ -283,12 +283,27 @@ enum Outcome {
     Failed(String),
 }
 
+/// How much of a file [`StripFormats::read_if_wanted`] read.
+enum Read {
+    /// No handler wants it: its first bytes only.
+    NotWanted,
+    /// All of it.
+    Whole,
+    /// Its first bytes: an `ar` archive of this length, to be read header by header.
+    LargeAr(std::fs::File, u64),
+}
+
+/// From this size, an `ar` archive is normalized by its headers alone.
+const LARGE: u64 = 1 << 20;
+
 /// What reading and normalizing one file found.
 enum Verdict {
     /// No handler wants it, or it is normal already.
     Normal,
     /// New contents, and what the handlers changed.
     Changed(Vec<u8>, String),
+    /// The same length with these bytes written over, and what the handler changed.
+    Patched(Vec<(u64, Vec<u8>)>, String),
     /// Left alone, with the reason.
     Failed(String),
 }
@@ -329,6 +344,14 @@ impl StripFormats {
                     Verdict::Changed(new, what) => {
                         let written = if cx.mode == Mode::Apply {
                             root.replace(job.path, &new, &job.other_names)
+                        } else {
+                            Ok(())
+                        };
+                        Outcome::Changed(what, written)
+                    }
+                    Verdict::Patched(patches, what) => {
+                        let written = if cx.mode == Mode::Apply {
+                            root.patch(job.path, &patches, &job.other_names)
                         } else {
                             Ok(())
                         };
@@ -383,8 +406,19 @@ impl StripFormats {
     fn verdict_in(&self, root: &Root, path: &Path, settings: &Settings, buffer: &mut Vec<u8>) -> Verdict {
         let shown = tamis_core::display_path(path);
         match self.read_if_wanted(root, path, buffer) {
-            Ok(true) => {}
-            Ok(false) => return Verdict::Normal,
+            Ok(Read::Whole) => {}
+            Ok(Read::NotWanted) => return Verdict::Normal,
+            Ok(Read::LargeAr(file, len)) => {
+                let read = |at: u64, into: &mut [u8]| std::os::unix::fs::FileExt::read_exact_at(&file, into, at);
+                return match ar::header_patches(len, settings, |at, into| read(at, into).map_err(|_| ())) {
+                    Ok(patches) if patches.is_empty() => Verdict::Normal,
+                    Ok(patches) => Verdict::Patched(
+                        patches.into_iter().map(|(at, field)| (at, field.to_vec())).collect(),
+                        ar::Ar.what().to_owned(),
+                    ),
+                    Err(e) => Verdict::Failed(format!("{shown}: {}: {e}; left as it was", Format::Ar)),
+                };
+            }
             Err(e) => return Verdict::Failed(tamis_core::Problem::from_error(path, &e).reason),
         }
         let bytes: &[u8] = buffer;
@@ -412,19 +446,24 @@ impl StripFormats {
     }
 
     /// Reads the file's first bytes into `bytes` and, if some handler matches them, the rest:
-    /// one open, and no more than [`HEAD_LEN`] bytes read from a file no handler wants.
-    fn read_if_wanted(&self, root: &Root, path: &Path, bytes: &mut Vec<u8>) -> Result<bool> {
+    /// one open, and no more than [`HEAD_LEN`] bytes read from a file no handler wants. A large
+    /// `ar` archive (a `.deb`) is not read whole: its member headers are all the handler needs.
+    fn read_if_wanted(&self, root: &Root, path: &Path, bytes: &mut Vec<u8>) -> Result<Read> {
         let file = root.open_regular(path)?;
         let io = |e| tamis_core::Error::Io { path: path.to_owned(), op: "read", source: e };
         bytes.clear();
         (&file).take(HEAD_LEN as u64).read_to_end(bytes).map_err(io)?;
-        if !self.formats.iter().any(|f| f.handler().matches(path, bytes)) {
-            return Ok(false);
-        }
+        let mut matching = self.formats.iter().filter(|f| f.handler().matches(path, bytes));
+        let (first, more) = (matching.next(), matching.next());
         let size = file.metadata().map_or(0, |m| m.len());
+        match (first, more) {
+            (None, _) => return Ok(Read::NotWanted),
+            (Some(Format::Ar), None) if size >= LARGE => return Ok(Read::LargeAr(file, size)),
+            _ => {}
+        }
         bytes.reserve(usize::try_from(size).unwrap_or(0).saturating_sub(bytes.len()));
         (&file).read_to_end(bytes).map_err(io)?;
-        Ok(true)
+        Ok(Read::Whole)
     }
 
     /// Normalizes every regular file of `tree` (a walk of `root`).

@@ -578,3 +578,48 @@ fn jar_manifest_builder_and_properties_date_are_removed() {
         assert_eq!(theirs, manifest);
     }
 }
+
+#[test]
+fn a_large_deb_is_normalized_by_its_headers_alone_to_the_same_bytes() {
+    if !have(&["dpkg-deb", "python3"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for (build, sde) in [("a", "1767225600"), ("b", "1780000000")] {
+        let dir = tmp.path().join(build);
+        fs::create_dir_all(dir.join("pkg/DEBIAN")).unwrap();
+        fs::create_dir_all(dir.join("pkg/usr/share/t")).unwrap();
+        // 3 MB that compression cannot shrink: the package is well past the size read by headers.
+        sh(
+            &dir,
+            "python3 -c 'import random; random.seed(7); open(\"pkg/usr/share/t/data\", \"wb\").write(random.randbytes(3000000))'",
+        );
+        fs::write(
+            dir.join("pkg/DEBIAN/control"),
+            "Package: t\nVersion: 1\nArchitecture: all\nMaintainer: t <t@t.invalid>\nDescription: t\n",
+        )
+        .unwrap();
+        sh(&dir, "find pkg -exec touch -h -d 2020-01-01 {} + && chmod 644 pkg/usr/share/t/data");
+        let out = Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Znone", "--build", "pkg", "t.deb"])
+            .current_dir(&dir)
+            .env("SOURCE_DATE_EPOCH", sde)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        sh(&dir, "rm -r pkg");
+    }
+    let original = fs::read(tmp.path().join("a/t.deb")).unwrap();
+    assert!(original.len() > 2 << 20);
+    assert_ne!(original, fs::read(tmp.path().join("b/t.deb")).unwrap());
+    for build in ["a", "b"] {
+        assert_eq!(strip(&tmp.path().join(build)).changes.len(), 1);
+    }
+    assert_same(tmp.path(), "t.deb");
+    // The same bytes the handler gives from the whole file in memory.
+    let settings = tamis_formats::Settings::new(Epoch::from_secs(EPOCH).unwrap());
+    let whole = tamis_formats::Handler::normalize(&tamis_formats::ar::Ar, &original, &settings).unwrap().unwrap();
+    assert!(fs::read(tmp.path().join("a/t.deb")).unwrap() == whole);
+    sh(&tmp.path().join("a"), "dpkg-deb -I t.deb >/dev/null && dpkg-deb --fsys-tarfile t.deb | tar -t >/dev/null");
+    assert!(strip(&tmp.path().join("a")).is_clean());
+}
