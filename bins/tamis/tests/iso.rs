@@ -48,6 +48,16 @@ fn boot_dir() -> Option<PathBuf> {
     common::fixture("initramfs-pair").map(|p| p.join("a/boot"))
 }
 
+/// A tree with one file (`tree/d/f`) and an empty EFI FAT image made by `mformat`, in `dir`.
+fn small_tree_and_efi_image(dir: &Path) -> (PathBuf, PathBuf) {
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("d")).unwrap();
+    std::fs::write(tree.join("d/f"), b"data").unwrap();
+    let efi = dir.join("efi.img");
+    run(Command::new("mformat").args(["-C", "-f", "1440", "-i"]).arg(&efi).arg("::"));
+    (tree, efi)
+}
+
 fn normalize(image: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["iso", "normalize", "--epoch", EPOCH];
     args.extend(extra);
@@ -205,12 +215,8 @@ fn the_reader_lists_what_xorriso_lists() {
 #[test]
 fn a_corrupt_image_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
-    let tree = dir.path().join("tree");
-    std::fs::create_dir_all(tree.join("d")).unwrap();
-    std::fs::write(tree.join("d/f"), b"data").unwrap();
+    let (tree, efi) = small_tree_and_efi_image(dir.path());
     let good = dir.path().join("good.iso");
-    let efi = dir.path().join("efi.img");
-    run(Command::new("mformat").args(["-C", "-f", "1440", "-i"]).arg(&efi).arg("::"));
     run(Command::new("xorriso")
         .args(["-as", "mkisofs", "-R", "-J", "-append_partition", "2", "0xef"])
         .arg(&efi)
@@ -297,11 +303,7 @@ fn md5_checksum_tags_match_after_normalize() {
     // xorriso -md5 on writes MD5 tags over the superblock, the tree and the session, and refuses
     // to load an image whose tags do not match: tamis recomputes them.
     let dir = tempfile::tempdir().unwrap();
-    let tree = dir.path().join("tree");
-    std::fs::create_dir_all(tree.join("d")).unwrap();
-    std::fs::write(tree.join("d/f"), b"data").unwrap();
-    let efi = dir.path().join("efi.img");
-    run(Command::new("mformat").args(["-C", "-f", "1440", "-i"]).arg(&efi).arg("::"));
+    let (tree, efi) = small_tree_and_efi_image(dir.path());
     let image = dir.path().join("md5.iso");
     run(Command::new("xorriso")
         .args(["-md5", "on", "-as", "mkisofs", "-R", "-J", "-append_partition", "2", "0xef"])
@@ -480,11 +482,7 @@ fn genisoimage_images_in_two_time_zones_are_identical_after_normalize() {
 fn diff_explains_iso_images_and_the_iso_stage_removes_the_difference() {
     // Two output directories holding the same small image built three days apart.
     let dir = tempfile::tempdir().unwrap();
-    let tree = dir.path().join("tree");
-    std::fs::create_dir_all(tree.join("d")).unwrap();
-    std::fs::write(tree.join("d/f"), b"data").unwrap();
-    let efi = dir.path().join("efi.img");
-    run(Command::new("mformat").args(["-C", "-f", "1440", "-i"]).arg(&efi).arg("::"));
+    let (tree, efi) = small_tree_and_efi_image(dir.path());
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     for (out, later) in [(&a, false), (&b, true)] {
         std::fs::create_dir_all(out).unwrap();
