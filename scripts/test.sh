@@ -25,6 +25,7 @@ packages+=(u-boot-tools)
 packages+=(xorriso mtools dosfstools grub-efi-amd64-bin grub-pc-bin grub-common fdisk genisoimage isolinux syslinux-common squashfs-tools ovmf p7zip-full)   # ISO images: build (also grub-mkrescue), EFI FAT image, HFS+ (7z), check, boot UEFI (tamis-iso)
 packages+=(disorderfs)   # postinst-check: the directory-order variation (FUSE)
 packages+=(squashfs-tools squashfs-tools-ng)   # unsquashfs -lln/-d check tamis squashfs images; mksquashfs, gensquashfs for the bench
+packages+=(dpkg-dev)   # apt-get source / dpkg-source: strip-nondeterminism's own fixture suite (peer_fixtures.rs)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -36,6 +37,37 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     missing=()
+fi
+
+# strip-nondeterminism's own fixture suite (t/fixtures/*/*.in and .out, t/failures/), from its
+# Debian source package, the version installed above, into a cache under target/ (never
+# committed). The deb-src lines are the host's own apt sources with "deb" read as "deb-src",
+# kept in the cache with their own package lists: the host's apt configuration is not touched.
+# bins/tamis/tests/peer_fixtures.rs runs tamis over it; without it that test says "skipped".
+fetch_peer_suite() {
+    local cache=target/peer-suite version apt
+    [[ -d $cache/strip-nondeterminism/t/fixtures ]] && return 0
+    version=$(dpkg-query -W -f='${source:Version}' strip-nondeterminism 2>/dev/null) || return 1
+    rm -rf "$cache" && mkdir -p "$cache/apt/sources.list.d" "$cache/apt/lists/partial" "$cache/download"
+    local f
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [[ -e $f ]] && sed -E 's/^Types:(.*[[:space:]])deb([[:space:]].*|)$/Types:\1deb-src\2/' "$f" \
+            > "$cache/apt/sources.list.d/$(basename "$f")"
+    done
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [[ -e $f ]] && sed -nE 's/^[[:space:]]*deb[[:space:]]/deb-src /p' "$f" >> "$cache/apt/sources.list"
+    done
+    apt=(-o "Dir::Etc::SourceList=$PWD/$cache/apt/sources.list"
+        -o "Dir::Etc::SourceParts=$PWD/$cache/apt/sources.list.d"
+        -o "Dir::State::Lists=$PWD/$cache/apt/lists" -o APT::Sandbox::User=root)
+    touch "$cache/apt/sources.list"
+    apt-get "${apt[@]}" update -qq >/dev/null 2>&1 || return 1
+    (cd "$cache/download" && apt-get "${apt[@]}" source --download-only -qq "strip-nondeterminism=$version" >/dev/null 2>&1) \
+        || return 1
+    dpkg-source --no-check -x "$cache"/download/strip-nondeterminism_*.dsc "$cache/strip-nondeterminism" >/dev/null
+}
+if [[ $(id -u) -eq 0 ]]; then
+    fetch_peer_suite || log "could not fetch strip-nondeterminism's source package (apt-get source): the peer fixture test will say 'skipped'"
 fi
 
 if [[ $(id -u) -eq 0 ]]; then

@@ -93,6 +93,17 @@ pub enum FormatError {
     /// needs a feature not written yet.
     #[error("not normalized: {0}")]
     Unsupported(&'static str),
+    /// A version of the format this handler does not know, named by the number that the file
+    /// gives it (a pyc's magic number): left as it was rather than guessed at.
+    #[error("not normalized: {what} {number} is not one tamis knows ({known})")]
+    UnknownVersion {
+        /// What the number is.
+        what: &'static str,
+        /// The number.
+        number: u32,
+        /// The versions the handler knows.
+        known: &'static str,
+    },
 }
 
 /// What to do with a timestamp found inside a file.

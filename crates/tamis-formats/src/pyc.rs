@@ -9,16 +9,22 @@
 //! renumbers the back-references, in place: the stream keeps its length and every object.
 //! The 16-byte header (source mtime and size) is the `pyc` stage's (`tamis-postinst`).
 //!
-//! Supported: the marshal format of Python 3.11, 3.12 and 3.13 (the code-object layout differs
-//! in other versions); another magic number is reported, not guessed at.
+//! Supported: the marshal format of Python 3.11 to 3.14. Their code objects have the same
+//! fields; marshal version 5 (3.14) adds one type, the slice (`:`, then start, stop and step),
+//! which the compiler now stores as a constant (`a[1:2]`); like a tuple it takes its reference
+//! slot before its members. A file named `*.pyc` whose header has another magic number (a Python
+//! older than 3.11, or newer than 3.14) is left as it was and reported with that number, not
+//! guessed at.
 
 use std::path::Path;
 
 use crate::{Format, FormatError, Handler, Settings};
 
 /// Magic numbers (first two bytes, little-endian) of the interpreters whose code objects this
-/// parser knows: 3.11, 3.12, 3.13.
-const MAGICS: [u16; 3] = [3495, 3531, 3571];
+/// parser knows, as their final releases write them: 3.11, 3.12, 3.13, 3.14.
+const MAGICS: [u16; 4] = [3495, 3531, 3571, 3627];
+/// For reports: the versions of [`MAGICS`].
+const KNOWN: &str = "Python 3.11 to 3.14: 3495, 3531, 3571, 3627";
 const HEADER_LEN: usize = 16;
 const FLAG_REF: u8 = 0x80;
 /// Deeper nesting is refused rather than risk the stack (CPython stops at 2000 too).
@@ -37,16 +43,24 @@ impl Handler for Pyc {
         "marshal reference flags"
     }
 
-    fn matches(&self, _path: &Path, head: &[u8]) -> bool {
-        head.len() >= 8
+    /// A known magic number is recognised whatever the name; another one only in a file named
+    /// `*.pyc`, so that it can be reported (the header alone is too weak a sign).
+    fn matches(&self, path: &Path, head: &[u8]) -> bool {
+        let pyc_header = head.len() >= 8
             && head[2..4] == *b"\r\n"
-            && MAGICS.contains(&u16::from_le_bytes([head[0], head[1]]))
-            && matches!(u32::from_le_bytes([head[4], head[5], head[6], head[7]]), 0 | 1 | 3)
+            && matches!(u32::from_le_bytes([head[4], head[5], head[6], head[7]]), 0 | 1 | 3);
+        pyc_header
+            && (MAGICS.contains(&u16::from_le_bytes([head[0], head[1]]))
+                || path.extension().is_some_and(|e| e == "pyc"))
     }
 
     fn normalize(&self, bytes: &[u8], _settings: &Settings) -> Result<Option<Vec<u8>>, FormatError> {
         if bytes.len() < HEADER_LEN {
             return Err(FormatError::Truncated { what: "pyc header", offset: 0 });
+        }
+        let magic = u16::from_le_bytes([bytes[0], bytes[1]]);
+        if !MAGICS.contains(&magic) {
+            return Err(FormatError::UnknownVersion { what: "magic number", number: magic.into(), known: KNOWN });
         }
         let mut walk = Walk { data: bytes, pos: HEADER_LEN, flagged: Vec::new(), refs: Vec::new() };
         walk.object(0)?;
@@ -164,6 +178,8 @@ impl Walk<'_> {
                 let n = self.u8("tuple size")? as usize;
                 self.objects(n, depth)?;
             }
+            // A slice (marshal version 5, Python 3.14): start, stop and step.
+            b':' => self.objects(3, depth)?,
             b'(' | b'[' | b'<' | b'>' => {
                 let n = self.count("container size")?;
                 self.objects(n, depth)?;

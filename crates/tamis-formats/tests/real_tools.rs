@@ -444,6 +444,37 @@ fn javadoc_pages_made_on_other_days_in_other_time_zones() {
 }
 
 #[test]
+fn javadoc_pages_made_under_two_locales() {
+    if !have(&["javadoc"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let source = "package p;\n/** A class. */\npublic class A {\n    /** @return one */\n    public int one() { return 1; }\n}\n";
+    // One build asks for French, the other inherits German from the JVM's locale.
+    for (build, locale) in [("a", "-locale fr"), ("b", "-J-Duser.language=de -J-Duser.country=DE")] {
+        let dir = tmp.path().join(build);
+        fs::create_dir_all(dir.join("src/p")).unwrap();
+        fs::write(dir.join("src/p/A.java"), source).unwrap();
+        sh(&dir, &format!("javadoc -quiet {locale} -d api -sourcepath src p 2>/dev/null; rm -r src"));
+    }
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    assert!(fs::read_to_string(a.join("api/p/A.html")).unwrap().contains("<html lang=\"fr\">"));
+    assert!(fs::read_to_string(b.join("api/p/A.html")).unwrap().contains("<html lang=\"de\">"));
+    strip(&a);
+    strip(&b);
+    assert_eq!(sha256(&a), sha256(&b), "the two locales' pages are identical after the stage");
+    let langs = sh(&a, "grep -rl 'lang=' api --include='*.html' || true");
+    assert_eq!(langs, "", "no page keeps a language");
+    // Python's HTML parser finds the root element, now without attributes, and the method.
+    let parsed = sh(
+        &a,
+        "python3 -c 'import html.parser\nclass P(html.parser.HTMLParser):\n  t=[];r=None\n  def handle_starttag(s,tag,a):\n    if s.r is None: s.r=(tag,a)\n  def handle_data(s,d): s.t.append(d)\np=P(); p.feed(open(\"api/p/A.html\").read()); print(p.r, \"one\" in p.t)'",
+    );
+    assert_eq!(parsed, "('html', []) True\n");
+    assert_fixed_point(&a, "$(find api -name '*.html')");
+}
+
+#[test]
 fn uboot_images_made_at_other_times() {
     if !have(&["mkimage", "dumpimage", "faketime"]) {
         return;

@@ -47,7 +47,8 @@ impl CpioInput {
         let invalid = |why: String| Error::Image { path: path.to_owned(), format: "initramfs", why };
         let segments = initramfs::split(&bytes).map_err(|e| invalid(e.to_string()))?;
         if !initramfs::holds_cpio(&segments) {
-            return Err(invalid("no cpio archive in it".to_owned()));
+            let why = "no cpio archive in it".to_owned();
+            return Err(Error::NotAnImage { path: path.to_owned(), format: "initramfs", why });
         }
         let segments: Vec<Vec<u8>> = segments.into_iter().map(|s| s.cpio).collect();
         let mut latest: BTreeMap<String, (ManifestEntry, Option<Location>)> = BTreeMap::new();

@@ -51,6 +51,18 @@ pub enum Error {
         /// What is wrong.
         why: String,
     },
+    /// A file that looked like an image by its first bytes (a compressor's magic number, as an
+    /// initramfs starts) and holds none: a plain compressed file. Compared inside a tree, it is a
+    /// plain content difference.
+    #[error("{path}: not a valid {format} image: {why}")]
+    NotAnImage {
+        /// The file.
+        path: PathBuf,
+        /// What it was read as: "initramfs".
+        format: &'static str,
+        /// What it holds instead.
+        why: String,
+    },
     /// An ISO image could not be read.
     #[error(transparent)]
     Iso(#[from] tamis_iso::Error),

@@ -146,7 +146,21 @@ fn explain_one(first: &dyn Input, second: &dyn Input, path: &str, group: Group, 
                 let mut explanation = explain::explain_content(path, a.as_deref(), b.as_deref());
                 let inside = match (a, b) {
                     (Some(a), Some(b)) if depth > 0 && input::is_image(&a) && input::is_image(&b) => {
-                        Some(Box::new(compare_images(path, &a, &b, depth - 1)?))
+                        match compare_images(path, &a, &b, depth - 1) {
+                            Ok(inside) => Some(Box::new(inside)),
+                            // A compressed file that is no initramfs: a plain content difference.
+                            Err(Error::NotAnImage { .. }) => None,
+                            // An image one side of which cannot be read: its bytes differ, and
+                            // the rest of the comparison goes on.
+                            Err(e @ (Error::Image { .. } | Error::Squashfs { .. } | Error::Iso(_))) => {
+                                if explanation.cause == Cause::Unknown {
+                                    explanation.detail =
+                                        format!("{} (not compared inside: {})", explanation.detail, why(&e));
+                                }
+                                None
+                            }
+                            Err(e) => return Err(e),
+                        }
                     }
                     _ => None,
                 };
@@ -169,6 +183,15 @@ fn explain_one(first: &dyn Input, second: &dyn Input, path: &str, group: Group, 
         Group::OnlyInFirst | Group::OnlyInSecond => (explain::explain_path(path), None),
         Group::Metadata => (None, None),
     })
+}
+
+/// What an image reader said (of a temporary copy: its path is left out where it can be).
+fn why(error: &Error) -> String {
+    match error {
+        Error::Image { why, .. } => why.clone(),
+        Error::Squashfs { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// Two images found at `path` in both inputs, compared inside. The readers open files, so each
