@@ -311,7 +311,8 @@ fn a_gzip_too_large_to_read_whole_is_checked_and_patched_as_a_stream() {
          head -c 299000000 big.gz > cut.gz",
     );
     let cut = fingerprint(dir, "cut.gz");
-    let out = strip(dir, &["."]);
+    // 500 MB of address space: less than the file and its rewrite held in memory together.
+    let out = tamis(dir, "500000000", "strip", &["."]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(fingerprint(dir, "cut.gz"), cut, "a cut stream is left as it was");
     assert!(stderr(&out).contains("/cut.gz: gzip: truncated"), "{}", stderr(&out));
