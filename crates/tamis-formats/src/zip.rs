@@ -24,7 +24,8 @@
 //!
 //! Left as they are on purpose, and said so in the report (not a problem): Android packages
 //! (`.apk`, whatever their name), recognised by an APK Signing Block or by their entries (see
-//! `android_package`); rewriting one breaks its signature or its alignment.
+//! `android_package`), and signed jars (a `META-INF/NAME.SF` signature file, as
+//! strip-nondeterminism recognises them); rewriting one breaks its signature or its alignment.
 //!
 //! Not rewritten (the file is reported and left as it is): zip64 archives, archives split over
 //! disks, data between the central directory and its end record, and encrypted entries
@@ -105,7 +106,11 @@ impl Handler for Zip {
         if let Some(why) = android_package(bytes, &layout) {
             return Err(FormatError::LeftAlone(why));
         }
-        let signed = layout.entries.iter().any(|e| is_signature_file(&bytes[e.name.0..e.name.1]));
+        if layout.entries.iter().any(|e| is_signature_file(&bytes[e.name.0..e.name.1])) {
+            return Err(FormatError::LeftAlone(
+                "a signed jar (META-INF/*.SF): its signature digests the manifest and every entry, as strip-nondeterminism leaves it",
+            ));
+        }
         let mut order: Vec<&Entry> = layout.entries.iter().collect();
         order.sort_by(|a, b| sort_key(&bytes[a.name.0..a.name.1]).cmp(&sort_key(&bytes[b.name.0..b.name.1])));
         let mut out = Vec::with_capacity(bytes.len());
@@ -116,9 +121,7 @@ impl Handler for Zip {
             offsets.push(out.len() - layout.base);
             let start = out.len();
             let record = &bytes[entry.local.0..entry.local.0 + entry.local.1];
-            // A signed jar's manifest and entries are digested by its signature: only what lies
-            // outside it (order, times, modes) may change.
-            let text = if signed { None } else { rewrite_text(bytes, entry, record)? };
+            let text = rewrite_text(bytes, entry, record)?;
             match &text {
                 Some(new) => out.extend_from_slice(&new.local),
                 None => out.extend_from_slice(record),
