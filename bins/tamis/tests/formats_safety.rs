@@ -230,23 +230,26 @@ fn standalone_cpio_archives_of_two_days_become_identical() {
                  touch -h -d {day} tree/etc/motd tree/etc/link tree/big tree/etc tree
                  (cd tree && find . | {order} | cpio -o -H newc --quiet > ../out/newc.cpio)
                  (cd tree && find . | {order} | cpio -o -H crc --quiet > ../out/data)
-                 (cd tree && find . | {order} | cpio -o -H odc --quiet > ../out/odc.cpio)"
+                 (cd tree && find . | {order} | cpio -o -H odc --quiet > ../out/odc.cpio)
+                 (cd tree && find . | {order} | cpio -o -H bin --quiet > ../out/bin.cpio)"
             ),
         );
     }
     sh(dir, "! cmp -s a/out/newc.cpio b/out/newc.cpio && ! cmp -s a/out/data b/out/data");
-    let odc = fingerprint(&dir.join("a/out"), "odc.cpio");
+    let (odc, bin) = (fingerprint(&dir.join("a/out"), "odc.cpio"), fingerprint(&dir.join("a/out"), "bin.cpio"));
     for build in ["a", "b"] {
         let out = strip(dir, &[&format!("{build}/out"), "--set"]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         assert!(stderr(&out).contains("2 changes"), "{}", stderr(&out));
         assert!(
-            stderr(&out).contains("left as it is: /odc.cpio: cpio: an odc (070707) cpio archive"),
+            stderr(&out).contains("left as it is: /odc.cpio: cpio: an odc (070707) cpio archive")
+                && stderr(&out).contains("left as it is: /bin.cpio: cpio: an old binary cpio archive"),
             "{}",
             stderr(&out)
         );
     }
     assert_eq!(fingerprint(&dir.join("a/out"), "odc.cpio"), odc, "odc is left byte for byte");
+    assert_eq!(fingerprint(&dir.join("a/out"), "bin.cpio"), bin, "bin is left byte for byte");
     for name in ["newc.cpio", "data"] {
         let (a, b) = (fs::read(dir.join("a/out").join(name)).unwrap(), fs::read(dir.join("b/out").join(name)).unwrap());
         assert!(a == b, "{name}: the two days give the same bytes");

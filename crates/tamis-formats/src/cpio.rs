@@ -11,8 +11,9 @@
 //! and the `newc` or `crc` format with them.
 //!
 //! Recognised by content: the magic `070701` (newc), `070702` (crc) or `070707` (odc) followed
-//! by digits. The odc format is left as it is, with that reason in the report: `tamis-cpio`
-//! writes only the formats the kernel reads. A plain archive followed by compressed data is an
+//! by digits, or the old binary format's 16-bit magic with a well-formed first name. The odc and
+//! binary formats are left as they are, with that reason in the report: `tamis-cpio` writes only
+//! the formats the kernel reads. A plain archive followed by compressed data is an
 //! initramfs (early microcode, then the compressed main archive) and is left to the `initramfs`
 //! stage and `tamis initramfs`, also with that reason.
 //!
@@ -26,6 +27,23 @@ use tamis_cpio::archive::{ArchiveOptions, TimePolicy as CpioTimes};
 use tamis_cpio::initramfs::normalize_archives;
 
 use crate::{Format, FormatError, Handler, Settings, TimePolicy};
+
+/// The magic of the old binary format (`cpio -H bin`), octal 070707 as a 16-bit word, in
+/// either byte order.
+const BINARY_LE: [u8; 2] = [0xc7, 0x71];
+const BINARY_BE: [u8; 2] = [0x71, 0xc7];
+
+/// Whether `bytes` start with a binary cpio member: a 26-byte header whose name size (bytes
+/// 20–21, in the magic's byte order) counts a name that ends with its only NUL.
+fn is_binary_archive(bytes: &[u8]) -> bool {
+    let Some(size) = bytes.get(20..22) else { return false };
+    let size = usize::from(if bytes.starts_with(&BINARY_LE) {
+        u16::from_le_bytes([size[0], size[1]])
+    } else {
+        u16::from_be_bytes([size[0], size[1]])
+    });
+    size > 1 && bytes.get(26..26 + size).is_some_and(|name| name[size - 1] == 0 && !name[..size - 1].contains(&0))
+}
 
 /// The cpio handler.
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,6 +62,8 @@ impl Handler for Cpio {
         let digits = |radix: u32| head.get(6..8).is_some_and(|d| d.iter().all(|&b| char::from(b).is_digit(radix)));
         ((head.starts_with(b"070701") || head.starts_with(b"070702")) && digits(16))
             || (head.starts_with(b"070707") && digits(8))
+            || head.starts_with(&BINARY_LE)
+            || head.starts_with(&BINARY_BE)
     }
 
     fn normalize(&self, bytes: &[u8], settings: &Settings) -> Result<Option<Vec<u8>>, FormatError> {
@@ -51,6 +71,17 @@ impl Handler for Cpio {
             return Err(FormatError::LeftAlone(
                 "an odc (070707) cpio archive: tamis writes the newc and crc formats only",
             ));
+        }
+        if bytes.starts_with(&BINARY_LE) || bytes.starts_with(&BINARY_BE) {
+            // Two bytes are a weak sign: a file is taken for an archive only if its first
+            // member's name is where the header says, ended by its NUL.
+            return if is_binary_archive(bytes) {
+                Err(FormatError::LeftAlone(
+                    "an old binary cpio archive (cpio -H bin): tamis writes the newc and crc formats only",
+                ))
+            } else {
+                Ok(None)
+            };
         }
         let times = match settings.policy {
             TimePolicy::Clamp => CpioTimes::Clamp,
@@ -111,6 +142,15 @@ mod tests {
         assert!(!Cpio.matches("x".as_ref(), b"070701 dates"), "text that starts with the digits");
         let e = Cpio.normalize(b"070707000000", &settings()).unwrap_err();
         assert!(matches!(e, FormatError::LeftAlone(why) if why.contains("odc")), "{e}");
+        // A binary member named "test" (name size 5), little-endian.
+        let mut binary = vec![0xc7, 0x71];
+        binary.extend_from_slice(&[0; 18]);
+        binary.extend_from_slice(&[5, 0, 0, 0, 0, 0]);
+        binary.extend_from_slice(b"test\0");
+        let e = Cpio.normalize(&binary, &settings()).unwrap_err();
+        assert!(matches!(e, FormatError::LeftAlone(why) if why.contains("binary")), "{e}");
+        binary[30] = b'x'; // the NUL is gone: not an archive
+        assert_eq!(Cpio.normalize(&binary, &settings()), Ok(None));
         let mut early = archive(&[("kernel/x86/microcode/GenuineIntel.bin", 1, 0)]);
         early.extend_from_slice(&[0x1f, 0x8b, 8, 0]);
         let e = Cpio.normalize(&early, &settings()).unwrap_err();
