@@ -145,7 +145,7 @@ struct StripArgs {
     /// Give every embedded time the epoch, older ones too (default: only times newer than it).
     #[arg(long)]
     set: bool,
-    /// Only these formats (default: all of gzip, zip, ar, png, gettext).
+    /// Only these formats (default: all of gzip, zip, ar, png, gettext, pyc, javadoc, uimage, cpio).
     #[arg(long = "type", short = 't', value_delimiter = ',', value_name = "TYPE,..")]
     types: Vec<Format>,
     /// Keep the file names recorded in gzip headers (default: drop them).

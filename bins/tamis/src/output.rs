@@ -132,6 +132,17 @@ pub fn summary(root: &Path, outcome: &Outcome, elapsed: Duration) -> String {
             let _ =
                 writeln!(out, "  {:width$}    ... and {} more problems", "", report.problems.len() - LISTED_PROBLEMS);
         }
+        for skipped in report.skipped.iter().take(LISTED_PROBLEMS) {
+            let _ = writeln!(out, "  {:width$}    left as it is: {}", "", skipped.reason);
+        }
+        if report.skipped.len() > LISTED_PROBLEMS {
+            let _ = writeln!(
+                out,
+                "  {:width$}    ... and {} more left as they are (--json FILE lists all)",
+                "",
+                report.skipped.len() - LISTED_PROBLEMS
+            );
+        }
     }
     let (changes, problems) = (outcome.change_count(), outcome.problem_count());
     let verdict = match (check, changes) {

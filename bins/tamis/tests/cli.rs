@@ -237,7 +237,7 @@ fn strip_reports_corrupt_files_and_bad_arguments() {
 
     let missing = tamis(&["strip", "--epoch", EPOCH, path(&dir.path().join("nothing.gz"))], &[]);
     assert_eq!(code(&missing), 2, "{}", stderr(&missing));
-    let unknown = tamis(&["strip", "--epoch", EPOCH, "--type", "cpio", path(dir.path())], &[]);
+    let unknown = tamis(&["strip", "--epoch", EPOCH, "--type", "bflt", path(dir.path())], &[]);
     assert_eq!(code(&unknown), 2, "{}", stderr(&unknown));
     assert!(stderr(&unknown).contains("known formats: gzip, zip, ar, png, gettext"), "{}", stderr(&unknown));
 }

@@ -35,6 +35,11 @@ impl<'r> Edits<'r> {
         self.report.problems.push(Problem { path: rel.to_owned(), reason: reason.into() });
     }
 
+    /// Records that `rel` was left as it is on purpose, and why.
+    pub fn skipped(&mut self, rel: &Path, reason: impl Into<String>) {
+        self.report.skipped.push(crate::Skipped { path: rel.to_owned(), reason: reason.into() });
+    }
+
     /// Records an error about `rel` as a problem.
     pub fn error(&mut self, rel: &Path, error: &crate::Error) {
         self.report.problems.push(Problem::from_error(rel, error));

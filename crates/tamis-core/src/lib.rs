@@ -43,7 +43,7 @@ pub use epoch::{Epoch, EpochError, EpochSource};
 pub use error::Error;
 pub use normalizer::{Context, NoProgress, Normalizer, Progress};
 pub use path::{canonical_cmp, display_path};
-pub use report::{Action, Change, Mode, Problem, Report};
+pub use report::{Action, Change, Mode, Problem, Report, Skipped};
 pub use root::{Directory, Root, fd_xattrs};
 pub use time::{Timestamp, civil_from_days, days_from_civil};
 pub use walk::{Entry, FileKind, Metadata, Tree, makedev};

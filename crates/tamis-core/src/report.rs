@@ -78,6 +78,18 @@ impl Problem {
     }
 }
 
+/// An entry a stage recognised and left alone on purpose, because changing it would break it
+/// (a signed Android package): not a problem, but said so that nobody wonders why it was not
+/// normalized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The entry, inside the root.
+    #[serde(serialize_with = "serialize_path")]
+    pub path: PathBuf,
+    /// Why it was left as it is.
+    pub reason: String,
+}
+
 /// What one normalizer did (in [`Mode::Apply`]) or would do (in [`Mode::Check`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
@@ -91,12 +103,22 @@ pub struct Report {
     pub changes: Vec<Change>,
     /// Entries left alone because of an error.
     pub problems: Vec<Problem>,
+    /// Entries left alone on purpose, with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
 }
 
 impl Report {
     /// An empty report for `stage`.
     pub fn new(stage: &str, mode: Mode) -> Self {
-        Self { stage: stage.to_owned(), mode, examined: 0, changes: Vec::new(), problems: Vec::new() }
+        Self {
+            stage: stage.to_owned(),
+            mode,
+            examined: 0,
+            changes: Vec::new(),
+            problems: Vec::new(),
+            skipped: Vec::new(),
+        }
     }
 
     /// Puts changes and problems in the canonical order of their paths, so that the report does
@@ -104,9 +126,11 @@ impl Report {
     pub fn sort(&mut self) {
         self.changes.sort_by(|a, b| crate::canonical_cmp(&a.path, &b.path).then(a.action.cmp(&b.action)));
         self.problems.sort_by(|a, b| crate::canonical_cmp(&a.path, &b.path).then(a.reason.cmp(&b.reason)));
+        self.skipped.sort_by(|a, b| crate::canonical_cmp(&a.path, &b.path).then(a.reason.cmp(&b.reason)));
     }
 
-    /// True when nothing changed (or would change) and nothing failed.
+    /// True when nothing changed (or would change) and nothing failed (entries skipped on
+    /// purpose do not count).
     pub fn is_clean(&self) -> bool {
         self.changes.is_empty() && self.problems.is_empty()
     }

@@ -87,6 +87,12 @@ pub struct Segment {
     pub cpio: Vec<u8>,
 }
 
+/// The most decompressed data one initramfs file may hold (1 GiB, all its segments together):
+/// the normalizer holds it in memory, with its normalized copy. A Debian initrd holds 30 to
+/// 150 MB; a file that decompresses to more (a compression bomb: 2 GiB of zeros fit in 2 MB of
+/// gzip) is refused with [`CpioError::TooLarge`] and left as it is.
+pub const DECOMPRESSED_LIMIT: usize = 1 << 30;
+
 fn skip_zeros(bytes: &[u8], mut at: usize) -> usize {
     while bytes.get(at) == Some(&0) {
         at += 1;
@@ -101,6 +107,8 @@ fn skip_zeros(bytes: &[u8], mut at: usize) -> usize {
 pub fn split(file: &[u8]) -> Result<Vec<Segment>, CpioError> {
     let mut segments = Vec::new();
     let mut at = skip_zeros(file, 0);
+    let mut budget = DECOMPRESSED_LIMIT;
+    let too_large = |at| CpioError::TooLarge { at, limit: DECOMPRESSED_LIMIT >> 20 };
     while at < file.len() {
         let rest = &file[at..];
         let compression = Compression::detect(rest).ok_or(CpioError::UnknownData { at })?;
@@ -114,18 +122,27 @@ pub fn split(file: &[u8]) -> Result<Vec<Segment>, CpioError> {
                 let mut reader = rest;
                 let mut cpio = Vec::new();
                 flate2::bufread::GzDecoder::new(&mut reader)
+                    .take(budget as u64 + 1)
                     .read_to_end(&mut cpio)
                     .map_err(|e| CpioError::Decompress { at, tool: "gzip", why: e.to_string() })?;
+                if cpio.len() > budget {
+                    return Err(too_large(at));
+                }
                 (rest.len() - reader.len(), cpio)
             }
             other => {
                 // Other formats end the file in practice (mkinitramfs appends one compressed
                 // archive last); the tool decompresses everything that is left.
                 let (tool, _) = other.tool().expect("compressed formats have a tool");
-                let cpio = run(tool, &["-d", "-c"], rest).map_err(|why| CpioError::Decompress { at, tool, why })?;
+                let cpio = match run(tool, &["-d", "-c"], rest, budget) {
+                    Ok(cpio) => cpio,
+                    Err(Run::TooLarge) => return Err(too_large(at)),
+                    Err(Run::Failed(why)) => return Err(CpioError::Decompress { at, tool, why }),
+                };
                 (rest.len(), cpio)
             }
         };
+        budget -= cpio.len().min(budget);
         segments.push(Segment { offset: at, stored_len, compression, cpio });
         at = skip_zeros(file, at + stored_len);
     }
@@ -135,27 +152,62 @@ pub fn split(file: &[u8]) -> Result<Vec<Segment>, CpioError> {
     Ok(segments)
 }
 
-fn run(tool: &'static str, args: &[&str], input: &[u8]) -> Result<Vec<u8>, String> {
+/// Why a tool's run gave no output.
+enum Run {
+    /// It wrote more than the limit and was stopped.
+    TooLarge,
+    /// It could not run, or failed, with its message.
+    Failed(String),
+}
+
+/// Runs `tool` with `input` on its standard input and returns its standard output, reading no
+/// more than `max` bytes of it: a tool that writes more is killed.
+fn run(tool: &'static str, args: &[&str], input: &[u8], max: usize) -> Result<Vec<u8>, Run> {
     let mut child = Command::new(tool)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {tool}: {e}"))?;
+        .map_err(|e| Run::Failed(format!("cannot run {tool}: {e}")))?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    let output = std::thread::scope(|scope| {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let (output, errors) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || stdin.write_all(input));
-        let output = child.wait_with_output();
+        let errors = scope.spawn(move || {
+            let mut text = Vec::new();
+            let _ = (&mut stderr).take(1 << 16).read_to_end(&mut text);
+            text
+        });
+        let mut output = Vec::new();
+        let read = stdout.take((max as u64).saturating_add(1)).read_to_end(&mut output);
+        if output.len() > max {
+            // Stopped here: its pipes close, its writer and reader threads end.
+            let _ = child.kill();
+        }
+        let status = child.wait();
         // A tool that stops reading early (bad data) makes the write fail: its exit says why.
         let _ = writer.join();
-        output
-    })
-    .map_err(|e| format!("{tool}: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("{tool}: {}", String::from_utf8_lossy(&output.stderr).trim()));
+        let errors = errors.join().unwrap_or_default();
+        (read.and(status).map(|status| (status, output)), errors)
+    });
+    let (status, output) = output.map_err(|e| Run::Failed(format!("{tool}: {e}")))?;
+    if output.len() > max {
+        return Err(Run::TooLarge);
     }
-    Ok(output.stdout)
+    if !status.success() {
+        return Err(Run::Failed(format!("{tool}: {}", String::from_utf8_lossy(&errors).trim())));
+    }
+    Ok(output)
+}
+
+/// Normalizes plain cpio archives that follow one another, with zero bytes allowed between
+/// and after them (a standalone `.cpio` file): each archive by [`archive::normalize`], padded
+/// to a 512-byte block. Bytes that are neither an archive nor zeros are
+/// [`CpioError::UnknownData`].
+pub fn normalize_archives(cpio: &[u8], epoch: u32, options: ArchiveOptions) -> Result<Vec<u8>, CpioError> {
+    normalize_cpio(cpio, epoch, options)
 }
 
 /// Normalizes every archive in a decompressed segment (several may follow one another).
@@ -163,6 +215,9 @@ fn normalize_cpio(cpio: &[u8], epoch: u32, options: ArchiveOptions) -> Result<Ve
     let mut out = Vec::with_capacity(cpio.len());
     let mut at = skip_zeros(cpio, 0);
     while at < cpio.len() {
+        if !newc::is_newc(&cpio[at..]) {
+            return Err(CpioError::UnknownData { at });
+        }
         let (members, end) = newc::parse(&cpio[at..]).map_err(|e| e.shifted(at))?;
         archive::normalize(&members, epoch, options, &mut out);
         at = skip_zeros(cpio, at + end);
@@ -188,7 +243,10 @@ fn compress(compression: Compression, cpio: &[u8]) -> Result<Vec<u8>, CpioError>
             let (tool, args) = other.tool().expect("compressed formats have a tool");
             let mut all = args.to_vec();
             all.push("-c");
-            run(tool, &all, cpio).map_err(|why| CpioError::Compress { tool, why })
+            run(tool, &all, cpio, usize::MAX - 1).map_err(|e| match e {
+                Run::Failed(why) => CpioError::Compress { tool, why },
+                Run::TooLarge => CpioError::Compress { tool, why: "more output than memory holds".to_owned() },
+            })
         }
     }
 }

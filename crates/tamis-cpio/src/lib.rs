@@ -19,7 +19,8 @@
 //! cpio lists and extracts them (`bins/tamis/tests/initramfs.rs`).
 //!
 //! The normalizer holds a decompressed segment in memory (sorting needs every member; a Debian
-//! initrd is 30 to 150 MB decompressed). gzip is decompressed and compressed in process
+//! initrd is 30 to 150 MB decompressed); a file that decompresses to more than
+//! [`initramfs::DECOMPRESSED_LIMIT`] (1 GiB) is refused and left as it is. gzip is decompressed and compressed in process
 //! (`flate2`); the other formats by the same tools mkinitramfs uses (`xz`, `zstd`, `lz4`,
 //! `bzip2`, `lzma`), whose output is the same for the same version and options but can change
 //! between versions of the tool — as for any image, pin the tools to reproduce the bytes.
@@ -68,6 +69,14 @@ pub enum CpioError {
         tool: &'static str,
         /// Its reason.
         why: String,
+    },
+    /// The file decompresses to more than [`initramfs::DECOMPRESSED_LIMIT`].
+    #[error("segment at byte {at}: decompresses to more than {limit} MiB, the most an initramfs may hold here")]
+    TooLarge {
+        /// Offset of the segment.
+        at: usize,
+        /// The limit, in MiB.
+        limit: usize,
     },
     /// A segment could not be compressed again.
     #[error("{tool} failed: {why}")]

@@ -83,6 +83,11 @@ fn hex_field(field: &[u8], at: usize) -> Result<u32, CpioError> {
     u32::from_str_radix(text, 16).map_err(|_| CpioError::Header { at, why: "a field is not hexadecimal" })
 }
 
+/// The `crc` format's checksum: the sum of the bytes, modulo 2³².
+fn checksum(data: &[u8]) -> u32 {
+    data.iter().fold(0u32, |sum, &b| sum.wrapping_add(u32::from(b)))
+}
+
 /// Whether `bytes` starts with a newc or crc member.
 pub fn is_newc(bytes: &[u8]) -> bool {
     bytes.starts_with(b"070701") || bytes.starts_with(b"070702")
@@ -133,7 +138,11 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Member<'_>>, usize), CpioError> {
         }
         let data_at = align4(name_at + namesize);
         let data = bytes.get(data_at..data_at + filesize as usize).ok_or(CpioError::Truncated { at, what: "data" })?;
-        if crc && data.iter().fold(0u32, |sum, &b| sum.wrapping_add(u32::from(b))) != check {
+        // The checksum is a regular file's (GNU cpio writes 0 for a link's target, and the
+        // kernel checks files only); GNU cpio stores a hard-link group's data with one name and
+        // gives every name's header its checksum: a member without data has nothing to check.
+        let checked = mode & S_IFMT == S_IFREG && !data.is_empty();
+        if crc && checked && checksum(data) != check {
             return Err(CpioError::Header { at, why: "data does not match its crc checksum" });
         }
         at = align4(data_at + data.len());
@@ -147,7 +156,8 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Member<'_>>, usize), CpioError> {
 /// Writes one member.
 pub fn write_member(out: &mut impl Write, header: &Header, name: &[u8], data: &[u8]) -> std::io::Result<()> {
     let magic = if header.crc { "070702" } else { "070701" };
-    let check = if header.crc { data.iter().fold(0u32, |sum, &b| sum.wrapping_add(u32::from(b))) } else { 0 };
+    // Only a regular file's data has a checksum, as GNU cpio writes it.
+    let check = if header.crc && header.mode & S_IFMT == S_IFREG { checksum(data) } else { 0 };
     let namesize = name.len() + 1;
     write!(
         out,

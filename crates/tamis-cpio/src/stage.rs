@@ -105,6 +105,14 @@ fn examine(root: &Root, entry: &Entry, epoch: i64, options: InitramfsOptions, ex
     if !plausible {
         return Outcome::NotInitramfs;
     }
+    if entry.meta.size > initramfs::DECOMPRESSED_LIMIT as u64 {
+        let limit = initramfs::DECOMPRESSED_LIMIT >> 20;
+        return Outcome::Failed(format!(
+            "{}: {} bytes, more than the {limit} MiB an initramfs may hold here; left as it is",
+            tamis_core::display_path(&entry.path),
+            entry.meta.size
+        ));
+    }
     let bytes = match root.read(&entry.path) {
         Ok(bytes) => bytes,
         Err(e) => return Outcome::Failed(e.to_string()),

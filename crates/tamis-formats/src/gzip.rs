@@ -6,12 +6,18 @@
 //! name dropped unless [`Settings::gzip_keep_name`], the OS set to 3 (Unix), and the header CRC
 //! (`FHCRC`) recomputed. Compressed data and trailers are copied byte for byte.
 //!
-//! A stream whose compressed bytes never hold the magic `1f 8b 08` has one member, and is not
-//! inflated: the common case costs a scan of the bytes. Otherwise each member is inflated
-//! (output discarded) to find where it ends and where the next begins, and its CRC-32 and
-//! length are checked: a corrupt stream is an error, not a rewrite. Bytes after the last member
+//! No header is changed before the member it heads is proven whole: its deflate stream is
+//! inflated (output discarded, 64 KiB at a time) and the CRC-32 and length (`ISIZE`) of the
+//! trailer are checked against what came out. A truncated or corrupt member is an error, and the
+//! file is left as it was and named, even when its headers are already normal. Inflating is also
+//! how the end of a member, hence the start of the next, is found. Bytes after the last member
 //! that are not a gzip member (zero padding) are kept as they are.
+//!
+//! A file too large to be read whole ([`crate::READ_WHOLE_LIMIT`]) is checked the same way by
+//! [`header_patches`], streamed from the file, and patched in place; its headers must then keep
+//! their length (a file name to drop is refused with a reason).
 
+use std::io::BufRead;
 use std::path::Path;
 
 use flate2::{Decompress, FlushDecompress, Status};
@@ -56,24 +62,22 @@ impl Handler for Gzip {
     }
 
     fn normalize(&self, bytes: &[u8], settings: &Settings) -> Result<Option<Vec<u8>>, FormatError> {
+        if !bytes.starts_with(&[0x1f, 0x8b]) {
+            return Err(FormatError::Malformed { what: "gzip magic", offset: 0 });
+        }
         let mut out = Vec::with_capacity(bytes.len());
         let mut pos = 0;
         let mut inflater = Decompress::new(false);
         while pos < bytes.len() {
             let rest = &bytes[pos..];
             if !rest.starts_with(&[0x1f, 0x8b]) {
-                if pos == 0 {
-                    return Err(FormatError::Malformed { what: "gzip magic", offset: 0 });
-                }
                 // Padding after the last member: gzip ignores it, so do we.
                 break;
             }
             let header = parse_header(rest).map_err(|e| shift(e, pos))?;
             let body = pos + header.len;
-            // A next member starts with the magic: where the bytes do not hold it, this member
-            // (and whatever follows it) runs to the end, and nothing needs inflating.
-            let end =
-                if contains_magic(&bytes[body..]) { member_end(&mut inflater, bytes, body)? } else { bytes.len() };
+            let mut data = &bytes[body..];
+            let end = body + to_usize(check_member(&mut inflater, &mut data, body as u64)?);
             write_header(&mut out, &header, settings);
             out.extend_from_slice(&bytes[body..end]);
             pos = end;
@@ -83,9 +87,56 @@ impl Handler for Gzip {
     }
 }
 
-/// Whether `bytes` hold the first three bytes of a gzip member anywhere.
-fn contains_magic(bytes: &[u8]) -> bool {
-    bytes.windows(3).any(|w| w == [0x1f, 0x8b, 8])
+/// The most a member header may take: 10 fixed bytes, an extra field of up to 64 KiB, and a name
+/// and a comment; a longer one is refused when streaming.
+const HEADER_MAX: usize = 1 << 18;
+
+/// The headers to rewrite, as (offset, new bytes), of a gzip file of `len` bytes streamed from
+/// `file`: every member is inflated and checked against its trailer before any header is
+/// listed, so a corrupt file gives an error and no patch. Memory stays bounded (a header, a
+/// read buffer and the inflater's window) whatever the file's size.
+pub fn header_patches(file: &std::fs::File, len: u64, settings: &Settings) -> Result<Vec<(u64, Vec<u8>)>, FormatError> {
+    use std::io::{Seek as _, SeekFrom};
+    use std::os::unix::fs::FileExt as _;
+
+    let unreadable = |offset: u64| FormatError::Malformed { what: "unreadable bytes", offset: to_usize(offset) };
+    let mut patches = Vec::new();
+    let mut inflater = Decompress::new(false);
+    let mut head = vec![0u8; HEADER_MAX];
+    let mut pos = 0u64;
+    while pos < len {
+        let want = usize::try_from(len - pos).unwrap_or(HEADER_MAX).min(HEADER_MAX);
+        file.read_exact_at(&mut head[..want], pos).map_err(|_| unreadable(pos))?;
+        let rest = &head[..want];
+        if !rest.starts_with(&[0x1f, 0x8b]) {
+            if pos == 0 {
+                return Err(FormatError::Malformed { what: "gzip magic", offset: 0 });
+            }
+            break;
+        }
+        let header = parse_header(rest).map_err(|e| shift(e, to_usize(pos)))?;
+        let mut new = Vec::new();
+        write_header(&mut new, &header, settings);
+        let body = pos + header.len as u64;
+        let mut reader = file;
+        reader.seek(SeekFrom::Start(body)).map_err(|_| unreadable(body))?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
+        let end = body + check_member(&mut inflater, &mut reader, body)?;
+        if new != rest[..header.len] {
+            if new.len() != header.len {
+                return Err(FormatError::Unsupported(
+                    "a gzip file too large to read whole whose header changes length (a file name to drop)",
+                ));
+            }
+            patches.push((pos, new));
+        }
+        pos = end;
+    }
+    Ok(patches)
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 fn shift(e: FormatError, by: usize) -> FormatError {
@@ -162,40 +213,46 @@ fn write_header(out: &mut Vec<u8>, header: &Header<'_>, settings: &Settings) {
     }
 }
 
-/// Inflates the deflate stream at `body` (output discarded but checked against the trailer)
-/// and returns the offset just past the member's 8-byte trailer.
-fn member_end(inflater: &mut Decompress, bytes: &[u8], body: usize) -> Result<usize, FormatError> {
+/// Inflates the deflate stream `input` starts with (output discarded, its CRC-32 and length
+/// checked against the 8-byte trailer that follows) and returns the length of the stream and
+/// trailer. `body` is where `input` starts in the file, for errors.
+fn check_member(inflater: &mut Decompress, input: &mut impl BufRead, body: u64) -> Result<u64, FormatError> {
     inflater.reset(false);
     let mut scratch = vec![0u8; 1 << 16];
     let mut crc = crc32fast::Hasher::new();
-    let input = &bytes[body..];
+    let at = |inflater: &Decompress| to_usize(body.saturating_add(inflater.total_in()));
     loop {
-        let consumed = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
-        let before_out = inflater.total_out();
+        let chunk =
+            input.fill_buf().map_err(|_| FormatError::Malformed { what: "unreadable bytes", offset: at(inflater) })?;
+        let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
         let status = inflater
-            .decompress(input.get(consumed..).unwrap_or_default(), &mut scratch, FlushDecompress::None)
-            .map_err(|_| FormatError::Malformed { what: "deflate data", offset: body + consumed })?;
-        let produced = usize::try_from(inflater.total_out() - before_out).unwrap_or(0);
+            .decompress(chunk, &mut scratch, FlushDecompress::None)
+            .map_err(|_| FormatError::Malformed { what: "deflate data", offset: at(inflater) })?;
+        let used = to_usize(inflater.total_in() - before_in);
+        let produced = to_usize(inflater.total_out() - before_out);
         crc.update(&scratch[..produced]);
-        let now_in = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
+        input.consume(used);
         match status {
             Status::StreamEnd => break,
-            Status::Ok | Status::BufError if produced == 0 && now_in == consumed => {
-                return Err(FormatError::Truncated { what: "deflate data", offset: body + now_in });
+            Status::Ok | Status::BufError if used == 0 && produced == 0 => {
+                return Err(FormatError::Truncated { what: "deflate data", offset: at(inflater) });
             }
             Status::Ok | Status::BufError => {}
         }
     }
-    let data_end = body + usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
-    let stored_crc = le32(bytes, data_end, "gzip trailer")?;
-    let stored_len = le32(bytes, data_end + 4, "gzip trailer")?;
+    let data_end = at(inflater);
+    let mut trailer = [0u8; 8];
+    input.read_exact(&mut trailer).map_err(|_| FormatError::Truncated { what: "gzip trailer", offset: data_end })?;
+    let stored_crc = le32(&trailer, 0, "gzip trailer")?;
+    let stored_len = le32(&trailer, 4, "gzip trailer")?;
     if stored_crc != crc.finalize() {
         return Err(FormatError::Malformed { what: "gzip CRC-32 of the data", offset: data_end });
     }
+    // ISIZE is the length modulo 2^32.
     if stored_len != inflater.total_out() as u32 {
         return Err(FormatError::Malformed { what: "gzip length of the data", offset: data_end + 4 });
     }
-    Ok(data_end + 8)
+    Ok(inflater.total_in() + 8)
 }
 
 #[cfg(test)]
@@ -266,5 +323,22 @@ mod tests {
         let mut cut = good.clone();
         cut.extend_from_slice(&good[..8]);
         assert!(Gzip.normalize(&cut, &settings()).is_err(), "second member header cut");
+    }
+
+    #[test]
+    fn a_single_member_is_checked_before_its_header_changes() {
+        let good = member(FNAME, 1_800_000_000, 0, b"name\0");
+        assert!(Gzip.normalize(&good, &settings()).unwrap().is_some());
+        let at = good.len() - 8;
+        for (i, what) in [(at, "CRC-32"), (at + 4, "length")] {
+            let mut bad = good.clone();
+            bad[i] = 1;
+            let e = Gzip.normalize(&bad, &settings()).unwrap_err();
+            assert!(e.to_string().contains(what), "{e}");
+        }
+        let e = Gzip.normalize(&good[..good.len() - 3], &settings()).unwrap_err();
+        assert!(matches!(e, FormatError::Truncated { what: "gzip trailer", .. }), "{e}");
+        let e = Gzip.normalize(&good[..good.len() - 9], &settings()).unwrap_err();
+        assert!(matches!(e, FormatError::Truncated { what: "deflate data", .. }), "{e}");
     }
 }

@@ -56,6 +56,7 @@ use serde::{Deserialize, Serialize};
 use tamis_core::{Action, Context, Edits, Entry, Epoch, FileKind, Mode, Normalizer, Report, Result, Root, Tree};
 
 pub mod ar;
+pub mod cpio;
 pub mod gettext;
 pub mod gzip;
 mod jar;
@@ -104,6 +105,11 @@ pub enum FormatError {
         /// The versions the handler knows.
         known: &'static str,
     },
+    /// A valid file of the format that is left as it is on purpose, because a change would
+    /// break what the file is used for (an Android package's signature). Reported as skipped,
+    /// not as a problem.
+    #[error("left as it is: {0}")]
+    LeftAlone(&'static str),
 }
 
 /// What to do with a timestamp found inside a file.
@@ -179,11 +185,13 @@ pub enum Format {
     Javadoc,
     /// U-Boot legacy images (`mkimage`): the header time.
     Uimage,
+    /// Standalone cpio archives (newc and crc): member times, inode numbers, order.
+    Cpio,
 }
 
 impl Format {
     /// Every format, in the order handlers are offered a file.
-    pub const ALL: [Format; 8] = [
+    pub const ALL: [Format; 9] = [
         Format::Gzip,
         Format::Zip,
         Format::Ar,
@@ -192,6 +200,7 @@ impl Format {
         Format::Pyc,
         Format::Javadoc,
         Format::Uimage,
+        Format::Cpio,
     ];
 
     /// The name in profiles and on the command line.
@@ -205,6 +214,7 @@ impl Format {
             Format::Pyc => "pyc",
             Format::Javadoc => "javadoc",
             Format::Uimage => "uimage",
+            Format::Cpio => "cpio",
         }
     }
 
@@ -219,6 +229,7 @@ impl Format {
             Format::Pyc => &pyc::Pyc,
             Format::Javadoc => &javadoc::Javadoc,
             Format::Uimage => &uimage::Uimage,
+            Format::Cpio => &cpio::Cpio,
         }
     }
 }
@@ -231,7 +242,7 @@ impl std::fmt::Display for Format {
 
 /// A format name that is not one of [`Format::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format {0:?}; known formats: gzip, zip, ar, png, gettext, pyc, javadoc, uimage")]
+#[error("unknown format {0:?}; known formats: gzip, zip, ar, png, gettext, pyc, javadoc, uimage, cpio")]
 pub struct UnknownFormat(pub String);
 
 impl std::str::FromStr for Format {
@@ -292,20 +303,35 @@ enum Outcome {
     Changed(String, Result<()>),
     /// Left alone, with the reason.
     Failed(String),
+    /// Left alone on purpose, with the reason.
+    Skipped(String),
 }
 
 /// How much of a file [`StripFormats::read_if_wanted`] read.
 enum Read {
     /// No handler wants it: its first bytes only.
     NotWanted,
-    /// All of it.
-    Whole,
+    /// All of it, and whether it has holes.
+    Whole(bool),
     /// Its first bytes: an `ar` archive of this length, to be read header by header.
     LargeAr(std::fs::File, u64),
+    /// Its first bytes: a gzip file of this length, too large to read whole, to be streamed.
+    LargeGzip(std::fs::File, u64),
+    /// Its first bytes: a file of this length and format, too large to read whole.
+    TooLarge(Format, u64),
 }
 
 /// From this size, an `ar` archive is normalized by its headers alone.
 const LARGE: u64 = 1 << 20;
+
+/// The largest file read whole into memory (256 MiB). A worker holds a file and its new
+/// contents, so memory stays below twice this per worker thread. Larger files are streamed where
+/// the format allows it (gzip: every member inflated from the file and checked, headers patched
+/// in place; `ar`: headers only) and otherwise left as they are, reported as a problem.
+pub const READ_WHOLE_LIMIT: u64 = 256 << 20;
+
+/// A read buffer larger than this is not kept for the next file.
+const BUFFER_KEPT: usize = 64 << 20;
 
 /// What reading and normalizing one file found.
 enum Verdict {
@@ -317,13 +343,21 @@ enum Verdict {
     Patched(Vec<(u64, Vec<u8>)>, String),
     /// Left alone, with the reason.
     Failed(String),
+    /// Left alone on purpose, with the reason.
+    Skipped(String),
+}
+
+/// Whether `file` has a hole: a rewrite (even a copy by the kernel) would allocate it, turning
+/// a sparse file into a dense one.
+fn has_holes(file: &std::fs::File, len: u64) -> bool {
+    rustix::fs::seek(file, rustix::fs::SeekFrom::Hole(0)).is_ok_and(|hole| hole < len)
 }
 
 impl StripFormats {
     /// The stage's name in profiles and on the command line.
     pub const NAME: &'static str = "formats";
     /// One line for `tamis stages`.
-    pub const SUMMARY: &'static str = "remove times, names and owners embedded in gzip, zip/jar, ar/deb, png, gettext, pyc, javadoc and U-Boot files (by content, not name)";
+    pub const SUMMARY: &'static str = "remove times, names and owners embedded in gzip, zip/jar, ar/deb, png, gettext, pyc, javadoc, U-Boot and cpio files (by content, not name)";
 
     /// A stage with these options.
     pub fn new(options: &FormatsOptions) -> Self {
@@ -352,6 +386,7 @@ impl StripFormats {
                 let outcome = match self.verdict(root, job.path, &settings) {
                     Verdict::Normal => Outcome::Normal,
                     Verdict::Failed(why) => Outcome::Failed(why),
+                    Verdict::Skipped(why) => Outcome::Skipped(why),
                     Verdict::Changed(new, what) => {
                         let written = if cx.mode == Mode::Apply {
                             root.replace(job.path, &new, &job.other_names)
@@ -378,6 +413,7 @@ impl StripFormats {
             match outcome {
                 Outcome::Normal => {}
                 Outcome::Failed(why) => edits.problem(job.path, why),
+                Outcome::Skipped(why) => edits.skipped(job.path, why),
                 Outcome::Changed(what, written) => {
                     edits.apply(job.path, Action::Rewrite, &what, None, |_| written);
                 }
@@ -411,18 +447,30 @@ impl StripFormats {
             /// fresh allocation costs a page fault per page, more than the read itself.
             static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        BUFFER.with_borrow_mut(|buffer| self.verdict_in(root, path, settings, buffer))
+        BUFFER.with_borrow_mut(|buffer| {
+            let verdict = self.verdict_in(root, path, settings, buffer);
+            if buffer.capacity() > BUFFER_KEPT {
+                *buffer = Vec::new();
+            }
+            verdict
+        })
     }
 
     fn verdict_in(&self, root: &Root, path: &Path, settings: &Settings, buffer: &mut Vec<u8>) -> Verdict {
         let shown = tamis_core::display_path(path);
-        match self.read_if_wanted(root, path, buffer) {
-            Ok(Read::Whole) => {}
+        let sparse = |what: String| {
+            Verdict::Failed(format!(
+                "{shown}: {what}: has holes (a sparse file), which a rewrite would fill; left as it was"
+            ))
+        };
+        let holes = match self.read_if_wanted(root, path, buffer) {
+            Ok(Read::Whole(holes)) => holes,
             Ok(Read::NotWanted) => return Verdict::Normal,
             Ok(Read::LargeAr(file, len)) => {
                 let read = |at: u64, into: &mut [u8]| std::os::unix::fs::FileExt::read_exact_at(&file, into, at);
                 return match ar::header_patches(len, settings, |at, into| read(at, into).map_err(|_| ())) {
                     Ok(patches) if patches.is_empty() => Verdict::Normal,
+                    Ok(_) if has_holes(&file, len) => sparse(ar::Ar.what().to_owned()),
                     Ok(patches) => Verdict::Patched(
                         patches.into_iter().map(|(at, field)| (at, field.to_vec())).collect(),
                         ar::Ar.what().to_owned(),
@@ -430,8 +478,22 @@ impl StripFormats {
                     Err(e) => Verdict::Failed(format!("{shown}: {}: {e}; left as it was", Format::Ar)),
                 };
             }
+            Ok(Read::LargeGzip(file, len)) => {
+                return match gzip::header_patches(&file, len, settings) {
+                    Ok(patches) if patches.is_empty() => Verdict::Normal,
+                    Ok(_) if has_holes(&file, len) => sparse(gzip::Gzip.what().to_owned()),
+                    Ok(patches) => Verdict::Patched(patches, gzip::Gzip.what().to_owned()),
+                    Err(e) => Verdict::Failed(format!("{shown}: {}: {e}; left as it was", Format::Gzip)),
+                };
+            }
+            Ok(Read::TooLarge(format, len)) => {
+                return Verdict::Failed(format!(
+                    "{shown}: {format}: {len} bytes, more than the {} MiB a {format} file is read into memory for; left as it was",
+                    READ_WHOLE_LIMIT >> 20
+                ));
+            }
             Err(e) => return Verdict::Failed(tamis_core::Problem::from_error(path, &e).reason),
-        }
+        };
         let bytes: &[u8] = buffer;
         let mut current: Option<Vec<u8>> = None;
         let mut what: Vec<&'static str> = Vec::new();
@@ -447,10 +509,16 @@ impl StripFormats {
                     current = Some(out);
                 }
                 Ok(None) => {}
+                Err(FormatError::LeftAlone(why)) => return Verdict::Skipped(format!("{shown}: {format}: {why}")),
+                // A version tamis does not know is not a fault of the file: said, with its number.
+                Err(e @ FormatError::UnknownVersion { .. }) => {
+                    return Verdict::Skipped(format!("{shown}: {format}: {e}"));
+                }
                 Err(e) => return Verdict::Failed(format!("{shown}: {format}: {e}; left as it was")),
             }
         }
         match current {
+            Some(_) if holes => sparse(what.join("; ")),
             Some(new) if new != bytes => Verdict::Changed(new, what.join("; ")),
             _ => Verdict::Normal,
         }
@@ -470,11 +538,18 @@ impl StripFormats {
         match (first, more) {
             (None, _) => return Ok(Read::NotWanted),
             (Some(Format::Ar), None) if size >= LARGE => return Ok(Read::LargeAr(file, size)),
+            (Some(Format::Gzip), None) if size > READ_WHOLE_LIMIT => return Ok(Read::LargeGzip(file, size)),
+            (Some(&format), _) if size > READ_WHOLE_LIMIT => return Ok(Read::TooLarge(format, size)),
             _ => {}
         }
         bytes.reserve(usize::try_from(size).unwrap_or(0).saturating_sub(bytes.len()));
-        (&file).read_to_end(bytes).map_err(io)?;
-        Ok(Read::Whole)
+        // A file that grew since its size was read is still read no further than the limit.
+        (&file).take(READ_WHOLE_LIMIT + 1 - HEAD_LEN as u64).read_to_end(bytes).map_err(io)?;
+        if bytes.len() as u64 > READ_WHOLE_LIMIT {
+            let format = *first.expect("a handler matched");
+            return Ok(Read::TooLarge(format, bytes.len() as u64));
+        }
+        Ok(Read::Whole(has_holes(&file, bytes.len() as u64)))
     }
 
     /// Normalizes every regular file of `tree` (a walk of `root`).

@@ -22,6 +22,11 @@
 //! jmod file (`jmod create`), whose offsets count from after that header; both conventions are
 //! read from the end record and kept.
 //!
+//! Left as they are on purpose, and said so in the report (not a problem): Android packages
+//! (`.apk`, whatever their name), recognised by an APK Signing Block or by their entries (see
+//! `android_package`), and signed jars (a `META-INF/NAME.SF` signature file, as
+//! strip-nondeterminism recognises them); rewriting one breaks its signature or its alignment.
+//!
 //! Not rewritten (the file is reported and left as it is): zip64 archives, archives split over
 //! disks, data between the central directory and its end record, and encrypted entries
 //! (traditional encryption checks the password against the MS-DOS time).
@@ -46,6 +51,8 @@ const DATA_DESCRIPTOR: u16 = 1 << 3;
 const JMOD_MAGIC: &[u8] = b"JM\x01\x00";
 const CENTRAL_LEN: usize = 46;
 const END_LEN: usize = 22;
+/// The last 16 bytes of an APK Signing Block, which ends where the central directory starts.
+const APK_SIG_BLOCK_MAGIC: &[u8; 16] = b"APK Sig Block 42";
 /// Seconds from 1601-01-01 (NTFS times) to 1970-01-01.
 const NTFS_TO_UNIX: i64 = 11_644_473_600;
 
@@ -69,6 +76,8 @@ struct Layout {
     base: usize,
     /// Where the first entry starts: what comes before (a `#!` line, a jmod header) is kept.
     start: usize,
+    /// Where the central directory starts.
+    cd_offset: usize,
     end: usize,
 }
 
@@ -94,6 +103,14 @@ impl Handler for Zip {
             return Ok(None);
         }
         let layout = parse(bytes)?;
+        if let Some(why) = android_package(bytes, &layout) {
+            return Err(FormatError::LeftAlone(why));
+        }
+        if layout.entries.iter().any(|e| is_signature_file(&bytes[e.name.0..e.name.1])) {
+            return Err(FormatError::LeftAlone(
+                "a signed jar (META-INF/*.SF): its signature digests the manifest and every entry, as strip-nondeterminism leaves it",
+            ));
+        }
         let mut order: Vec<&Entry> = layout.entries.iter().collect();
         order.sort_by(|a, b| sort_key(&bytes[a.name.0..a.name.1]).cmp(&sort_key(&bytes[b.name.0..b.name.1])));
         let mut out = Vec::with_capacity(bytes.len());
@@ -131,6 +148,33 @@ impl Handler for Zip {
         }
         Ok((out != bytes).then_some(out))
     }
+}
+
+/// Why the archive is an Android package, which this handler leaves as it is: an APK Signing
+/// Block (schemes v2 and v3: the 16-byte magic `APK Sig Block 42` ends it, just before the
+/// central directory) signs the bytes of the entries and of the central directory, so any change
+/// breaks it; and Android requires stored entries aligned as `zipalign` placed them, which a
+/// reordering loses. An unsigned or v1-only package is recognised by its entries:
+/// `AndroidManifest.xml` with `classes.dex` (code) or `resources.arsc` (resources only).
+fn android_package(bytes: &[u8], layout: &Layout) -> Option<&'static str> {
+    let before_directory =
+        layout.cd_offset.checked_sub(APK_SIG_BLOCK_MAGIC.len()).map(|at| &bytes[at..layout.cd_offset]);
+    if before_directory == Some(&APK_SIG_BLOCK_MAGIC[..]) {
+        return Some("an Android package signed with an APK Signing Block (v2/v3), which signs the archive's bytes");
+    }
+    let has = |name: &[u8]| layout.entries.iter().any(|e| &bytes[e.name.0..e.name.1] == name);
+    (has(b"AndroidManifest.xml") && (has(b"classes.dex") || has(b"resources.arsc"))).then_some(
+        "an Android package (AndroidManifest.xml with classes.dex or resources.arsc), whose entries zipalign placed and whose signatures cover its bytes",
+    )
+}
+
+/// Whether `name` is the signature file of a signed jar (`META-INF/NAME.SF`, as `jarsigner`
+/// writes it), whose digests cover the manifest, its main section and every entry's bytes.
+fn is_signature_file(name: &[u8]) -> bool {
+    name.starts_with(b"META-INF/")
+        && name.len() > b"META-INF/.SF".len()
+        && name[name.len() - 3..].eq_ignore_ascii_case(b".SF")
+        && !name[b"META-INF/".len()..].contains(&b'/')
 }
 
 /// A local record rebuilt around new contents, and what its central record must say of it.
@@ -271,7 +315,7 @@ fn parse(bytes: &[u8]) -> Result<Layout, FormatError> {
         entries[i].local.1 = next - start;
         next = start;
     }
-    Ok(Layout { entries, base, start: next, end })
+    Ok(Layout { entries, base, start: next, cd_offset, end })
 }
 
 /// The offset of the end of central directory record: the last one whose comment runs exactly
@@ -492,6 +536,28 @@ mod tests {
         out.extend_from_slice(&cd_offset.to_le_bytes());
         out.extend_from_slice(&[0, 0]);
         out
+    }
+
+    #[test]
+    fn android_packages_are_left_alone() {
+        let late = 1_800_000_000;
+        let unsigned = archive(&[("classes.dex", b"dex", late), ("AndroidManifest.xml", b"m", late)]);
+        let e = Zip.normalize(&unsigned, &settings()).unwrap_err();
+        assert!(matches!(e, FormatError::LeftAlone(why) if why.contains("AndroidManifest.xml")), "{e}");
+        // A signing block between the last entry and the central directory (its size fields
+        // and pairs do not matter here: the magic that ends it is what is looked for).
+        let plain = archive(&[("b", b"bb", late), ("a", b"a", late)]);
+        assert!(Zip.normalize(&plain, &settings()).unwrap().is_some());
+        let cd_offset = le32(&plain, plain.len() - 6, "").unwrap() as usize;
+        let mut block = vec![0u8; 8];
+        block.extend_from_slice(APK_SIG_BLOCK_MAGIC);
+        let mut signed = plain[..cd_offset].to_vec();
+        signed.extend_from_slice(&block);
+        signed.extend_from_slice(&plain[cd_offset..]);
+        let end = signed.len() - 6;
+        signed[end..end + 4].copy_from_slice(&((cd_offset + block.len()) as u32).to_le_bytes());
+        let e = Zip.normalize(&signed, &settings()).unwrap_err();
+        assert!(matches!(e, FormatError::LeftAlone(why) if why.contains("APK Signing Block")), "{e}");
     }
 
     #[test]
