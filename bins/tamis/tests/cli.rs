@@ -241,3 +241,32 @@ fn strip_reports_corrupt_files_and_bad_arguments() {
     assert_eq!(code(&unknown), 2, "{}", stderr(&unknown));
     assert!(stderr(&unknown).contains("known formats: gzip, zip, ar, png, gettext"), "{}", stderr(&unknown));
 }
+
+#[test]
+fn the_readme_test_command_works_where_there_is_no_sudo() {
+    // Root-only machines (containers, CI images) have no sudo: the README's test command must
+    // not start with it, and the script must run as root without it. `--help` stops the script
+    // before it installs or runs anything.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = fs::read_to_string(repo.join("README.md")).unwrap();
+    let line = readme.lines().find(|l| l.contains("scripts/test.sh")).expect("no test command in the README");
+    let command = line.split('#').next().unwrap().trim();
+    // A PATH with what the script needs and no sudo.
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["bash", "sh", "env", "sed", "readlink", "dirname", "id"] {
+        let found = ["/usr/bin", "/bin"].iter().map(|d| Path::new(d).join(tool)).find(|p| p.exists()).unwrap();
+        std::os::unix::fs::symlink(found, bin.path().join(tool)).unwrap();
+    }
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} --help"))
+        .current_dir(&repo)
+        .env("PATH", bin.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{command:?}: {}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("as root"), "{}", String::from_utf8_lossy(&out.stdout));
+    // CI runs the same command.
+    let ci = fs::read_to_string(repo.join(".ci/run")).unwrap();
+    assert!(ci.lines().any(|l| l.trim() == command), ".ci/run does not run {command:?}");
+}
