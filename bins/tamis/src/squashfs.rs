@@ -242,7 +242,7 @@ fn write_json(file: &Path, value: &serde_json::Value) -> Result<()> {
 /// `--list`: one line per entry as `unsquashfs -lln` prints it (mode, uid/gid, size or device,
 /// mtime in UTC, path, link target), or JSON.
 fn list(args: &SquashfsArgs, path: &Path) -> Result<ExitCode> {
-    let image = Image::open(path).with_context(|| format!("{}: cannot read the image", path.display()))?;
+    let image = Image::open(path).with_context(|| path.display().to_string())?;
     let entries = image.entries().with_context(|| format!("{}: cannot list the image", path.display()))?;
     if let Some(file) = &args.json {
         let list: Vec<_> = entries

@@ -270,3 +270,64 @@ fn the_readme_test_command_works_where_there_is_no_sudo() {
     let ci = fs::read_to_string(repo.join(".ci/run")).unwrap();
     assert!(ci.lines().any(|l| l.trim() == command), ".ci/run does not run {command:?}");
 }
+
+/// Runs tamis; a run still going after a minute is killed and the test fails (it blocked).
+fn tamis_or_blocked(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tamis"))
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("tamis {args:?} blocked");
+}
+
+#[test]
+fn a_fifo_or_a_device_given_as_an_input_is_refused_at_once() {
+    let dir = fresh_tree();
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let tree = dir.path().join("etc");
+    let runs: [&[&str]; 5] = [
+        &["diff", path(&fifo), path(&tree)],
+        &["manifest", path(&fifo)],
+        &["squashfs", "--list", path(&fifo)],
+        &["normalize", "--epoch", EPOCH, "--check", "--profile", path(&fifo), path(&tree)],
+        &["normalize", "--epoch", EPOCH, "--check", "--profile", "/dev/zero", path(&tree)],
+    ];
+    for args in runs {
+        let out = tamis_or_blocked(args);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{args:?}: {err}");
+        assert!(err.contains("not a regular file"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_profile_error_is_printed_once_and_names_the_file() {
+    let dir = fresh_tree();
+    let cases = [
+        ("syntax.toml", "description = \n", "string values must be quoted"),
+        ("shape.toml", "[[stage]]\nname = 'mtime'\n", "missing field `description`"),
+        ("stage.toml", "description = 'x'\n[[stage]]\nname = 'mtimes'\n", "unknown stage \"mtimes\""),
+        ("option.toml", "description = 'x'\n[[stage]]\nname = 'mtime'\npolicy = 'sometimes'\n", "sometimes"),
+    ];
+    for (name, text, reason) in cases {
+        let file = dir.path().join(name);
+        fs::write(&file, text).unwrap();
+        let out = tamis(&["normalize", "--epoch", EPOCH, "--check", "--profile", path(&file), path(dir.path())], &[]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{name}: {err}");
+        assert_eq!(err.matches(reason).count(), 1, "{name}: printed other than once: {err}");
+        assert!(err.contains(&format!("profile {}: ", file.display())), "{name}: the file is not named: {err}");
+    }
+}

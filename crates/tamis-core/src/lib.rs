@@ -31,6 +31,7 @@
 mod edits;
 mod epoch;
 mod error;
+mod input_file;
 mod normalizer;
 mod path;
 mod report;
@@ -41,6 +42,7 @@ mod walk;
 pub use edits::Edits;
 pub use epoch::{Epoch, EpochError, EpochSource};
 pub use error::Error;
+pub use input_file::{open_regular_file, read_regular_file};
 pub use normalizer::{Context, NoProgress, Normalizer, Progress};
 pub use path::{canonical_cmp, display_path};
 pub use report::{Action, Change, Mode, Problem, Report};
