@@ -103,7 +103,8 @@ struct RunArgs {
     /// Worker threads (default: one per CPU). The result does not depend on it.
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
-    /// Print nothing on stderr but errors.
+    /// Print nothing on stderr but errors and, when entries were left alone (exit 3), one line
+    /// saying how many and where they are listed.
     #[arg(long, short = 'q')]
     quiet: bool,
 }

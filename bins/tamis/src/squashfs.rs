@@ -77,7 +77,8 @@ pub struct SquashfsArgs {
     /// Worker threads (default: one per CPU). The image does not depend on it.
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
-    /// Print nothing on stderr but errors.
+    /// Print nothing on stderr but errors and, when entries were left alone (exit 3), one line
+    /// saying how many and where they are listed.
     #[arg(long, short = 'q')]
     quiet: bool,
     /// ROOT OUT: the tree and the image to write; with --list: IMAGE.
@@ -219,6 +220,8 @@ pub fn run(args: &SquashfsArgs) -> Result<ExitCode> {
             let _ = writeln!(s, "  {}", problem.reason);
         }
         eprint!("{s}");
+    } else if let Some(line) = crate::output::quiet_problems(out, outcome.dropped_xattrs.len(), args.json.as_deref()) {
+        eprintln!("{line}");
     }
     Ok(ExitCode::from(code))
 }

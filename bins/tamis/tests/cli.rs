@@ -138,9 +138,17 @@ fn entries_it_cannot_handle_are_reported_and_the_run_goes_on() {
         None
     };
     let out = tamis(&["mtime", "--epoch", EPOCH, path(dir.path())], &[]);
+    // --quiet still says, in one line, that entries were left alone and where they are listed.
+    let quiet = tamis(&["mtime", "-q", "--epoch", EPOCH, path(dir.path())], &[]);
+    let report = dir.path().join("report.json");
+    let quiet_json = tamis(&["mtime", "-q", "--json", path(&report), "--epoch", EPOCH, path(dir.path())], &[]);
     if !as_root {
         fs::set_permissions(&blocked, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     }
+    assert_eq!((code(&quiet), code(&quiet_json)), (3, 3), "{}{}", stderr(&quiet), stderr(&quiet_json));
+    assert_eq!(stderr(&quiet).lines().count(), 1, "{}", stderr(&quiet));
+    assert!(stderr(&quiet).contains("1 problem (entries left alone); run without --quiet"), "{}", stderr(&quiet));
+    assert!(stderr(&quiet_json).contains(&format!("1 problem (entries left alone); listed in {}", report.display())));
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     let expected = if as_root { "/proc: another file system is mounted here" } else { "/proc: cannot list directory" };
     assert!(stderr(&out).contains(expected), "{}", stderr(&out));
