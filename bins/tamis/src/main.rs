@@ -83,8 +83,9 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct EpochArgs {
-    /// The date every output is derived from, in seconds since 1970-01-01 UTC. Defaults to the
-    /// SOURCE_DATE_EPOCH environment variable.
+    /// The date every output is derived from, in seconds since 1970-01-01 UTC, at most
+    /// 4294967295 (2106-02-07, the last second gzip, cpio and squashfs times can hold).
+    /// Defaults to the SOURCE_DATE_EPOCH environment variable.
     #[arg(long, visible_alias = "source-date-epoch", value_name = "SECONDS")]
     epoch: Option<String>,
     /// Accept an epoch later than the current time.
