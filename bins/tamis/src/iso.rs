@@ -191,6 +191,7 @@ fn build(args: &BuildArgs) -> Result<ExitCode> {
         xorriso: args.xorriso.clone(),
     };
     let started = std::time::Instant::now();
+    crate::image_out::refuse_inside(&tamis_core::Root::open(&args.dir)?, &args.out)?;
     let built = tamis_iso::build(&args.dir, &args.out, &options)?;
     let outcome = Outcome {
         profile: "iso-build".into(),

@@ -6,6 +6,7 @@
 
 mod compare;
 mod demo;
+mod image_out;
 mod initramfs;
 mod iso;
 mod output;

@@ -162,16 +162,8 @@ pub fn run(args: &SquashfsArgs) -> Result<ExitCode> {
     let [root_path, out] = args.paths.as_slice() else { bail!("give ROOT and OUT (or --list IMAGE)") };
     let options = options(args)?;
     let root = Root::open(root_path)?;
-    let out_dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let (root_real, dir_real) = (std::fs::canonicalize(root_path)?, std::fs::canonicalize(&out_dir)?);
-    ensure!(
-        !dir_real.starts_with(&root_real),
-        "{}: the image may not be written inside the tree it is made of",
-        out.display()
-    );
+    let out_dir = crate::image_out::directory_of(out);
+    crate::image_out::refuse_inside(&root, out)?;
     let started = std::time::Instant::now();
     let temp = tempfile::Builder::new()
         .prefix(".tamis-squashfs-")
