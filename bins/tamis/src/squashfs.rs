@@ -141,7 +141,8 @@ fn options(args: &SquashfsArgs) -> Result<WriteOptions> {
     options.xattr_exclude.clone_from(&args.xattr_exclude);
     options.all_root = args.all_root;
     if let Some(file) = &args.sort {
-        let bytes = std::fs::read(file).with_context(|| format!("{}: cannot read the sort file", file.display()))?;
+        let bytes = tamis_core::read_regular_file(file, 64 << 20)
+            .with_context(|| format!("{}: cannot read the sort file", file.display()))?;
         options.sort = Some(
             tamis_order::SortFile::parse_bytes(&bytes)
                 .with_context(|| format!("{}: not a sort file", file.display()))?,

@@ -14,11 +14,9 @@ use std::path::Path;
 /// Opens `path` for reading; an error of kind `InvalidInput` when it is not a regular file
 /// (a FIFO, a socket, a device, a directory). Links are followed: the user named the path.
 pub fn open_regular_file(path: &Path) -> io::Result<File> {
-    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(i32::try_from(flags.bits()).expect("open flags fit an int"))
-        .open(path)?;
+    #[allow(clippy::cast_possible_wrap, reason = "open flags are small positive numbers")]
+    let flags = (rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(path)?;
     let kind = file.metadata()?.file_type();
     if !kind.is_file() {
         let what = if kind.is_dir() { "a directory" } else { "not a regular file (a FIFO, socket or device)" };

@@ -167,13 +167,11 @@ impl Manifest {
             entries.push((n + 1, entry));
         }
         entries.sort_by(|(_, a), (_, b)| tamis_core::canonical_cmp(Path::new(&a.path), Path::new(&b.path)));
-        if let Some(pair) = entries.windows(2).find(|w| w[0].1.path == w[1].1.path) {
-            let ((first, entry), (second, _)) = (&pair[0], &pair[1]);
-            let (first, second) = (first.min(second), first.max(second));
+        if let Some([(a, entry), (b, _)]) = entries.windows(2).find(|w| w[0].1.path == w[1].1.path) {
             return Err(Error::Entry {
                 path: path.to_owned(),
-                line: *second,
-                reason: format!("{} is listed twice (also on line {first})", entry.path),
+                line: *a.max(b),
+                reason: format!("{} is listed twice (also on line {})", entry.path, a.min(b)),
             });
         }
         Ok(Self { entries: entries.into_iter().map(|(_, e)| e).collect(), problems: Vec::new() })
