@@ -2,12 +2,30 @@
 # The test command of the README and of CI: installs the real tools the tests use (apt-get, as
 # root), builds the real-rootfs fixture (cached under target/fixtures), then runs every test.
 #
-#   sudo scripts/test.sh            # everything (what CI runs)
+#   scripts/test.sh                 # everything (what CI runs), as root
 #   scripts/test.sh -p tamis-core   # extra arguments go to the test runner
+#
+# It needs root (apt-get, mmdebstrap, and tests that mknod, setcap, mount). Run as root, it goes
+# on; run as another user, it runs itself again through sudo when sudo exists (keeping the
+# caller's PATH, cargo and rustup homes); without sudo, or with TAMIS_TEST_AS_USER=1, it goes
+# on unprivileged: nothing is installed and tests that need the fixture say "skipped".
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 
 log() { printf 'test.sh: %s\n' "$*" >&2; }
+
+case "${1:-}" in
+    -h | --help)
+        sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+        exit 0
+        ;;
+esac
+
+if [[ $(id -u) -ne 0 && -z ${TAMIS_TEST_AS_USER:-} ]] && command -v sudo >/dev/null; then
+    log "not root: running again through sudo"
+    exec sudo env PATH="$PATH" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" \
+        ${TAMIS_FIXTURE_DIR:+TAMIS_FIXTURE_DIR="$TAMIS_FIXTURE_DIR"} "$PWD/scripts/test.sh" "$@"
+fi
 
 # Real producers and consumers the tests call: mmdebstrap (fixtures), faketime (the fixtures'
 # second build runs 3 days ahead), setfattr/getfattr (attr), setcap/getcap (libcap2-bin),
@@ -32,7 +50,7 @@ for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
-    [[ $(id -u) -eq 0 ]] || { log "missing packages ${missing[*]}: run as root (sudo $0)"; exit 2; }
+    [[ $(id -u) -eq 0 ]] || { log "missing packages ${missing[*]}: run it as root"; exit 2; }
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -89,7 +89,8 @@ struct BuildArgs {
     /// Write the full report as JSON to FILE ('-' for standard output).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Print nothing on stderr but errors.
+    /// Print nothing on stderr but errors and, when entries were left alone (exit 3), one line
+    /// saying how many and where they are listed.
     #[arg(long, short = 'q')]
     quiet: bool,
     /// The tree to put in the image.
@@ -190,6 +191,7 @@ fn build(args: &BuildArgs) -> Result<ExitCode> {
         xorriso: args.xorriso.clone(),
     };
     let started = std::time::Instant::now();
+    crate::image_out::refuse_inside(&tamis_core::Root::open(&args.dir)?, &args.out)?;
     let built = tamis_iso::build(&args.dir, &args.out, &options)?;
     let outcome = Outcome {
         profile: "iso-build".into(),

@@ -6,6 +6,7 @@
 
 mod compare;
 mod demo;
+mod image_out;
 mod initramfs;
 mod iso;
 mod output;
@@ -83,8 +84,9 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct EpochArgs {
-    /// The date every output is derived from, in seconds since 1970-01-01 UTC. Defaults to the
-    /// SOURCE_DATE_EPOCH environment variable.
+    /// The date every output is derived from, in seconds since 1970-01-01 UTC, at most
+    /// 4294967295 (2106-02-07, the last second gzip, cpio and squashfs times can hold).
+    /// Defaults to the SOURCE_DATE_EPOCH environment variable.
     #[arg(long, visible_alias = "source-date-epoch", value_name = "SECONDS")]
     epoch: Option<String>,
     /// Accept an epoch later than the current time.
@@ -103,7 +105,8 @@ struct RunArgs {
     /// Worker threads (default: one per CPU). The result does not depend on it.
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
-    /// Print nothing on stderr but errors.
+    /// Print nothing on stderr but errors and, when entries were left alone (exit 3), one line
+    /// saying how many and where they are listed.
     #[arg(long, short = 'q')]
     quiet: bool,
 }

@@ -61,6 +61,8 @@ pub fn finish(run: &RunArgs, root: &Path, outcome: &Outcome, elapsed: Duration) 
     }
     if !run.quiet {
         eprint!("{}", summary(root, outcome, elapsed));
+    } else if let Some(line) = quiet_problems(root, outcome.problem_count(), run.json.as_deref()) {
+        eprintln!("{line}");
     }
     let code = if outcome.mode == Mode::Check && outcome.change_count() > 0 {
         1
@@ -70,6 +72,21 @@ pub fn finish(run: &RunArgs, root: &Path, outcome: &Outcome, elapsed: Duration) 
         0
     };
     Ok(ExitCode::from(code))
+}
+
+/// What `--quiet` still says when entries were left alone (exit 3): how many, and where they are
+/// listed. Hiding them entirely would leave a script with an exit status and nothing to read.
+pub fn quiet_problems(root: &Path, problems: usize, json: Option<&Path>) -> Option<String> {
+    if problems == 0 {
+        return None;
+    }
+    let listed = match json {
+        Some(file) if file == Path::new("-") => "listed in the JSON report on standard output".to_owned(),
+        Some(file) => format!("listed in {}", file.display()),
+        None => "run without --quiet, or with --json FILE, to list them".to_owned(),
+    };
+    let noun = if problems == 1 { "problem" } else { "problems" };
+    Some(format!("tamis: {}: {problems} {noun} (entries left alone); {listed}", root.display()))
 }
 
 fn write_json(file: &Path, outcome: &Outcome) -> Result<()> {

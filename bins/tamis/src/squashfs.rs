@@ -77,7 +77,8 @@ pub struct SquashfsArgs {
     /// Worker threads (default: one per CPU). The image does not depend on it.
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
-    /// Print nothing on stderr but errors.
+    /// Print nothing on stderr but errors and, when entries were left alone (exit 3), one line
+    /// saying how many and where they are listed.
     #[arg(long, short = 'q')]
     quiet: bool,
     /// ROOT OUT: the tree and the image to write; with --list: IMAGE.
@@ -140,7 +141,8 @@ fn options(args: &SquashfsArgs) -> Result<WriteOptions> {
     options.xattr_exclude.clone_from(&args.xattr_exclude);
     options.all_root = args.all_root;
     if let Some(file) = &args.sort {
-        let bytes = std::fs::read(file).with_context(|| format!("{}: cannot read the sort file", file.display()))?;
+        let bytes = tamis_core::read_regular_file(file, 64 << 20)
+            .with_context(|| format!("{}: cannot read the sort file", file.display()))?;
         options.sort = Some(
             tamis_order::SortFile::parse_bytes(&bytes)
                 .with_context(|| format!("{}: not a sort file", file.display()))?,
@@ -161,16 +163,8 @@ pub fn run(args: &SquashfsArgs) -> Result<ExitCode> {
     let [root_path, out] = args.paths.as_slice() else { bail!("give ROOT and OUT (or --list IMAGE)") };
     let options = options(args)?;
     let root = Root::open(root_path)?;
-    let out_dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let (root_real, dir_real) = (std::fs::canonicalize(root_path)?, std::fs::canonicalize(&out_dir)?);
-    ensure!(
-        !dir_real.starts_with(&root_real),
-        "{}: the image may not be written inside the tree it is made of",
-        out.display()
-    );
+    let out_dir = crate::image_out::directory_of(out);
+    crate::image_out::refuse_inside(&root, out)?;
     let started = std::time::Instant::now();
     let temp = tempfile::Builder::new()
         .prefix(".tamis-squashfs-")
@@ -219,6 +213,8 @@ pub fn run(args: &SquashfsArgs) -> Result<ExitCode> {
             let _ = writeln!(s, "  {}", problem.reason);
         }
         eprint!("{s}");
+    } else if let Some(line) = crate::output::quiet_problems(out, outcome.dropped_xattrs.len(), args.json.as_deref()) {
+        eprintln!("{line}");
     }
     Ok(ExitCode::from(code))
 }
@@ -242,7 +238,7 @@ fn write_json(file: &Path, value: &serde_json::Value) -> Result<()> {
 /// `--list`: one line per entry as `unsquashfs -lln` prints it (mode, uid/gid, size or device,
 /// mtime in UTC, path, link target), or JSON.
 fn list(args: &SquashfsArgs, path: &Path) -> Result<ExitCode> {
-    let image = Image::open(path).with_context(|| format!("{}: cannot read the image", path.display()))?;
+    let image = Image::open(path).with_context(|| path.display().to_string())?;
     let entries = image.entries().with_context(|| format!("{}: cannot list the image", path.display()))?;
     if let Some(file) = &args.json {
         let list: Vec<_> = entries

@@ -85,11 +85,31 @@ fn epoch_mistakes_are_errors_that_say_what_to_fix() {
     assert_eq!(code(&malformed), 2);
     assert!(stderr(&malformed).contains("SOURCE_DATE_EPOCH is \"2023-11-14\""), "{}", stderr(&malformed));
 
-    let future = tamis(&["mtime", "--epoch", "99999999999", path(dir.path())], &[]);
+    let future = tamis(&["mtime", "--epoch", "4000000000", path(dir.path())], &[]);
     assert_eq!(code(&future), 2);
     assert!(stderr(&future).contains("--allow-future-epoch"), "{}", stderr(&future));
-    let allowed = tamis(&["mtime", "--epoch", "99999999999", "--allow-future-epoch", path(dir.path())], &[]);
+    let allowed = tamis(&["mtime", "--epoch", "4000000000", "--allow-future-epoch", path(dir.path())], &[]);
     assert_eq!(code(&allowed), 0, "{}", stderr(&allowed));
+
+    // An epoch later than what gzip, cpio and squashfs can hold (ext4 itself would store year
+    // 2446 for this one) is refused, even when the future is allowed, and nothing is changed.
+    let before = fs::symlink_metadata(dir.path().join("etc/default/locale")).unwrap();
+    for (args, env) in [
+        (vec!["mtime", "--set", "--epoch", "253402300800", "--allow-future-epoch"], vec![]),
+        (vec!["mtime", "--set", "--allow-future-epoch"], vec![("SOURCE_DATE_EPOCH", "4294967296")]),
+    ] {
+        let mut args = args;
+        args.push(path(dir.path()));
+        let late = tamis(&args, &env);
+        assert_eq!(code(&late), 2, "{}", stderr(&late));
+        assert!(stderr(&late).contains("later than 4294967295 (2106-02-07T06:28:15Z)"), "{}", stderr(&late));
+    }
+    let after = fs::symlink_metadata(dir.path().join("etc/default/locale")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::mtime(&before),
+        std::os::unix::fs::MetadataExt::mtime(&after),
+        "the tree was changed"
+    );
 
     // The option wins over the environment.
     let both =
@@ -138,9 +158,17 @@ fn entries_it_cannot_handle_are_reported_and_the_run_goes_on() {
         None
     };
     let out = tamis(&["mtime", "--epoch", EPOCH, path(dir.path())], &[]);
+    // --quiet still says, in one line, that entries were left alone and where they are listed.
+    let quiet = tamis(&["mtime", "-q", "--epoch", EPOCH, path(dir.path())], &[]);
+    let report = dir.path().join("report.json");
+    let quiet_json = tamis(&["mtime", "-q", "--json", path(&report), "--epoch", EPOCH, path(dir.path())], &[]);
     if !as_root {
         fs::set_permissions(&blocked, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     }
+    assert_eq!((code(&quiet), code(&quiet_json)), (3, 3), "{}{}", stderr(&quiet), stderr(&quiet_json));
+    assert_eq!(stderr(&quiet).lines().count(), 1, "{}", stderr(&quiet));
+    assert!(stderr(&quiet).contains("1 problem (entries left alone); run without --quiet"), "{}", stderr(&quiet));
+    assert!(stderr(&quiet_json).contains(&format!("1 problem (entries left alone); listed in {}", report.display())));
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     let expected = if as_root { "/proc: another file system is mounted here" } else { "/proc: cannot list directory" };
     assert!(stderr(&out).contains(expected), "{}", stderr(&out));
@@ -240,4 +268,94 @@ fn strip_reports_corrupt_files_and_bad_arguments() {
     let unknown = tamis(&["strip", "--epoch", EPOCH, "--type", "bflt", path(dir.path())], &[]);
     assert_eq!(code(&unknown), 2, "{}", stderr(&unknown));
     assert!(stderr(&unknown).contains("known formats: gzip, zip, ar, png, gettext"), "{}", stderr(&unknown));
+}
+
+#[test]
+fn the_readme_test_command_works_where_there_is_no_sudo() {
+    // Root-only machines (containers, CI images) have no sudo: the README's test command must
+    // not start with it, and the script must run as root without it. `--help` stops the script
+    // before it installs or runs anything.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = fs::read_to_string(repo.join("README.md")).unwrap();
+    let line = readme.lines().find(|l| l.contains("scripts/test.sh")).expect("no test command in the README");
+    let command = line.split('#').next().unwrap().trim();
+    // A PATH with what the script needs and no sudo.
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["bash", "sh", "env", "sed", "readlink", "dirname", "id"] {
+        let found = ["/usr/bin", "/bin"].iter().map(|d| Path::new(d).join(tool)).find(|p| p.exists()).unwrap();
+        std::os::unix::fs::symlink(found, bin.path().join(tool)).unwrap();
+    }
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} --help"))
+        .current_dir(&repo)
+        .env("PATH", bin.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{command:?}: {}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("as root"), "{}", String::from_utf8_lossy(&out.stdout));
+    // CI runs the same command.
+    let ci = fs::read_to_string(repo.join(".ci/run")).unwrap();
+    assert!(ci.lines().any(|l| l.trim() == command), ".ci/run does not run {command:?}");
+}
+
+/// Runs tamis; a run still going after a minute is killed and the test fails (it blocked).
+fn tamis_or_blocked(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tamis"))
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    panic!("tamis {args:?} blocked");
+}
+
+#[test]
+fn a_fifo_or_a_device_given_as_an_input_is_refused_at_once() {
+    let dir = fresh_tree();
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let tree = dir.path().join("etc");
+    let runs: [&[&str]; 5] = [
+        &["diff", path(&fifo), path(&tree)],
+        &["manifest", path(&fifo)],
+        &["squashfs", "--list", path(&fifo)],
+        &["normalize", "--epoch", EPOCH, "--check", "--profile", path(&fifo), path(&tree)],
+        &["normalize", "--epoch", EPOCH, "--check", "--profile", "/dev/zero", path(&tree)],
+    ];
+    for args in runs {
+        let out = tamis_or_blocked(args);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{args:?}: {err}");
+        assert!(err.contains("not a regular file"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_profile_error_is_printed_once_and_names_the_file() {
+    let dir = fresh_tree();
+    let cases = [
+        ("syntax.toml", "description = \n", "string values must be quoted"),
+        ("shape.toml", "[[stage]]\nname = 'mtime'\n", "missing field `description`"),
+        ("stage.toml", "description = 'x'\n[[stage]]\nname = 'mtimes'\n", "unknown stage \"mtimes\""),
+        ("option.toml", "description = 'x'\n[[stage]]\nname = 'mtime'\npolicy = 'sometimes'\n", "sometimes"),
+    ];
+    for (name, text, reason) in cases {
+        let file = dir.path().join(name);
+        fs::write(&file, text).unwrap();
+        let out = tamis(&["normalize", "--epoch", EPOCH, "--check", "--profile", path(&file), path(dir.path())], &[]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{name}: {err}");
+        assert_eq!(err.matches(reason).count(), 1, "{name}: printed other than once: {err}");
+        assert!(err.contains(&format!("profile {}: ", file.display())), "{name}: the file is not named: {err}");
+    }
 }

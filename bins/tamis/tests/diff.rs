@@ -140,6 +140,43 @@ fn unreadable_or_unknown_inputs_exit_2() {
 }
 
 #[test]
+fn a_manifest_with_an_entry_no_tree_can_have_is_refused_naming_the_line() {
+    let dir = twin_trees();
+    let good = dir.path().join("a.jsonl");
+    let out = tamis(&["manifest", "-o", p(&good), p(&dir.path().join("a"))]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&fs::read(&good).unwrap()).lines().map(str::to_owned).collect();
+    // Line 3 is /etc (after the header and /): each case replaces it.
+    assert!(lines[2].contains(r#""path":"/etc","#), "{lines:?}");
+    let cases = [
+        ("duplicate", lines[3].clone(), "listed twice (also on line"),
+        ("dotdot", lines[2].replace(r#""/etc""#, r#""/usr/../etc""#), "a . or .. name"),
+        ("dot", lines[2].replace(r#""/etc""#, r#""/./etc""#), "a . or .. name"),
+        ("relative", lines[2].replace(r#""/etc""#, r#""etc""#), "not absolute"),
+        ("doubled slash", lines[2].replace(r#""/etc""#, r#""//etc""#), "doubled or trailing slash"),
+        ("trailing slash", lines[2].replace(r#""/etc""#, r#""/etc/""#), "doubled or trailing slash"),
+        ("nul", lines[2].replace(r#""/etc""#, r#""/et\u0000c""#), "NUL"),
+        ("nanoseconds", lines[2].replace(r#""nanos":0"#, r#""nanos":1000000000"#), "nanoseconds"),
+        ("mode", lines[2].replace(r#""mode":493"#, r#""mode":65535"#), "mode"),
+    ];
+    for (what, line, message) in cases {
+        assert_ne!(line, lines[2], "{what}: the case changed nothing");
+        let mut bad = lines.clone();
+        bad[2] = line;
+        let file = dir.path().join(format!("{what}.jsonl"));
+        fs::write(&file, bad.join("\n") + "\n").unwrap();
+        let out = tamis(&["diff", p(&file), p(&good)]);
+        let stderr = text(&out.stderr);
+        assert_eq!(code(&out), 2, "{what}: {stderr}");
+        let line = if what == "duplicate" { 4 } else { 3 };
+        assert!(
+            stderr.contains(&format!("{}:{line}: ", file.display())) && stderr.contains(message),
+            "{what}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn every_cause_names_a_stage_tamis_has() {
     let out = tamis(&["stages", "--json"]);
     let stages = json(&out);

@@ -267,6 +267,75 @@ fn a_corrupt_image_is_refused_and_left_untouched() {
 }
 
 #[test]
+fn a_truncated_image_or_one_whose_extents_point_past_its_end_is_left_untouched() {
+    // An image without GPT (whose backup header at the end would give a truncation away): a
+    // BIOS El Torito image, Rock Ridge and Joliet, a file of 3 MB. Cut anywhere, or with one
+    // extent pointing past the end, all the metadata the normalizer patches may still be there.
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("big"), (0..3_000_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>()).unwrap();
+    std::fs::write(tree.join("boot.bin"), [0u8; 2048]).unwrap();
+    let good = dir.path().join("good.iso");
+    run(Command::new("xorriso")
+        .args(["-as", "mkisofs", "-R", "-J", "-b", "boot.bin", "-no-emul-boot", "-boot-load-size", "4", "-o"])
+        .arg(&good)
+        .arg(&tree)
+        .env("TZ", "UTC"));
+    let bytes = std::fs::read(&good).unwrap();
+    let pvd = 16 * 2048;
+    let blocks = u32::from_le_bytes(bytes[pvd + 80..pvd + 84].try_into().unwrap());
+    let beyond = blocks + 16;
+    let both = |b: &mut [u8], at: usize, v: u32| {
+        b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        b[at + 4..at + 8].copy_from_slice(&v.to_be_bytes());
+    };
+    let mut cases: Vec<(String, Vec<u8>)> = [2_000_000, 1_000_000, bytes.len() - 2048, bytes.len() - 1]
+        .into_iter()
+        .map(|n| (format!("cut at {n}"), bytes[..n].to_vec()))
+        .collect();
+    cases.push(("file extent".into(), {
+        let mut b = bytes.clone();
+        // The primary tree's record of BIG.;1: the identifier is at record + 33.
+        let record = b.windows(6).position(|w| w == b"BIG.;1").unwrap() - 33;
+        both(&mut b, record + 2, beyond);
+        b
+    }));
+    cases.push(("path table".into(), {
+        let mut b = bytes.clone();
+        b[pvd + 140..pvd + 144].copy_from_slice(&beyond.to_le_bytes());
+        b
+    }));
+    cases.push(("boot image".into(), {
+        let mut b = bytes.clone();
+        let catalog = u32::from_le_bytes(b[17 * 2048 + 71..17 * 2048 + 75].try_into().unwrap()) as usize * 2048;
+        assert_eq!(b[catalog + 32], 0x88, "no bootable default entry");
+        b[catalog + 40..catalog + 44].copy_from_slice(&beyond.to_le_bytes());
+        b
+    }));
+    for (what, image) in cases {
+        // Today's normalizer patches these (dates are later than the epoch).
+        let path = dir.path().join(format!("{what}.iso"));
+        std::fs::write(&path, &image).unwrap();
+        let out = normalize(&path, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains(path.to_str().unwrap()) && stderr.contains("beyond the end of the image"),
+            "{what}: {stderr}"
+        );
+        assert!(std::fs::read(&path).unwrap() == image, "{what}: the image was written to");
+    }
+    // The whole image is normalized, and xorriso still reads every block of it.
+    let out = normalize(&good, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(std::fs::read(&good).unwrap(), bytes, "nothing was normalized");
+    let media = run(Command::new("xorriso").arg("-indev").arg(&good).args(["-check_media", "--"]));
+    let text = String::from_utf8_lossy(&media.stdout).into_owned() + &String::from_utf8_lossy(&media.stderr);
+    assert!(text.contains("+ good"), "{text}");
+}
+
+#[test]
 fn tamis_iso_build_gives_the_same_bytes_twice() {
     let Some(boot) = boot_dir() else { return };
     let dir = tempfile::tempdir().unwrap();

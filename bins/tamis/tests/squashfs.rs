@@ -451,3 +451,67 @@ impl std::io::Write for Digest {
         Ok(())
     }
 }
+
+/// Unmounts on drop, so a failing assertion does not leave a mount behind.
+struct BindMount(PathBuf);
+
+impl BindMount {
+    fn new(from: &Path, to: &Path) -> Self {
+        fs::create_dir_all(to).unwrap();
+        run(Command::new("mount").arg("--bind").arg(from).arg(to));
+        Self(to.to_owned())
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_image_is_not_written_inside_its_tree_through_a_bind_mount() {
+    if !is_root() {
+        eprintln!("skipped: bind mounts need root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir_all(root.join("srv/data")).unwrap();
+    fs::write(root.join("srv/data/f"), b"data").unwrap();
+    // The whole tree mounted elsewhere, and one directory of it.
+    let _whole = BindMount::new(&root, &dir.path().join("whole"));
+    let _part = BindMount::new(&root.join("srv"), &dir.path().join("part"));
+    let have_xorriso = Command::new("xorriso").arg("-version").output().is_ok();
+    for out in [dir.path().join("whole/out.img"), dir.path().join("part/data/out.img"), root.join("srv/out.img")] {
+        let mut runs = vec![vec!["squashfs", "--epoch", "1700000000", root.to_str().unwrap(), out.to_str().unwrap()]];
+        if have_xorriso {
+            runs.push(vec!["iso", "build", "--epoch", "1700000000", root.to_str().unwrap(), out.to_str().unwrap()]);
+        }
+        for args in runs {
+            let o = tamis(&args);
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains("may not be written inside the tree it is made of"), "{args:?}: {stderr}");
+            // Nothing was written into the tree: no image, no temporary file.
+            let names = run(Command::new("find").arg(&root).args(["-mindepth", "1", "-printf", "%P\n"]));
+            let mut names: Vec<&str> = names.lines().collect();
+            names.sort_unstable();
+            assert_eq!(names, ["srv", "srv/data", "srv/data/f"], "{args:?}");
+        }
+    }
+    // The squashfs stage of a profile: a problem, and nothing written.
+    let profile = dir.path().join("profile.toml");
+    let output = dir.path().join("whole/stage.img");
+    fs::write(&profile, format!("description = 'x'\n[[stage]]\nname = 'squashfs'\noutput = {output:?}\n")).unwrap();
+    let o =
+        tamis(&["normalize", "--epoch", "1700000000", "--profile", profile.to_str().unwrap(), root.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("must be written outside the tree"), "{stderr}");
+    assert!(!output.exists(), "the stage wrote its image inside the tree");
+    // Beside the tree, it is written.
+    let beside = dir.path().join("beside.img");
+    let o = tamis(&["squashfs", "--epoch", "1700000000", root.to_str().unwrap(), beside.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+}

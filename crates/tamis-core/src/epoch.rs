@@ -4,6 +4,12 @@
 //! of seconds since 1970-01-01 00:00:00 UTC, as `date +%s` prints it, and asks consumers to
 //! reject a malformed value rather than guess. tamis also rejects, by default, an epoch in the
 //! future: clamping to a future date clamps nothing and is almost always a mistake in a script.
+//!
+//! An epoch is at most [`Epoch::MAX`], 2106-02-07T06:28:15Z: the last second that every format
+//! tamis writes can hold. gzip headers, cpio newc headers and squashfs inodes store times as
+//! unsigned 32-bit seconds, zip and FAT dates end in 2107, ISO 9660 directory records in 2155; a
+//! later epoch would be saturated or wrapped in some of them (and ext4 itself stores
+//! 253402300800 as a date in 2446), so the output would no longer say what the epoch said.
 
 use std::fmt;
 
@@ -45,6 +51,19 @@ pub enum EpochError {
         /// Where it came from.
         origin: EpochSource,
     },
+    /// The value is later than [`Epoch::MAX`], the last second every format tamis writes holds.
+    #[error(
+        "{origin} is {value}: later than {max} ({}), the last second that gzip, cpio and squashfs times (unsigned 32-bit) can hold",
+        Timestamp::from_secs(*max)
+    )]
+    TooLate {
+        /// The value as given.
+        value: String,
+        /// Where it came from.
+        origin: EpochSource,
+        /// [`Epoch::MAX`].
+        max: i64,
+    },
     /// The value is later than the current time.
     #[error("{origin} {epoch} lies in the future (now is {now}); pass --allow-future-epoch if that is intended")]
     Future {
@@ -63,9 +82,12 @@ pub enum EpochError {
 pub struct Epoch(i64);
 
 impl Epoch {
-    /// An epoch of `secs` seconds; `None` when negative.
+    /// The latest epoch: 2106-02-07T06:28:15Z, `u32::MAX` seconds (see the module documentation).
+    pub const MAX: i64 = u32::MAX as i64;
+
+    /// An epoch of `secs` seconds; `None` when negative or later than [`Epoch::MAX`].
     pub fn from_secs(secs: i64) -> Option<Self> {
-        (secs >= 0).then_some(Self(secs))
+        (0..=Self::MAX).contains(&secs).then_some(Self(secs))
     }
 
     /// Parses a value of `SOURCE_DATE_EPOCH` as the specification defines it: ASCII digits only
@@ -79,7 +101,11 @@ impl Epoch {
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
             return Err(malformed());
         }
-        value.parse::<i64>().map(Self).map_err(|_| malformed())
+        let secs = value.parse::<i64>().map_err(|_| malformed())?;
+        if secs > Self::MAX {
+            return Err(EpochError::TooLate { value: value.to_owned(), origin: source, max: Self::MAX });
+        }
+        Ok(Self(secs))
     }
 
     /// Chooses the epoch as a command-line tool should: the option wins over the environment
@@ -141,8 +167,19 @@ mod tests {
 
     #[test]
     fn rejects_what_date_would_not_print() {
-        for bad in ["", " 1", "1 ", "+1", "-1", "1.5", "0x10", "1e9", "١٢", "99999999999999999999"] {
+        for bad in ["", " 1", "1 ", "+1", "-1", "1.5", "0x10", "1e9", "١٢", "99999999999999999999999"] {
             assert!(matches!(Epoch::parse(bad), Err(EpochError::Malformed { .. })), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn an_epoch_no_format_can_hold_is_refused() {
+        assert_eq!(Epoch::parse("4294967295").unwrap().secs(), Epoch::MAX);
+        assert_eq!(Epoch::from_secs(Epoch::MAX + 1), None);
+        for late in ["4294967296", "253402300800", "9223372036854775807"] {
+            let err = Epoch::resolve(Some(late), None, NOW, true).unwrap_err();
+            assert!(matches!(err, EpochError::TooLate { .. }), "{late}: {err}");
+            assert!(err.to_string().contains("2106-02-07T06:28:15Z"), "{err}");
         }
     }
 

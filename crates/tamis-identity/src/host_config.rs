@@ -34,7 +34,9 @@ pub enum ResolvConfPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HostConfigOptions {
-    /// The host name written to `/etc/hostname`, `/etc/hosts` and `/etc/mailname`.
+    /// The host name written to `/etc/hostname`, `/etc/hosts` and `/etc/mailname`: labels of
+    /// letters, digits and hyphens (RFC 1123), checked when a profile is read ([`check_hostname`]).
+    #[serde(deserialize_with = "hostname")]
     pub hostname: String,
     /// `/etc/hosts`.
     pub hosts: HostsPolicy,
@@ -46,6 +48,34 @@ impl Default for HostConfigOptions {
     fn default() -> Self {
         Self { hostname: "debian".to_owned(), hosts: HostsPolicy::default(), resolv_conf: ResolvConfPolicy::default() }
     }
+}
+
+/// Why `name` cannot be a host name, if it cannot: RFC 1123 labels (1 to 63 letters, digits
+/// and hyphens, no hyphen first or last) separated by dots, 64 bytes at most (Linux's
+/// `HOST_NAME_MAX`). A `/`, a space or a newline written to `/etc/hostname` would give the
+/// booted system a name that is no name, or more lines than the file has.
+pub fn check_hostname(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(format!("host name {name:?}: must be 1 to 64 characters long"));
+    }
+    for label in name.split('.') {
+        let ok = (1..=63).contains(&label.len())
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(format!(
+                "host name {name:?}: each dot-separated label must be 1 to 63 letters, digits or hyphens, not starting or ending with a hyphen (RFC 1123)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn hostname<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    check_hostname(&name).map_err(serde::de::Error::custom)?;
+    Ok(name)
 }
 
 /// The `host-config` stage. See the [crate documentation](crate).
@@ -109,10 +139,19 @@ impl Normalizer for HostConfig {
         let mut edits = Edits::new(root, cx, Self::NAME);
         let name = &self.options.hostname;
         edits.examined(6);
-        set_file(&mut edits, Path::new("etc/hostname"), format!("{name}\n").as_bytes(), "host name of the build host");
-        set_file(&mut edits, Path::new("etc/mailname"), format!("{name}\n").as_bytes(), "mail name of the build host");
-        if self.options.hosts == HostsPolicy::Template {
-            set_file(&mut edits, Path::new("etc/hosts"), self.hosts().as_bytes(), "copied from the build host");
+        if let Err(why) = check_hostname(name) {
+            // Options built in code, not read from a profile: nothing written with that name.
+            edits.problem(
+                Path::new("etc/hostname"),
+                format!("{why}; /etc/hostname, /etc/mailname and /etc/hosts left as they are"),
+            );
+        } else {
+            let line = format!("{name}\n");
+            set_file(&mut edits, Path::new("etc/hostname"), line.as_bytes(), "host name of the build host");
+            set_file(&mut edits, Path::new("etc/mailname"), line.as_bytes(), "mail name of the build host");
+            if self.options.hosts == HostsPolicy::Template {
+                set_file(&mut edits, Path::new("etc/hosts"), self.hosts().as_bytes(), "copied from the build host");
+            }
         }
         let resolv = Path::new("etc/resolv.conf");
         let resolv_is_file = matches!(root.try_lstat(resolv), Ok(Some(ref m)) if m.kind == FileKind::File);

@@ -115,3 +115,24 @@ fn build_host_configuration_is_replaced_by_the_profiles() {
         run(&HostConfig::default(), root, Mode::Apply).changes.iter().all(|c| c.path != Path::new("etc/resolv.conf"))
     );
 }
+
+#[test]
+fn a_host_name_that_is_no_host_name_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "etc/hostname", "buildd-42\n");
+    write(root, "etc/mailname", "buildd-42\n");
+    write(root, "etc/hosts", "127.0.0.1 localhost\n");
+    for bad in ["a/b", "two\nlines", "", "-lead", "trail-", "has space", "a..b", &"x".repeat(65)] {
+        let options = HostConfigOptions { hostname: bad.into(), ..HostConfigOptions::default() };
+        let report = run(&HostConfig::new(options), root, Mode::Apply);
+        assert_eq!(report.problems.len(), 1, "{bad:?}: {:?}", report.problems);
+        assert!(report.problems[0].reason.contains("RFC 1123") || report.problems[0].reason.contains("1 to 64"));
+        assert_eq!(fs::read_to_string(root.join("etc/hostname")).unwrap(), "buildd-42\n", "{bad:?}");
+        assert_eq!(fs::read_to_string(root.join("etc/mailname")).unwrap(), "buildd-42\n", "{bad:?}");
+        assert_eq!(fs::read_to_string(root.join("etc/hosts")).unwrap(), "127.0.0.1 localhost\n", "{bad:?}");
+    }
+    for good in ["debian", "tails-7", "host1.example.org", "A1"] {
+        assert_eq!(tamis_identity::check_hostname(good), Ok(()), "{good}");
+    }
+}

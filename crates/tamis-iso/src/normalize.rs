@@ -39,7 +39,7 @@ use crate::gpt::{self, ESP_TYPE, Gpt, HFS_TYPE};
 use crate::hfsplus;
 use crate::iso9660::{self, Descriptor, Record, Volume, kind};
 use crate::md5tags;
-use crate::source::{Source, le16, read};
+use crate::source::{Source, inside, le16, le32, read};
 
 /// What the normalizer does with identifiers and dates.
 #[derive(Debug, Clone, Default)]
@@ -182,6 +182,9 @@ impl Planner<'_> {
             for (i, r) in visit.records.iter().enumerate() {
                 self.plan.records += 1;
                 let location = format!("{tree}:{}", record_path(&visit.path, r, joliet));
+                if !r.is_dir() && r.size > 0 {
+                    inside(self.src, volume.at(r.extent), r.size.into(), &format!("{location}: file data"))?;
+                }
                 self.date7(r.date_offset(), r.date, &location, "recording date");
                 if let Some(skip) = skip {
                     let is_root_dot = visit.path.is_empty() && i == 0;
@@ -216,6 +219,36 @@ impl Planner<'_> {
                     self.date17(e.offset + pos as u64, bytes17(field), location, &field_name);
                 }
                 pos += width;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that what a primary or supplementary descriptor declares lies inside the image:
+    /// the volume (its space size) and the path tables. The directories are checked as they are
+    /// read, the file data as the trees are walked.
+    fn extents(&self, volume: &Volume, d: &Descriptor) -> Parse<()> {
+        let name = d.name();
+        let blocks = iso9660::both32(&d.bytes, 80)
+            .ok_or_else(|| corrupt(format!("{name}: volume space size fields disagree")))?;
+        inside(
+            self.src,
+            volume.base,
+            u64::from(blocks) * iso9660::BLOCK,
+            &format!("{name}: the volume ({blocks} blocks)"),
+        )?;
+        let size = iso9660::both32(&d.bytes, 132)
+            .ok_or_else(|| corrupt(format!("{name}: path table size fields disagree")))?;
+        let be32 = |at: usize| u32::from_be_bytes([d.bytes[at], d.bytes[at + 1], d.bytes[at + 2], d.bytes[at + 3]]);
+        let tables = [
+            (le32(&d.bytes, 140), "type L path table"),
+            (le32(&d.bytes, 144), "optional type L path table"),
+            (be32(148), "type M path table"),
+            (be32(152), "optional type M path table"),
+        ];
+        for (lba, what) in tables {
+            if lba != 0 {
+                inside(self.src, volume.at(lba), size.into(), &format!("{name}: {what}"))?;
             }
         }
         Ok(())
@@ -434,8 +467,9 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
     let mut hfs_volumes = BTreeSet::new();
     if let Some((signature, parts)) = gpt::read_mbr(src)? {
         p.mbr(signature);
-        for part in parts {
+        for (number, part) in parts.into_iter().enumerate() {
             let start = part.start * gpt::SECTOR;
+            inside(src, start, part.sectors * gpt::SECTOR, &format!("MBR partition {}", number + 1))?;
             if part.kind == 0xEF {
                 fat_candidates.insert(start);
             } else if start != 0 && has_volume(src, start) {
@@ -447,6 +481,10 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
         p.gpt(&table);
         for part in table.partitions() {
             let Some(start) = part.first.checked_mul(gpt::SECTOR) else { continue };
+            let sectors = part.last.checked_add(1).and_then(|end| end.checked_sub(part.first));
+            let what = format!("GPT partition {}", part.index + 1);
+            let Some(sectors) = sectors else { return Err(corrupt(format!("{what}: ends before it starts"))) };
+            inside(src, start, sectors.saturating_mul(gpt::SECTOR), &what)?;
             if part.type_guid == ESP_TYPE {
                 fat_candidates.insert(start);
             } else if part.type_guid == HFS_TYPE && hfsplus::is_hfs_plus(src, start) {
@@ -464,6 +502,8 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
         p.plan.volumes += 1;
         if let Some(lba) = volume.boot_catalog() {
             for image in eltorito::read_catalog(src, &volume, lba)? {
+                let what = format!("El Torito boot image at block {}", (image.offset - volume.base) / iso9660::BLOCK);
+                inside(src, image.offset, u64::from(image.sectors.max(1)) * 512, &what)?;
                 if image.platform == PLATFORM_EFI {
                     fat_candidates.insert(image.offset);
                 }
@@ -471,6 +511,7 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
         }
         for d in &volume.descriptors {
             if matches!(d.kind, kind::PRIMARY | kind::SUPPLEMENTARY) {
+                p.extents(&volume, d)?;
                 p.descriptor(d);
                 p.tree(&volume, d)?;
             }

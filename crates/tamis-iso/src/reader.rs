@@ -65,8 +65,11 @@ pub struct Reader<S: Source> {
 impl Reader<std::fs::File> {
     /// Opens the image at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let file =
-            std::fs::File::open(path).map_err(|source| Error::Io { path: path.to_owned(), op: "open", source })?;
+        let file = tamis_core::open_regular_file(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            op: "open",
+            source,
+        })?;
         Self::new(file, path)
     }
 }

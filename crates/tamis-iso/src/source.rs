@@ -66,6 +66,16 @@ pub(crate) fn read(src: &dyn Source, offset: u64, len: u64, what: &str) -> Parse
     if len > MAX_READ {
         return Err(corrupt(format!("{what}: {len} bytes at offset {offset} is implausibly large")));
     }
+    inside(src, offset, len, what)?;
+    let mut buf = vec![0u8; len as usize];
+    src.read_exact_at(offset, &mut buf).map_err(Fault::Io)?;
+    Ok(buf)
+}
+
+/// Checks that the `len` bytes at `offset` lie inside the image, `what` naming them in the
+/// error: every extent an image declares is checked this way before anything is written, so
+/// that a truncated image, or one whose addresses point past its end, is refused whole.
+pub(crate) fn inside(src: &dyn Source, offset: u64, len: u64, what: &str) -> Parse<()> {
     let end = offset.checked_add(len).ok_or_else(|| corrupt(format!("{what}: offset out of range")))?;
     if end > src.len() {
         return Err(corrupt(format!(
@@ -73,9 +83,7 @@ pub(crate) fn read(src: &dyn Source, offset: u64, len: u64, what: &str) -> Parse
             src.len()
         )));
     }
-    let mut buf = vec![0u8; len as usize];
-    src.read_exact_at(offset, &mut buf).map_err(Fault::Io)?;
-    Ok(buf)
+    Ok(())
 }
 
 /// Little-endian u16 at `at` (callers check the length first).

@@ -43,7 +43,10 @@ impl CpioInput {
 
     /// Reads the file at `path`, which must hold at least one cpio archive.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_owned(), op: "read", source })?;
+        let io = |op, source| Error::Io { path: path.to_owned(), op, source };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut tamis_core::open_regular_file(path).map_err(|e| io("open", e))?, &mut bytes)
+            .map_err(|e| io("read", e))?;
         let invalid = |why: String| Error::Image { path: path.to_owned(), format: "initramfs", why };
         let segments = initramfs::split(&bytes).map_err(|e| invalid(e.to_string()))?;
         if !initramfs::holds_cpio(&segments) {

@@ -31,6 +31,18 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A manifest file has an entry no tree can have: a path that is not absolute and normal
+    /// (`..`, `.`, doubled or trailing slashes, NUL), a path given twice, nanoseconds or a mode
+    /// out of range.
+    #[error("{path}:{line}: {reason}")]
+    Entry {
+        /// The manifest file.
+        path: PathBuf,
+        /// The line, counting from 1.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A manifest file of a format version this build does not know.
     #[error("{path}: manifest format version {found}, this tamis reads version {expected}")]
     Version {

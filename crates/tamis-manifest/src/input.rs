@@ -7,7 +7,6 @@
 //! initramfs or cpio file (`070701`, or a compressed stream holding cpio archives:
 //! [`crate::cpio`]). Further image readers plug in here as implementations of [`Input`].
 
-use std::fs::File;
 use std::io::{BufReader, Read as _};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
@@ -73,7 +72,11 @@ pub struct ManifestFileInput {
 impl ManifestFileInput {
     /// Reads the manifest file at `path`.
     pub fn read(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), op: "open", source })?;
+        let file = tamis_core::open_regular_file(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            op: "open",
+            source,
+        })?;
         let manifest = Manifest::read_json_lines(BufReader::new(file), path)?;
         Ok(Self { path: path.to_owned(), manifest })
     }
@@ -109,7 +112,8 @@ pub fn open(path: &Path) -> Result<Box<dyn Input>> {
     }
     // 32774 bytes: enough for an ISO 9660 image's `CD001` at byte 32769.
     let mut start = vec![0u8; 32774];
-    let mut file = File::open(path).map_err(|e| io("open", e))?;
+    // Not a directory: a regular file, never a FIFO (whose open would block) nor a device.
+    let mut file = tamis_core::open_regular_file(path).map_err(|e| io("open", e))?;
     let mut len = 0;
     while len < start.len() {
         match file.read(&mut start[len..]).map_err(|e| io("read", e))? {

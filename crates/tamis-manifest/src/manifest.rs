@@ -50,6 +50,37 @@ pub struct ManifestEntry {
     pub sha256: Option<String>,
 }
 
+impl ManifestEntry {
+    /// What makes this entry impossible in a tree, if anything: the path must be `/` or
+    /// absolute with no empty, `.` or `..` name and no NUL; nanoseconds below 10^9; the mode
+    /// only permission, set-id and sticky bits.
+    fn check(&self) -> std::result::Result<(), String> {
+        let path = &self.path;
+        if path != "/" {
+            let Some(names) = path.strip_prefix('/') else {
+                return Err(format!("path {path:?} is not absolute"));
+            };
+            if let Some(bad) = names.split('/').find(|n| n.is_empty() || *n == "." || *n == "..") {
+                let what = if bad.is_empty() { "a doubled or trailing slash" } else { "a . or .. name" };
+                return Err(format!("path {path:?} has {what}"));
+            }
+        }
+        if path.contains('\0') {
+            return Err(format!("path {path:?} holds a NUL byte"));
+        }
+        if self.mtime.nanos >= 1_000_000_000 {
+            return Err(format!("{path}: mtime nanoseconds {} out of range (0 to 999999999)", self.mtime.nanos));
+        }
+        if self.mode > 0o7777 {
+            return Err(format!(
+                "{path}: mode {:o} out of range (permission, set-id and sticky bits: 0 to 7777)",
+                self.mode
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The first line of a manifest file.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,10 +162,19 @@ impl Manifest {
             if line.is_empty() {
                 continue;
             }
-            entries.push(serde_json::from_str::<ManifestEntry>(&line).map_err(|e| parse(n, e))?);
+            let entry = serde_json::from_str::<ManifestEntry>(&line).map_err(|e| parse(n, e))?;
+            entry.check().map_err(|reason| Error::Entry { path: path.to_owned(), line: n + 1, reason })?;
+            entries.push((n + 1, entry));
         }
-        entries.sort_by(|a, b| tamis_core::canonical_cmp(Path::new(&a.path), Path::new(&b.path)));
-        Ok(Self { entries, problems: Vec::new() })
+        entries.sort_by(|(_, a), (_, b)| tamis_core::canonical_cmp(Path::new(&a.path), Path::new(&b.path)));
+        if let Some([(a, entry), (b, _)]) = entries.windows(2).find(|w| w[0].1.path == w[1].1.path) {
+            return Err(Error::Entry {
+                path: path.to_owned(),
+                line: *a.max(b),
+                reason: format!("{} is listed twice (also on line {})", entry.path, a.min(b)),
+            });
+        }
+        Ok(Self { entries: entries.into_iter().map(|(_, e)| e).collect(), problems: Vec::new() })
     }
 
     /// Whether `first_bytes` (the start of a file) look like a manifest file.

@@ -49,17 +49,19 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The profile is not valid TOML of the expected shape.
-    #[error("profile {name}: {source}")]
+    #[error("profile {name}: {reason}")]
     Parse {
         /// The profile's name or file.
         name: String,
-        /// The parser's reason, with line and column.
-        #[source]
-        source: Box<toml::de::Error>,
+        /// The parser's reason, with line and column (in the message, not a `source()`: it
+        /// would be printed twice).
+        reason: Box<toml::de::Error>,
     },
     /// A stage name that no normalizer has.
-    #[error("unknown stage {name:?}; known stages: {}", known.join(", "))]
+    #[error("profile {profile}: unknown stage {name:?}; known stages: {}", known.join(", "))]
     UnknownStage {
+        /// The profile.
+        profile: String,
         /// The name given.
         name: String,
         /// The names there are.
@@ -92,15 +94,14 @@ pub enum Error {
         profile: String,
     },
     /// A stage's options are not valid for it.
-    #[error("profile {profile}: options of stage {stage:?}: {source}")]
+    #[error("profile {profile}: options of stage {stage:?}: {reason}")]
     Options {
         /// The profile.
         profile: String,
         /// The stage.
         stage: String,
-        /// The reason.
-        #[source]
-        source: Box<toml::de::Error>,
+        /// The reason (in the message, not a `source()`: it would be printed twice).
+        reason: Box<toml::de::Error>,
     },
     /// A stage failed as a whole (per-entry failures are in the reports instead).
     #[error("stage {stage}")]
@@ -137,6 +138,10 @@ pub struct StageSpec {
     pub options: toml::Table,
 }
 
+/// The largest profile file read: a profile is a few hundred bytes; a path to a device or a
+/// huge file by mistake must not fill the memory.
+const MAX_PROFILE: u64 = 1 << 20;
+
 /// Stages that only write an image of the tree (outside it): they may follow the mtime clamp.
 const OUTPUT_STAGES: &[&str] = &["squashfs"];
 
@@ -160,7 +165,7 @@ impl Profile {
     /// Parses a profile's TOML text; `name` is used in messages.
     pub fn parse(name: &str, text: &str) -> Result<Self, Error> {
         let mut profile: Self =
-            toml::from_str(text).map_err(|source| Error::Parse { name: name.to_owned(), source: Box::new(source) })?;
+            toml::from_str(text).map_err(|e| Error::Parse { name: name.to_owned(), reason: Box::new(e) })?;
         name.clone_into(&mut profile.name);
         Ok(profile)
     }
@@ -170,8 +175,10 @@ impl Profile {
         if let Some(profile) = Self::builtin(name_or_path) {
             return Ok(profile);
         }
-        let text = std::fs::read_to_string(name_or_path)
-            .map_err(|source| Error::Read { path: name_or_path.into(), source })?;
+        let read = |source| Error::Read { path: name_or_path.into(), source };
+        let bytes = tamis_core::read_regular_file(std::path::Path::new(name_or_path), MAX_PROFILE).map_err(read)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| read(std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error())))?;
         Self::parse(name_or_path, &text)
     }
 }
@@ -247,11 +254,15 @@ impl Pipeline {
         }
         let mut stages = Vec::new();
         for spec in &profile.stages {
-            let info = registry::find(&spec.name)?;
-            let stage = (info.build)(spec.options.clone()).map_err(|source| Error::Options {
+            let info = registry::find(&spec.name).ok_or_else(|| Error::UnknownStage {
+                profile: profile.name.clone(),
+                name: spec.name.clone(),
+                known: registry::stages().iter().map(|s| s.name).collect(),
+            })?;
+            let stage = (info.build)(spec.options.clone()).map_err(|e| Error::Options {
                 profile: profile.name.clone(),
                 stage: spec.name.clone(),
-                source: Box::new(source),
+                reason: Box::new(e),
             })?;
             let selected = (selection.only.is_empty() || selection.only.contains(&spec.name))
                 && !selection.skip.contains(&spec.name);

@@ -9,8 +9,6 @@ use tamis_mtime::ClampMtimes;
 use tamis_postinst::{Backups, Fontconfig, Ldconfig, Logs, ManDb, NoOptions, Pyc, Shadow};
 use tamis_squashfs::SquashfsStage;
 
-use crate::Error;
-
 /// A stage as the registry knows it.
 pub struct StageInfo {
     /// The name used in profiles and on the command line.
@@ -115,9 +113,6 @@ pub fn stages() -> &'static [StageInfo] {
     STAGES
 }
 
-pub(crate) fn find(name: &str) -> Result<&'static StageInfo, Error> {
-    STAGES
-        .iter()
-        .find(|s| s.name == name)
-        .ok_or_else(|| Error::UnknownStage { name: name.to_owned(), known: STAGES.iter().map(|s| s.name).collect() })
+pub(crate) fn find(name: &str) -> Option<&'static StageInfo> {
+    STAGES.iter().find(|s| s.name == name)
 }

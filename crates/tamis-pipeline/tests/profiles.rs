@@ -78,3 +78,14 @@ fn a_profile_from_a_file_runs_its_options() {
     assert_eq!(outcome.change_count(), 2, "the root and the old file");
     assert_eq!(fs::metadata(dir.path().join("tree/old")).unwrap().mtime(), 1_700_000_000);
 }
+
+#[test]
+fn a_profile_with_a_host_name_that_is_no_host_name_is_refused() {
+    for bad in ["a/b", "two\\nlines", "-lead"] {
+        let text = format!("description = 'x'\n[[stage]]\nname = 'host-config'\nhostname = \"{bad}\"\n");
+        let err = pipeline(&text).unwrap_err();
+        assert!(matches!(err, Error::Options { .. }), "{bad}: {err}");
+        assert!(err.to_string().contains("RFC 1123"), "{bad}: {err}");
+    }
+    assert!(pipeline("description = 'x'\n[[stage]]\nname = 'host-config'\nhostname = 'tails'\n").is_ok());
+}

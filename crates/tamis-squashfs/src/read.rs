@@ -174,7 +174,7 @@ struct Inode {
 impl Image {
     /// Opens the image in the file at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(Error::Read)?;
+        let file = tamis_core::open_regular_file(path).map_err(Error::Read)?;
         let len = file.metadata().map_err(Error::Read)?.len();
         Self::new(Source::File(file, len))
     }

@@ -140,10 +140,8 @@ impl Normalizer for SquashfsStage {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let inside = std::fs::canonicalize(&dir)
-            .ok()
-            .zip(std::fs::canonicalize(root.path()).ok())
-            .is_none_or(|(dir, root)| dir.starts_with(root));
+        // By device and inode, not by path: a bind mount of the tree has a path outside it.
+        let inside = tamis_core::directory_in_tree(root, &dir).map_or(true, |found| found.is_some());
         if inside {
             fail(&mut report, "the image must be written outside the tree, to an existing directory".into());
             return Ok(report);
