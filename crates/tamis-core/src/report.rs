@@ -33,6 +33,9 @@ pub enum Action {
     Create,
     /// An entry was replaced by one of another type (a file by a link).
     Replace,
+    /// An entry's inode was shared with names outside the tree: its names in the tree were given
+    /// an inode of their own, so that the files outside stay as they were.
+    Detach,
 }
 
 /// One change to one entry.
