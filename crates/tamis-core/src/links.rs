@@ -79,10 +79,9 @@ impl Links {
             path: rel.to_owned(),
             action: Action::Detach,
             reason: format!(
-                "its inode is also linked from {} outside the tree; the tree's {} given a copy of their own, \
-                 the file outside is left as it was",
+                "its inode is also linked from {} outside the tree: the tree gets a copy of its own, the file outside \
+                 is left as it was",
                 count(outside, "name"),
-                count(self.names(), "name"),
             ),
             before: Some(count(self.names() + outside, "link")),
             after: Some(count(self.names(), "link")),
