@@ -48,6 +48,11 @@ impl Links {
         Self { others: others.into_iter().map(|p| p.as_ref().to_owned()).collect(), whole: None }
     }
 
+    /// The other names a walk of part of the tree found (see [`partial`](Self::partial)).
+    pub(crate) fn of_part(others: Vec<PathBuf>) -> Self {
+        Self { others, whole: None }
+    }
+
     /// Every other name of an inode in the whole tree, as a complete walk found them, and its
     /// link count then.
     pub(crate) fn whole(others: Vec<PathBuf>, nlink: u64) -> Self {

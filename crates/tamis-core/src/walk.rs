@@ -183,7 +183,7 @@ impl Tree {
             return Links::unknown();
         }
         let others = self.hardlinks(entry).into_iter().map(Path::to_owned).collect();
-        if self.whole { Links::whole(others, entry.meta.nlink) } else { Links::partial::<PathBuf>(others) }
+        if self.whole { Links::whole(others, entry.meta.nlink) } else { Links::of_part(others) }
     }
 
     /// Whether `entry` is the first name of its inode in the canonical order (always so for a
