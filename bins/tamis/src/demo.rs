@@ -101,10 +101,11 @@ fn build(root: &Path, reverse: bool, built_at: std::time::SystemTime) -> Result<
     let tree = Root::open(root)?;
     let built = timestamp(built_at);
     let shipped = Timestamp::from_secs(PACKAGE_TIME);
-    for entry in tree.walk()?.entries().iter().rev() {
+    let walk = tree.walk()?;
+    for entry in walk.entries().iter().rev() {
         let from_package = entry.path.starts_with("usr") && entry.meta.kind == FileKind::File;
         let time = if from_package { shipped } else { built };
-        tree.set_times(&entry.path, time, time)?;
+        tree.set_times_linked(&entry.path, &walk.links(entry), time, time)?;
     }
     Ok(())
 }

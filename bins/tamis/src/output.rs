@@ -120,8 +120,13 @@ pub fn summary(root: &Path, outcome: &Outcome, elapsed: Duration) -> String {
             *groups.entry((action.unwrap_or_default(), change.reason.as_str())).or_default() += 1;
         }
         let verb = if check { "would change" } else { "changed" };
-        let _ =
-            writeln!(out, "  {:width$}  {} of {} entries {verb}", report.stage, report.changes.len(), report.examined);
+        let _ = writeln!(
+            out,
+            "  {:width$}  {} of {} entries {verb}",
+            report.stage,
+            report.changed_entries(),
+            report.examined
+        );
         for ((action, reason), count) in &groups {
             let _ = writeln!(out, "  {:width$}    {count} {action}: {reason}", "");
         }

@@ -1,10 +1,16 @@
 //! [`Edits`]: the one place where a stage's changes are applied (or, in check mode, only
 //! recorded), so that every stage honours `--check` and reports every change and every failure
 //! the same way.
+//!
+//! Its file operations keep hard-link groups whole and never change an inode that is also linked
+//! from outside the tree ([`Links`]): the first time a stage changes a file with several links,
+//! `Edits` walks the whole tree once (cached for the rest of the run) to learn the file's other
+//! names, so that a stage that only looks at one path (`/etc/machine-id`) or one subtree
+//! (`/var/log`) needs no walk of its own.
 
 use std::path::Path;
 
-use crate::{Action, Change, Context, FileKind, Mode, Problem, Report, Result, Root};
+use crate::{Action, Change, Context, FileKind, Links, Metadata, Mode, Problem, Report, Result, Root, Tree};
 
 /// Applies and records the changes of one stage run. See the [module documentation](self).
 #[derive(Debug)]
@@ -12,12 +18,14 @@ pub struct Edits<'r> {
     root: &'r Root,
     mode: Mode,
     report: Report,
+    /// A walk of the whole tree, made at the first file with several links.
+    tree: Option<Tree>,
 }
 
 impl<'r> Edits<'r> {
     /// Starts the report of `stage` on `root`.
     pub fn new(root: &'r Root, cx: &Context<'_>, stage: &str) -> Self {
-        Self { root, mode: cx.mode, report: Report::new(stage, cx.mode) }
+        Self { root, mode: cx.mode, report: Report::new(stage, cx.mode), tree: None }
     }
 
     /// The tree.
@@ -66,6 +74,50 @@ impl<'r> Edits<'r> {
         true
     }
 
+    /// Like [`apply`](Self::apply), for `op` changing the inode at `rel`, whose other names in the
+    /// tree are `links`: if the inode is also linked from outside the tree, the change made to
+    /// a copy of it is recorded as well ([`Action::Detach`]).
+    pub fn apply_linked(
+        &mut self,
+        rel: &Path,
+        links: &Links,
+        action: Action,
+        reason: &str,
+        values: Option<(String, String)>,
+        op: impl FnOnce(&Root) -> Result<()>,
+    ) -> bool {
+        let done = self.apply(rel, action, reason, values, op);
+        if done && let Some(change) = links.detach_change(rel) {
+            self.report.changes.push(change);
+        }
+        done
+    }
+
+    /// The other names in the tree of the entry at `rel`, whose metadata is now `meta`: from a
+    /// walk of the whole tree made at the first call for a file with several links and kept for
+    /// the rest of the run. The names are checked again by the operation that uses them
+    /// (a name changed since the walk makes it refuse, never split a group).
+    pub fn links(&mut self, rel: &Path, meta: &Metadata) -> Links {
+        if meta.nlink < 2 || meta.kind == FileKind::Dir {
+            return Links::unknown();
+        }
+        if self.tree.is_none() {
+            match self.root.walk() {
+                Ok(tree) => self.tree = Some(tree),
+                // The operation refuses the file, and says why.
+                Err(_) => return Links::unknown(),
+            }
+        }
+        let Some(tree) = &self.tree else { return Links::unknown() };
+        match tree.get(rel) {
+            Some(entry) if tree.is_whole() => {
+                Links::whole(tree.hardlinks(entry).into_iter().map(Path::to_owned).collect(), meta.nlink)
+            }
+            Some(entry) => tree.links(entry),
+            None => Links::unknown(),
+        }
+    }
+
     /// Removes the non-directory entry at `rel` if there is one (a link itself, not its target).
     pub fn remove(&mut self, rel: &Path, reason: &str) -> bool {
         match self.root.try_lstat(rel) {
@@ -88,7 +140,8 @@ impl<'r> Edits<'r> {
         match self.root.try_lstat(rel) {
             Ok(Some(meta)) if meta.kind == FileKind::File && meta.size > 0 => {
                 let values = Some((format!("{} bytes", meta.size), "0 bytes".to_owned()));
-                self.apply(rel, Action::Truncate, reason, values, |root| root.truncate(rel))
+                let links = self.links(rel, &meta);
+                self.apply_linked(rel, &links, Action::Truncate, reason, values, |root| root.truncate(rel, &links))
             }
             Ok(Some(meta)) if meta.kind != FileKind::File => {
                 self.problem(
@@ -106,16 +159,30 @@ impl<'r> Edits<'r> {
     }
 
     /// Gives the regular file at `rel` these contents if it has others, keeping its metadata
-    /// (see [`Root::replace`]; `other_names` are its other hard links).
-    pub fn rewrite(&mut self, rel: &Path, contents: &[u8], other_names: &[&Path], reason: &str) -> bool {
+    /// and its hard-link group (see [`Root::replace`] and [`write`](Self::write)).
+    pub fn rewrite(&mut self, rel: &Path, contents: &[u8], reason: &str) -> bool {
         match self.root.read(rel) {
             Ok(old) if old == contents => false,
-            Ok(_) => self.apply(rel, Action::Rewrite, reason, None, |root| root.replace(rel, contents, other_names)),
+            Ok(_) => self.write(rel, contents, reason, None),
             Err(e) => {
                 self.error(rel, &e);
                 false
             }
         }
+    }
+
+    /// Gives the regular file at `rel` these contents (a [`Action::Rewrite`] with these values),
+    /// keeping its metadata: atomically, with its other names in the tree re-pointed to the new
+    /// file (found by [`links`](Self::links)) and links from outside the tree left on the old one.
+    pub fn write(&mut self, rel: &Path, contents: &[u8], reason: &str, values: Option<(String, String)>) -> bool {
+        let links = match self.root.lstat(rel) {
+            Ok(meta) => self.links(rel, &meta),
+            Err(e) => {
+                self.error(rel, &e);
+                return false;
+            }
+        };
+        self.apply_linked(rel, &links, Action::Rewrite, reason, values, |root| root.replace(rel, contents, &links))
     }
 
     /// Makes `rel` a symbolic link to `target`, replacing a non-directory that is there.

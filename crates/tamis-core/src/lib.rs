@@ -13,6 +13,8 @@
 //! - [`Root::replace`] rewrites a file atomically (temporary file + rename in the same directory),
 //!   keeping owner, mode, times, extended attributes (`security.capability` included) and the
 //!   hard-link group.
+//! - No operation changes an inode that is also linked from outside the tree: the tree's names
+//!   get an inode of their own instead ([`Links`]).
 //! - [`Epoch`] is `SOURCE_DATE_EPOCH`, parsed as the reproducible-builds specification defines it.
 //! - [`Report`], [`Change`] and [`Problem`] are what every normalizer returns: plain data that the
 //!   binary prints for people or serialises as JSON.
@@ -32,6 +34,7 @@ mod edits;
 mod epoch;
 mod error;
 mod input_file;
+mod links;
 mod normalizer;
 mod output_dir;
 mod path;
@@ -44,6 +47,7 @@ pub use edits::Edits;
 pub use epoch::{Epoch, EpochError, EpochSource};
 pub use error::Error;
 pub use input_file::{open_regular_file, read_regular_file};
+pub use links::Links;
 pub use normalizer::{Context, NoProgress, Normalizer, Progress};
 pub use output_dir::directory_in_tree;
 pub use path::{canonical_cmp, display_path};

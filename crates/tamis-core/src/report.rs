@@ -33,6 +33,9 @@ pub enum Action {
     Create,
     /// An entry was replaced by one of another type (a file by a link).
     Replace,
+    /// An entry's inode was shared with names outside the tree: its names in the tree were given
+    /// an inode of their own, so that the files outside stay as they were.
+    Detach,
 }
 
 /// One change to one entry.
@@ -134,6 +137,12 @@ impl Report {
     pub fn is_clean(&self) -> bool {
         self.changes.is_empty() && self.problems.is_empty()
     }
+
+    /// How many entries changed: an entry may have several changes (new contents on a copy
+    /// detached from a link outside the tree, [`Action::Detach`]).
+    pub fn changed_entries(&self) -> usize {
+        self.changes.iter().map(|c| c.path.as_path()).collect::<std::collections::BTreeSet<_>>().len()
+    }
 }
 
 fn serialize_path<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
@@ -168,6 +177,24 @@ mod tests {
         assert_eq!(json["changes"][1]["path"], "/usr/bin/z");
         assert_eq!(json["changes"][1]["action"], "set-times");
         assert!(json["changes"][0].get("before").is_none());
+    }
+
+    #[test]
+    fn an_entry_with_a_detach_and_a_rewrite_is_one_changed_entry() {
+        let mut report = Report::new("formats", Mode::Apply);
+        for action in [Action::Rewrite, Action::Detach] {
+            let reason = String::new();
+            report.changes.push(Change { path: "a.gz".into(), action, reason, before: None, after: None });
+        }
+        report.changes.push(Change {
+            path: "b".into(),
+            action: Action::Rewrite,
+            reason: String::new(),
+            before: None,
+            after: None,
+        });
+        assert_eq!((report.changes.len(), report.changed_entries()), (3, 2));
+        assert_eq!(serde_json::to_value(Action::Detach).unwrap(), "detach");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! before any system call. Nothing here depends on `openat2`, so the same guarantees hold on
 //! kernels and sandboxes that lack it.
 
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{Read as _, Write as _};
@@ -19,7 +20,7 @@ use rustix::io::Errno;
 
 use crate::path::split;
 use crate::walk::Metadata;
-use crate::{Error, FileKind, Result, Timestamp};
+use crate::{Error, FileKind, Links, Result, Timestamp};
 
 /// A handle on the tree being normalized. See the [module documentation](self).
 #[derive(Debug)]
@@ -306,14 +307,40 @@ impl Root {
     }
 
     /// Sets the access and modification times of the entry at `rel` — of a link itself, never of
-    /// its target.
+    /// its target. A non-directory with several hard links is refused
+    /// ([`Error::HardlinkGroup`]): without its other names, a link from outside the tree cannot
+    /// be told from one inside ([`set_times_linked`](Self::set_times_linked) takes them).
     pub fn set_times(&self, rel: &Path, atime: Timestamp, mtime: Timestamp) -> Result<()> {
+        self.set_times_linked(rel, &Links::unknown(), atime, mtime)
+    }
+
+    /// Sets the access and modification times of the entry at `rel` (a link itself, never its
+    /// target), whose other names in the tree are `links`. An inode that only the tree's names
+    /// link to gets the times in place, all its names together. An inode also linked from outside
+    /// the tree is left as it is: its names in the tree are given a copy with the new times (see
+    /// [`Links`]; the copy of a regular file is made by the kernel, `copy_file_range`).
+    pub fn set_times_linked(&self, rel: &Path, links: &Links, atime: Timestamp, mtime: Timestamp) -> Result<()> {
         let times = Timestamps { last_access: timespec(atime), last_modification: timespec(mtime) };
-        match self.parent(rel)? {
-            None => rfs::futimens(&self.fd, &times),
-            Some((dir, name)) => rfs::utimensat(&dir, name, &times, AtFlags::SYMLINK_NOFOLLOW),
+        let Some((dir, name)) = self.parent(rel)? else {
+            return rfs::futimens(&self.fd, &times).map_err(|e| Error::io(rel, "set times of", e));
+        };
+        let st = rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(rel, "stat", e))?;
+        match FileKind::from_mode(st.st_mode) {
+            FileKind::Dir => {}
+            kind => {
+                if links.outside_now(rel, Metadata::from_stat(&st).nlink)? > 0 {
+                    return if kind == FileKind::File {
+                        self.replace_with(rel, links, Some(&times), |temp, original| {
+                            copy_all(original, temp, original.metadata()?.len())
+                        })
+                    } else {
+                        self.detach_node(rel, &dir, name, &st, links, &times)
+                    };
+                }
+                self.check_names(rel, &st, links)?;
+            }
         }
-        .map_err(|e| Error::io(rel, "set times of", e))
+        rfs::utimensat(&dir, name, &times, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(rel, "set times of", e))
     }
 
     /// Removes the non-directory entry at `rel` (a link is removed, not its target).
@@ -326,9 +353,11 @@ impl Root {
         rfs::unlinkat(&dir, name, AtFlags::empty()).map_err(|e| Error::io(rel, "remove", e))
     }
 
-    /// Empties the regular file at `rel` in place, keeping its inode (so hard links, owner,
-    /// mode and extended attributes stay as they are) and its modification time.
-    pub fn truncate(&self, rel: &Path) -> Result<()> {
+    /// Empties the regular file at `rel`, whose other names in the tree are `links`, keeping its
+    /// owner, mode, extended attributes and times. An inode that only the tree's names link to
+    /// is emptied in place, all its names together. An inode also linked from outside the tree
+    /// is left as it is: its names in the tree are given a new, empty file (see [`Links`]).
+    pub fn truncate(&self, rel: &Path, links: &Links) -> Result<()> {
         let (dir, name) = self.parent(rel)?.ok_or(Error::WrongType {
             path: rel.to_owned(),
             expected: "regular file",
@@ -336,6 +365,11 @@ impl Root {
         })?;
         let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let (fd, st) = regular_file(rel, rfs::openat(&dir, name, flags, rfs::Mode::empty()))?;
+        if links.outside_now(rel, Metadata::from_stat(&st).nlink)? > 0 {
+            drop(fd);
+            return self.replace_with(rel, links, None, |_, _| Ok(()));
+        }
+        self.check_names(rel, &st, links)?;
         rfs::ftruncate(&fd, 0).map_err(|e| Error::io(rel, "truncate", e))?;
         let times = Timestamps {
             last_access: Timespec { tv_sec: st.st_atime, tv_nsec: st.st_atime_nsec as i64 },
@@ -392,20 +426,21 @@ impl Root {
     ///
     /// The new file keeps the old one's owner, group, mode (set-id bits included), access and
     /// modification times and extended attributes (`security.capability`, ACLs, `SELinux` labels).
-    /// If the file has several hard links, `other_names` must list all its other names (see
-    /// [`Tree::hardlinks`](crate::Tree::hardlinks)); each is re-pointed at the new inode so that
-    /// the group stays one inode. The directories holding the names get a new modification time,
-    /// as with any rename: a pipeline ends with the mtime clamp for that reason.
-    pub fn replace(&self, rel: &Path, contents: &[u8], other_names: &[&Path]) -> Result<()> {
-        self.replace_with(rel, other_names, |temp, _| (&*temp).write_all(contents))
+    /// If the file has several hard links, `links` must give all its other names in the tree
+    /// (see [`Tree::links`](crate::Tree::links)); each is re-pointed at the new inode so that the
+    /// group stays one inode. Links from outside the tree keep the old inode and contents (see
+    /// [`Links`]). The directories holding the names get a new modification time, as with any
+    /// rename: a pipeline ends with the mtime clamp for that reason.
+    pub fn replace(&self, rel: &Path, contents: &[u8], links: &Links) -> Result<()> {
+        self.replace_with(rel, links, None, |temp, _| (&*temp).write_all(contents))
     }
 
     /// Like [`replace`](Self::replace), for a change of a few bytes in a large file: the new
     /// file is the old one's bytes, copied by the kernel (`copy_file_range`, no pass through
     /// this process), with each `(offset, bytes)` of `patches` written over them. The length
     /// does not change; a patch past the end is an error and leaves the file as it was.
-    pub fn patch(&self, rel: &Path, patches: &[(u64, Vec<u8>)], other_names: &[&Path]) -> Result<()> {
-        self.replace_with(rel, other_names, |temp, original| {
+    pub fn patch(&self, rel: &Path, patches: &[(u64, Vec<u8>)], links: &Links) -> Result<()> {
+        self.replace_with(rel, links, None, |temp, original| {
             let len = original.metadata()?.len();
             if patches.iter().any(|(at, bytes)| at.checked_add(bytes.len() as u64).is_none_or(|end| end > len)) {
                 return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "a patch runs past the end"));
@@ -418,11 +453,14 @@ impl Root {
         })
     }
 
-    /// The atomic replacement of `rel` by a temporary file that `fill` writes, given the original.
+    /// The atomic replacement of `rel` by a temporary file that `fill` writes, given the original,
+    /// with the original's metadata and its times or `times`; the names of `links` are re-pointed
+    /// to it.
     fn replace_with(
         &self,
         rel: &Path,
-        other_names: &[&Path],
+        links: &Links,
+        times: Option<&Timestamps>,
         fill: impl FnOnce(&File, &File) -> std::io::Result<()>,
     ) -> Result<()> {
         let (dir, name) = self.parent(rel)?.ok_or(Error::WrongType {
@@ -432,50 +470,157 @@ impl Root {
         })?;
         let original = self.open_regular(rel)?;
         let st = rfs::fstat(&original).map_err(|e| Error::io(rel, "stat", e))?;
-        let nlink = Metadata::from_stat(&st).nlink;
-        let split_group = || Error::HardlinkGroup { path: rel.to_owned(), nlink, given: other_names.len() };
-        if nlink != 1 + other_names.len() as u64 {
-            return Err(split_group());
-        }
-        let mut others = Vec::with_capacity(other_names.len());
-        for other in other_names {
-            let (other_dir, other_name) = self.parent(other)?.ok_or(Error::WrongType {
-                path: other.to_path_buf(),
-                expected: "regular file",
-                found: "directory",
-            })?;
-            let ost = rfs::statat(&other_dir, other_name, AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|e| Error::io(*other, "stat", e))?;
-            if (ost.st_dev, ost.st_ino) != (st.st_dev, st.st_ino) {
-                return Err(split_group());
-            }
-            others.push((other, other_dir, other_name));
-        }
+        // Links from outside the tree (if `links` knows them to be so) keep the original.
+        links.outside_now(rel, Metadata::from_stat(&st).nlink)?;
+        self.check_names(rel, &st, links)?;
 
         let (temp_name, temp) = create_temp(&dir).map_err(|e| Error::io(rel, "create a temporary file beside", e))?;
         let written = fill(&temp, &original)
-            .and_then(|()| copy_metadata(&temp, &original, &st))
+            .and_then(|()| copy_metadata(&temp, &original, &st, times))
             .map_err(|e| Error::io(rel, "write a copy of", e));
         if let Err(e) = written {
             let _ = rfs::unlinkat(&dir, &temp_name, AtFlags::empty());
             return Err(e);
         }
-        // Re-point the other names first: until the last rename the temporary name keeps the new
-        // inode alive, and every name always shows complete contents, old or new.
-        for (other, other_dir, other_name) in others {
-            let relinked = create_temp_link(&dir, &temp_name, &other_dir).and_then(|link_name| {
-                rfs::renameat(&other_dir, &link_name, &other_dir, other_name).map_err(Into::into)
-            });
-            if let Err(e) = relinked {
-                let _ = rfs::unlinkat(&dir, &temp_name, AtFlags::empty());
-                return Err(Error::io(other, "re-link the new contents of a hard-linked file to", e));
-            }
+        self.finish_replacement(rel, &dir, name, &temp_name, links)
+    }
+
+    /// Re-points the names of `links`, then `name` in `dir` (the name at `rel`), to the new inode
+    /// `temp_name` in `dir`. Other names first: until the last rename the temporary name keeps
+    /// the new inode alive, and every name always shows a complete file, old or new.
+    fn finish_replacement(
+        &self,
+        rel: &Path,
+        dir: &DirFd<'_>,
+        name: &OsStr,
+        temp_name: &OsStr,
+        links: &Links,
+    ) -> Result<()> {
+        if let Err(e) = self.relink(dir, temp_name, links) {
+            let _ = rfs::unlinkat(dir, temp_name, AtFlags::empty());
+            return Err(e);
         }
-        rfs::renameat(&dir, &temp_name, &dir, name).map_err(|e| {
-            let _ = rfs::unlinkat(&dir, &temp_name, AtFlags::empty());
+        rfs::renameat(dir, temp_name, dir, name).map_err(|e| {
+            let _ = rfs::unlinkat(dir, temp_name, AtFlags::empty());
             Error::io(rel, "rename the new contents onto", e)
         })
     }
+
+    /// Checks that every name of `links` is still the inode `st` describes: the names a walk
+    /// found may be stale, and an operation that trusted them could change a file it was not
+    /// meant to or split a group. Each directory is opened once, whatever the number of names.
+    fn check_names(&self, rel: &Path, st: &rfs::Stat, links: &Links) -> Result<()> {
+        for (dir_path, names) in by_directory(links.others())? {
+            let dir = self.names_dir(&dir_path, names[0].0)?;
+            for (other, name) in names {
+                let ost =
+                    rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(other, "stat", e))?;
+                if (ost.st_dev, ost.st_ino) != (st.st_dev, st.st_ino) {
+                    let nlink = Metadata::from_stat(st).nlink;
+                    return Err(Error::HardlinkGroup { path: rel.to_owned(), nlink, given: links.others().len() });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes each name of `links` a link to `temp_name` in `dir`, each directory opened once.
+    fn relink(&self, dir: &DirFd<'_>, temp_name: &OsStr, links: &Links) -> Result<()> {
+        for (dir_path, names) in by_directory(links.others())? {
+            let other_dir = self.names_dir(&dir_path, names[0].0)?;
+            for (other, name) in names {
+                create_temp_link(dir, temp_name, &other_dir)
+                    .and_then(|link_name| rfs::renameat(&other_dir, &link_name, &other_dir, name).map_err(Into::into))
+                    .map_err(|e| Error::io(other, "re-link the new contents of a hard-linked file to", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The directory `dir_path` holding the name `other`, an error naming `other`.
+    fn names_dir(&self, dir_path: &Path, other: &Path) -> Result<DirFd<'_>> {
+        self.open_dir(dir_path).map_err(|e| match e {
+            Error::SymlinkInPath { .. } => Error::SymlinkInPath { path: other.to_owned() },
+            other => other,
+        })
+    }
+
+    /// Gives the names in the tree of the link, device, pipe or socket `name` in `dir` (at `rel`,
+    /// described by `st`, also linked from outside the tree) a new inode of the same type, target
+    /// or device number, owner, mode and extended attributes, with `times`.
+    fn detach_node(
+        &self,
+        rel: &Path,
+        dir: &DirFd<'_>,
+        name: &OsStr,
+        st: &rfs::Stat,
+        links: &Links,
+        times: &Timestamps,
+    ) -> Result<()> {
+        self.check_names(rel, st, links)?;
+        let xattrs = self.xattrs(rel)?;
+        let kind = FileKind::from_mode(st.st_mode);
+        let target = match kind {
+            FileKind::Symlink => {
+                Some(rfs::readlinkat(dir, name, Vec::new()).map_err(|e| Error::io(rel, "read link", e))?)
+            }
+            _ => None,
+        };
+        let temp_name = loop {
+            let candidate = temp_name();
+            let made = match &target {
+                Some(target) => rfs::symlinkat(target.as_c_str(), dir, &candidate),
+                None => rfs::mknodat(
+                    dir,
+                    &candidate,
+                    rfs::FileType::from_raw_mode(st.st_mode),
+                    rfs::Mode::from_raw_mode(0o600),
+                    st.st_rdev,
+                ),
+            };
+            match made {
+                Ok(()) => break candidate,
+                Err(Errno::EXIST) => {}
+                Err(e) => return Err(Error::io(rel, "create a copy beside", e)),
+            }
+        };
+        let copied = || -> std::io::Result<()> {
+            let (uid, gid) = (rfs::Uid::from_raw(st.st_uid), rfs::Gid::from_raw(st.st_gid));
+            rfs::chownat(dir, &temp_name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)?;
+            // After the owner: a change of owner clears set-id bits. A link has no mode of its own.
+            if target.is_none() {
+                rfs::chmodat(dir, &temp_name, rfs::Mode::from_raw_mode(st.st_mode & 0o7777), AtFlags::empty())?;
+            }
+            if !xattrs.is_empty() {
+                // As `xattrs` reads them: the new entry itself, through its directory in /proc.
+                let mut proc_path = format!("/proc/self/fd/{}/", dir.as_fd().as_raw_fd()).into_bytes();
+                proc_path.extend_from_slice(temp_name.as_bytes());
+                for (attr, value) in &xattrs {
+                    rfs::lsetxattr(OsStr::from_bytes(&proc_path), attr.as_slice(), value, rfs::XattrFlags::empty())?;
+                }
+            }
+            rfs::utimensat(dir, &temp_name, times, AtFlags::SYMLINK_NOFOLLOW)?;
+            Ok(())
+        };
+        if let Err(e) = copied() {
+            let _ = rfs::unlinkat(dir, &temp_name, AtFlags::empty());
+            return Err(Error::io(rel, "copy the metadata of", e));
+        }
+        self.finish_replacement(rel, dir, name, &temp_name, links)
+    }
+}
+
+/// The names `others` grouped by the directory holding them, with each name's last component.
+fn by_directory(others: &[PathBuf]) -> Result<BTreeMap<PathBuf, Vec<(&Path, &OsStr)>>> {
+    let mut by_dir: BTreeMap<PathBuf, Vec<(&Path, &OsStr)>> = BTreeMap::new();
+    for other in others {
+        let names = split(other)?;
+        let Some((name, dirs)) = names.split_last() else {
+            return Err(Error::WrongType { path: other.clone(), expected: "non-directory", found: "directory" });
+        };
+        by_dir.entry(dirs.iter().collect()).or_default().push((other.as_path(), *name));
+    }
+    Ok(by_dir)
 }
 
 /// A directory beneath a [`Root`], opened without following links; operations take one name
@@ -492,11 +637,18 @@ impl std::fmt::Debug for Directory<'_> {
 }
 
 impl Directory<'_> {
-    /// Sets the access and modification times of the entry `name` in this directory.
+    /// Sets the access and modification times of the entry `name` in this directory. A
+    /// non-directory with several hard links is refused ([`Error::HardlinkGroup`]): its other
+    /// names are not known here ([`Root::set_times_linked`] takes them).
     pub fn set_times(&self, name: &OsStr, atime: Timestamp, mtime: Timestamp) -> Result<()> {
         let path = self.path.join(name);
         if name.is_empty() || name == "." || name == ".." || name.as_bytes().contains(&b'/') {
             return Err(Error::OutsideRoot { path });
+        }
+        let st = rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(&path, "stat", e))?;
+        let nlink = Metadata::from_stat(&st).nlink;
+        if FileKind::from_mode(st.st_mode) != FileKind::Dir && nlink > 1 {
+            return Err(Error::HardlinkGroup { path, nlink, given: 0 });
         }
         let times = Timestamps { last_access: timespec(atime), last_modification: timespec(mtime) };
         rfs::utimensat(&self.fd, name, &times, AtFlags::SYMLINK_NOFOLLOW)
@@ -554,8 +706,6 @@ fn create_temp_link(from_dir: &impl AsFd, name: &OsStr, to_dir: &impl AsFd) -> s
     }
 }
 
-/// Writes `contents` to `temp`, then gives it `original`'s metadata. The order matters: a change
-/// of owner clears set-id bits and `security.capability`, and writing changes the times.
 /// Copies `len` bytes of `from` (from its start) to the end of `to`, in the kernel where it can.
 fn copy_all(from: &File, to: &File, len: u64) -> std::io::Result<()> {
     let (mut from_at, mut to_at) = (0u64, 0u64);
@@ -577,7 +727,10 @@ fn copy_all(from: &File, to: &File, len: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-fn copy_metadata(temp: &File, original: &File, st: &rfs::Stat) -> std::io::Result<()> {
+/// Gives `temp`, once written, `original`'s metadata and its times (or `times`). The order
+/// matters: a change of owner clears set-id bits and `security.capability`, and writing changes
+/// the times.
+fn copy_metadata(temp: &File, original: &File, st: &rfs::Stat, times: Option<&Timestamps>) -> std::io::Result<()> {
     let own = rfs::fstat(temp)?;
     if (own.st_uid, own.st_gid) != (st.st_uid, st.st_gid) {
         rfs::fchown(temp, Some(rfs::Uid::from_raw(st.st_uid)), Some(rfs::Gid::from_raw(st.st_gid)))?;
@@ -586,11 +739,11 @@ fn copy_metadata(temp: &File, original: &File, st: &rfs::Stat) -> std::io::Resul
     for (name, value) in fd_xattrs(original)? {
         rfs::fsetxattr(temp, name.as_slice(), &value, rfs::XattrFlags::empty())?;
     }
-    let times = Timestamps {
+    let kept = Timestamps {
         last_access: Timespec { tv_sec: st.st_atime, tv_nsec: st.st_atime_nsec as i64 },
         last_modification: Timespec { tv_sec: st.st_mtime, tv_nsec: st.st_mtime_nsec as i64 },
     };
-    rfs::futimens(temp, &times)?;
+    rfs::futimens(temp, times.unwrap_or(&kept))?;
     Ok(())
 }
 

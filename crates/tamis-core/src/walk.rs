@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use rustix::fs::{self as rfs, AtFlags, OFlags};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Problem, Result, Root, Timestamp, display_path};
+use crate::{Error, Links, Problem, Result, Root, Timestamp, display_path};
 
 /// The type of an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -132,6 +132,9 @@ pub struct Tree {
     mount_points: Vec<PathBuf>,
     /// Indexes of the entries of each multiply-linked non-directory inode, by (dev, ino).
     links: BTreeMap<(u64, u64), Vec<usize>>,
+    /// Whether this is a walk of the whole root that listed every directory, so that the names
+    /// it found for an inode are all the names the tree has.
+    whole: bool,
 }
 
 impl Tree {
@@ -158,21 +161,50 @@ impl Tree {
     }
 
     /// The other names of a hard-linked entry (empty for an entry with one name), in the
-    /// canonical order: what [`Root::replace`] needs to keep the link group whole.
+    /// canonical order. A list as long as the group: call it once per group, not once per name.
     ///
     /// A link from outside the root cannot be listed: such an entry has more links than names
-    /// here, and `replace` refuses it rather than split the group.
+    /// here.
     pub fn hardlinks(&self, entry: &Entry) -> Vec<&Path> {
-        if entry.meta.nlink < 2 || entry.meta.kind == FileKind::Dir {
-            return Vec::new();
+        self.group(entry).iter().map(|&i| self.entries[i].path.as_path()).filter(|p| *p != entry.path).collect()
+    }
+
+    /// What an operation changing `entry`'s inode needs to know of its other names
+    /// ([`Links`]): the names listed by [`hardlinks`](Self::hardlinks) and, for a walk of the
+    /// whole root that listed every directory, the knowledge that they are all the tree's — so
+    /// that links beyond them are links from outside, which [`Root`]'s operations never change
+    /// (they give the tree's names an inode of their own). A walk of a subtree
+    /// ([`Root::walk_under`]) gives names that may not be all of them: an operation refuses an
+    /// inode with more links than those names rather than split its group.
+    ///
+    /// As long as the group: call it once per group ([`is_first_name`](Self::is_first_name)).
+    pub fn links(&self, entry: &Entry) -> Links {
+        if entry.meta.kind == FileKind::Dir {
+            return Links::unknown();
         }
-        self.links
-            .get(&(entry.meta.dev, entry.meta.ino))
-            .into_iter()
-            .flatten()
-            .map(|&i| self.entries[i].path.as_path())
-            .filter(|p| *p != entry.path)
-            .collect()
+        let others = self.hardlinks(entry).into_iter().map(Path::to_owned).collect();
+        if self.whole { Links::whole(others, entry.meta.nlink) } else { Links::of_part(others) }
+    }
+
+    /// Whether `entry` is the first name of its inode in the canonical order (always so for a
+    /// directory or an entry with one name): the one name under which a stage handles a group,
+    /// so that a group of N names costs N, not N². Constant time.
+    pub fn is_first_name(&self, entry: &Entry) -> bool {
+        self.group(entry).first().is_none_or(|&i| self.entries[i].path == entry.path)
+    }
+
+    /// Whether the walk was of the whole root and listed every directory: then the names of an
+    /// inode it found are all the names that inode has in the tree.
+    pub fn is_whole(&self) -> bool {
+        self.whole
+    }
+
+    /// The indexes of the names of `entry`'s inode (empty for one not hard-linked).
+    fn group(&self, entry: &Entry) -> &[usize] {
+        if entry.meta.nlink < 2 || entry.meta.kind == FileKind::Dir {
+            return &[];
+        }
+        self.links.get(&(entry.meta.dev, entry.meta.ino)).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -194,7 +226,8 @@ impl Root {
 
     /// Walks the subtree at `rel` (a directory beneath the root) as [`walk`](Self::walk) walks
     /// the whole tree: `rel` first, then everything beneath it, with paths inside the root.
-    /// Hard links are grouped only among the entries of the subtree.
+    /// Hard links are grouped only among the entries of the subtree: [`Tree::links`] of such a
+    /// walk never lets an operation take a name elsewhere in the tree for a link from outside.
     pub fn walk_under(&self, rel: &Path) -> Result<Tree> {
         let rel: PathBuf = crate::path::split(rel)?.into_iter().collect();
         let dir = self.open_dir(&rel)?;
@@ -206,10 +239,15 @@ impl Root {
         let mut found = Vec::with_capacity(listing.len());
         listing.flatten_into(&mut found);
         tree.entries.reserve(found.len());
+        tree.whole = rel.as_os_str().is_empty();
         for found in found {
             match found {
                 Found::Entry(entry) => tree.entries.push(entry),
-                Found::Problem(problem) => tree.problems.push(problem),
+                Found::Problem(problem) => {
+                    // A directory not listed, an entry not stat'ed: names of an inode may hide there.
+                    tree.whole = false;
+                    tree.problems.push(problem);
+                }
                 Found::MountPoint(path) => {
                     let reason = format!("{}: another file system is mounted here; not entered", display_path(&path));
                     tree.problems.push(Problem { path: path.clone(), reason });

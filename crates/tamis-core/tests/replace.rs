@@ -6,7 +6,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use tamis_core::{Error, Root};
+use tamis_core::{Error, Links, Root};
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -51,7 +51,7 @@ fn keeps_owner_mode_times_and_xattrs() {
     let before = fs::metadata(&path).unwrap();
 
     let root = Root::open(dir.path()).unwrap();
-    root.replace(Path::new("ping"), b"new contents", &[]).unwrap();
+    root.replace(Path::new("ping"), b"new contents", &Links::unknown()).unwrap();
 
     let after = fs::metadata(&path).unwrap();
     assert_eq!(fs::read(&path).unwrap(), b"new contents");
@@ -81,7 +81,7 @@ fn keeps_a_hard_link_group_one_inode() {
     let entry = tree.get(Path::new("a")).unwrap();
     let others = tree.hardlinks(entry);
     assert_eq!(others.len(), 2);
-    root.replace(&entry.path, b"new", &others).unwrap();
+    root.replace(&entry.path, b"new", &tree.links(entry)).unwrap();
 
     let inos: Vec<u64> = ["a", "sub/b", "c"].iter().map(|n| fs::metadata(dir.path().join(n)).unwrap().ino()).collect();
     assert!(inos.iter().all(|&i| i == inos[0]), "names no longer share one inode: {inos:?}");
@@ -99,9 +99,9 @@ fn refuses_to_split_a_link_group_and_leaves_it_untouched() {
     fs::write(dir.path().join("unrelated"), b"x").unwrap();
     let root = Root::open(dir.path()).unwrap();
 
-    let err = root.replace(Path::new("a"), b"new", &[]).unwrap_err();
+    let err = root.replace(Path::new("a"), b"new", &Links::unknown()).unwrap_err();
     assert!(matches!(err, Error::HardlinkGroup { nlink: 2, given: 0, .. }), "{err}");
-    let err = root.replace(Path::new("a"), b"new", &[Path::new("unrelated")]).unwrap_err();
+    let err = root.replace(Path::new("a"), b"new", &Links::partial(["unrelated"])).unwrap_err();
     assert!(matches!(err, Error::HardlinkGroup { .. }), "{err}");
     assert_eq!(fs::read(dir.path().join("a")).unwrap(), b"old");
     assert_eq!(fs::metadata(dir.path().join("b")).unwrap().nlink(), 2);
@@ -112,7 +112,7 @@ fn refuses_to_split_a_link_group_and_leaves_it_untouched() {
 fn errors_name_the_path_inside_the_image() {
     let dir = tempfile::tempdir().unwrap();
     let root = Root::open(dir.path()).unwrap();
-    let err = root.replace(Path::new("etc/missing"), b"x", &[]).unwrap_err();
+    let err = root.replace(Path::new("etc/missing"), b"x", &Links::unknown()).unwrap_err();
     assert!(err.to_string().starts_with("/etc"), "{err}");
 }
 
@@ -130,7 +130,7 @@ fn patch_copies_the_rest_and_keeps_what_replace_keeps() {
     let root = Root::open(dir.path()).unwrap();
 
     let patches = vec![(0u64, b"HEAD".to_vec()), (2_999_998, b"TL".to_vec()), (1_000_000, vec![0; 60])];
-    root.patch(Path::new("big"), &patches, &[Path::new("other")]).unwrap();
+    root.patch(Path::new("big"), &patches, &Links::partial(["other"])).unwrap();
     let mut expected = original.clone();
     for (at, bytes) in &patches {
         expected[*at as usize..*at as usize + bytes.len()].copy_from_slice(bytes);
@@ -142,7 +142,7 @@ fn patch_copies_the_rest_and_keeps_what_replace_keeps() {
     assert!(run("getfattr", &["-n", "user.tamis", "--only-values", path.to_str().unwrap()]) == "kept");
 
     // A patch past the end: refused, the file as it was, no temporary file left.
-    let err = root.patch(Path::new("big"), &[(2_999_999, b"xy".to_vec())], &[Path::new("other")]).unwrap_err();
+    let err = root.patch(Path::new("big"), &[(2_999_999, b"xy".to_vec())], &Links::partial(["other"])).unwrap_err();
     assert!(err.to_string().contains("big"), "{err}");
     assert!(fs::read(&path).unwrap() == expected);
     assert!(leftovers(dir.path()).is_empty());

@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
-use tamis_core::{Error, Root, Timestamp};
+use tamis_core::{Error, Links, Root, Timestamp};
 
 struct Outside {
     file: PathBuf,
@@ -87,7 +87,11 @@ fn confined(open: impl Fn(&Path) -> Root) {
         let r = root.read(p);
         assert!(matches!(r, Err(Error::SymlinkInPath { .. })), "read {} {r:?}", p.display());
         assert!(matches!(root.set_times(p, t, t), Err(Error::SymlinkInPath { .. })), "set_times {}", p.display());
-        assert!(matches!(root.replace(p, b"x", &[]), Err(Error::SymlinkInPath { .. })), "replace {}", p.display());
+        assert!(
+            matches!(root.replace(p, b"x", &Links::unknown()), Err(Error::SymlinkInPath { .. })),
+            "replace {}",
+            p.display()
+        );
         assert!(matches!(root.remove_file(p), Err(Error::SymlinkInPath { .. })), "remove {}", p.display());
         assert!(matches!(root.lstat(p), Err(Error::SymlinkInPath { .. })), "lstat {}", p.display());
     }
@@ -97,7 +101,7 @@ fn confined(open: impl Fn(&Path) -> Root) {
     for p in ["etc/leaf-absolute", "etc/leaf-relative"] {
         let p = Path::new(p);
         assert!(matches!(root.read(p), Err(Error::WrongType { found: "symbolic link", .. })), "read {}", p.display());
-        assert!(root.replace(p, b"x", &[]).is_err(), "replace {}", p.display());
+        assert!(root.replace(p, b"x", &Links::unknown()).is_err(), "replace {}", p.display());
         // Times of a leaf link are the link's own.
         root.set_times(p, t, t).unwrap();
         assert_eq!(root.lstat(p).unwrap().mtime, t);

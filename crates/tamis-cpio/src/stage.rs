@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use rayon::prelude::*;
-use tamis_core::{Action, Context, Edits, Entry, FileKind, Normalizer, Report, Result, Root};
+use tamis_core::{Action, Context, Edits, Entry, FileKind, Links, Normalizer, Report, Result, Root};
 
 use crate::CpioError;
 use crate::archive::{ArchiveOptions, TimePolicy};
@@ -154,15 +154,11 @@ impl Initramfs {
         let outcomes: Vec<(&Entry, Outcome)> =
             entries.par_iter().map(|e| (e, examine(root, e, cx.epoch.secs(), self.options, true))).collect();
         // Names given on the command line have no other links this run knows of.
-        Ok(apply(edits, outcomes, |_| Vec::new()))
+        Ok(apply(edits, outcomes, |_| Links::unknown()))
     }
 }
 
-fn apply<'t>(
-    mut edits: Edits<'_>,
-    outcomes: Vec<(&'t Entry, Outcome)>,
-    links: impl Fn(&'t Entry) -> Vec<&'t Path>,
-) -> Report {
+fn apply<'t>(mut edits: Edits<'_>, outcomes: Vec<(&'t Entry, Outcome)>, links: impl Fn(&'t Entry) -> Links) -> Report {
     for (entry, outcome) in outcomes {
         match outcome {
             Outcome::NotInitramfs => {}
@@ -176,7 +172,7 @@ fn apply<'t>(
                 let links = links(entry);
                 let values = Some((format!("{} bytes", entry.meta.size), format!("{} bytes", new.len())));
                 let reason = "member order, times, inode numbers and compressor header of the build";
-                edits.apply(&entry.path, Action::Rewrite, reason, values, |root| {
+                edits.apply_linked(&entry.path, &links, Action::Rewrite, reason, values, |root| {
                     root.replace(&entry.path, &new, &links)
                 });
             }
@@ -193,10 +189,12 @@ impl Normalizer for Initramfs {
     fn run(&self, root: &Root, cx: &Context<'_>) -> Result<Report> {
         let tree = root.walk()?;
         let edits = Edits::new(root, cx, Self::NAME);
-        let candidates: Vec<&Entry> = tree.entries().iter().filter(|e| is_candidate(e)).collect();
+        // A hard-link group once, under its first name: its other names follow the rewrite.
+        let candidates: Vec<&Entry> =
+            tree.entries().iter().filter(|e| is_candidate(e) && tree.is_first_name(e)).collect();
         let epoch = cx.epoch.secs();
         let outcomes: Vec<(&Entry, Outcome)> =
             candidates.par_iter().map(|e| (*e, examine(root, e, epoch, self.options, false))).collect();
-        Ok(apply(edits, outcomes, |entry| tree.hardlinks(entry)))
+        Ok(apply(edits, outcomes, |entry| tree.links(entry)))
     }
 }

@@ -53,7 +53,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tamis_core::{Action, Context, Edits, Entry, Epoch, FileKind, Mode, Normalizer, Report, Result, Root, Tree};
+use tamis_core::{Action, Context, Edits, Epoch, FileKind, Links, Mode, Normalizer, Report, Result, Root, Tree};
 
 pub mod ar;
 pub mod cpio;
@@ -283,8 +283,8 @@ impl Default for FormatsOptions {
 pub struct FileJob<'a> {
     /// The file, inside the root.
     pub path: &'a Path,
-    /// Its other names (see [`Tree::hardlinks`]).
-    pub other_names: Vec<&'a Path>,
+    /// Its other names in the tree (see [`Tree::links`]).
+    pub links: Links,
 }
 
 /// The formats stage. See the [crate documentation](crate).
@@ -376,7 +376,8 @@ impl StripFormats {
     /// worker, so a worker holds one file at a time and no worker waits for another's large
     /// file; the report follows the order given (give them in the canonical order for a
     /// canonical report). Each hard-link group must be given once (its other names in
-    /// [`FileJob::other_names`]).
+    /// [`FileJob::links`]); a file also linked from outside the tree gets a new inode for its
+    /// names in the tree, and the report says so.
     pub fn strip(&self, root: &Root, files: &[FileJob<'_>], edits: &mut Edits<'_>, cx: &Context<'_>) {
         let settings = self.settings(cx.epoch);
         cx.progress.start(Self::NAME, files.len() as u64);
@@ -388,19 +389,13 @@ impl StripFormats {
                     Verdict::Failed(why) => Outcome::Failed(why),
                     Verdict::Skipped(why) => Outcome::Skipped(why),
                     Verdict::Changed(new, what) => {
-                        let written = if cx.mode == Mode::Apply {
-                            root.replace(job.path, &new, &job.other_names)
-                        } else {
-                            Ok(())
-                        };
+                        let written =
+                            if cx.mode == Mode::Apply { root.replace(job.path, &new, &job.links) } else { Ok(()) };
                         Outcome::Changed(what, written)
                     }
                     Verdict::Patched(patches, what) => {
-                        let written = if cx.mode == Mode::Apply {
-                            root.patch(job.path, &patches, &job.other_names)
-                        } else {
-                            Ok(())
-                        };
+                        let written =
+                            if cx.mode == Mode::Apply { root.patch(job.path, &patches, &job.links) } else { Ok(()) };
                         Outcome::Changed(what, written)
                     }
                 };
@@ -415,7 +410,7 @@ impl StripFormats {
                 Outcome::Failed(why) => edits.problem(job.path, why),
                 Outcome::Skipped(why) => edits.skipped(job.path, why),
                 Outcome::Changed(what, written) => {
-                    edits.apply(job.path, Action::Rewrite, &what, None, |_| written);
+                    edits.apply_linked(job.path, &job.links, Action::Rewrite, &what, None, |_| written);
                 }
             }
         }
@@ -428,7 +423,7 @@ impl StripFormats {
         let mut edits = Edits::new(root, cx, Self::NAME);
         match root.lstat(path) {
             Ok(meta) if meta.kind == FileKind::File => {
-                self.strip(root, &[FileJob { path, other_names: Vec::new() }], &mut edits, cx);
+                self.strip(root, &[FileJob { path, links: Links::unknown() }], &mut edits, cx);
             }
             Ok(meta) => edits.problem(
                 path,
@@ -556,14 +551,12 @@ impl StripFormats {
     pub fn strip_tree(&self, root: &Root, tree: &Tree, cx: &Context<'_>) -> Report {
         let mut edits = Edits::new(root, cx, Self::NAME);
         // A hard-link group once, under its first name: its other names follow the rewrite.
-        let files: Vec<&Entry> = tree
+        let jobs: Vec<FileJob<'_>> = tree
             .entries()
             .iter()
-            .filter(|e| e.meta.kind == FileKind::File && e.meta.size > 0)
-            .filter(|e| tree.hardlinks(e).first().is_none_or(|first| tamis_core::canonical_cmp(first, &e.path).is_gt()))
+            .filter(|e| e.meta.kind == FileKind::File && e.meta.size > 0 && tree.is_first_name(e))
+            .map(|e| FileJob { path: &e.path, links: tree.links(e) })
             .collect();
-        let jobs: Vec<FileJob<'_>> =
-            files.iter().map(|e| FileJob { path: &e.path, other_names: tree.hardlinks(e) }).collect();
         self.strip(root, &jobs, &mut edits, cx);
         for problem in tree.problems() {
             edits.problem(&problem.path, problem.reason.clone());

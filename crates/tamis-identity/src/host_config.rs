@@ -119,7 +119,7 @@ fn reset_adjtime(old: &[u8]) -> Option<Vec<u8>> {
 fn set_file(edits: &mut Edits<'_>, rel: &Path, contents: &[u8], reason: &str) {
     match edits.root().try_lstat(rel) {
         Ok(Some(meta)) if meta.kind == FileKind::File => {
-            edits.rewrite(rel, contents, &[], reason);
+            edits.rewrite(rel, contents, reason);
         }
         Ok(Some(meta)) => {
             let shown = tamis_core::display_path(rel);
@@ -170,7 +170,7 @@ impl Normalizer for HostConfig {
         {
             match root.read(adjtime).map(|old| reset_adjtime(&old)) {
                 Ok(Some(new)) => {
-                    edits.rewrite(adjtime, &new, &[], "clock drift and adjustment time of the build host");
+                    edits.rewrite(adjtime, &new, "clock drift and adjustment time of the build host");
                 }
                 Ok(None) => {
                     edits.problem(adjtime, "/etc/adjtime: not in the three-line format of hwclock; left as it is");

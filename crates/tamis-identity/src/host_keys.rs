@@ -73,7 +73,7 @@ impl HostKeys {
                     .apply(&unit, Action::Create, reason, None, |root| root.create_file(&unit, UNIT.as_bytes(), 0o644));
             }
             Ok(Some(_)) => {
-                edits.rewrite(&unit, UNIT.as_bytes(), &[], "the first-boot key unit as this tamis writes it");
+                edits.rewrite(&unit, UNIT.as_bytes(), "the first-boot key unit as this tamis writes it");
             }
             Err(e) => edits.error(&unit, &e),
         }

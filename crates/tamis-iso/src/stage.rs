@@ -60,7 +60,8 @@ impl Normalizer for IsoImages {
         let tree = root.walk()?;
         let options = Options { epoch: cx.epoch.secs(), ..Options::default() };
         let outcomes: Vec<(&Entry, Outcome)> =
-            tree.entries().par_iter().map(|e| (e, examine(root, e, &options))).collect();
+            // A hard-link group once, under its first name: its other names follow the rewrite.
+            tree.entries().par_iter().filter(|e| tree.is_first_name(e)).map(|e| (e, examine(root, e, &options))).collect();
         let mut edits = Edits::new(root, cx, Self::NAME);
         for (entry, outcome) in outcomes {
             match outcome {
@@ -72,9 +73,10 @@ impl Normalizer for IsoImages {
                 }
                 Outcome::Patch(plan) => {
                     edits.examined(1);
-                    let links = tree.hardlinks(entry);
+                    let links = tree.links(entry);
                     let values = Some((format!("{} fields", plan.patches.len()), "normalized".to_owned()));
-                    edits.apply(&entry.path, Action::Rewrite, "dates and identifiers of the build", values, |root| {
+                    let reason = "dates and identifiers of the build";
+                    edits.apply_linked(&entry.path, &links, Action::Rewrite, reason, values, |root| {
                         let mut bytes = root.read(&entry.path)?;
                         normalize_bytes(&mut bytes, &options).map_err(|reason| tamis_core::Error::Io {
                             path: entry.path.clone(),

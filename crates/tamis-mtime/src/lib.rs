@@ -14,15 +14,21 @@
 //! links themselves, devices, FIFOs and sockets. Directories are done after their contents.
 //! An entry whose mtime changes gets the same value as its access time.
 //!
+//! An entry with several hard links is handled once for its inode, under its first name (its
+//! other names are reported too: they show the same time). An inode that is also linked from
+//! outside the tree is never re-dated: its names in the tree get a copy of their own with the new
+//! time, reported as a [`Detach`](Action::Detach) (see [`tamis_core::Links`]).
+//!
 //! Access times alone are not a reason to touch an entry: a read of the tree changes them, no
 //! image format tamis writes records them, and a stage that depended on them could never be
 //! idempotent.
 //!
 //! Proof of validity: after a run, no entry is newer than the epoch (tests walk the tree), a
-//! second run changes nothing, and files outside the root behind links keep their times.
+//! second run changes nothing, and files outside the root behind links, symbolic or hard, keep
+//! their times.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -105,6 +111,15 @@ impl Normalizer for ClampMtimes {
                 after: Some(to.to_string()),
             })
             .collect();
+        // A hard-link group is one inode: it is handled under its first name, once. An inode
+        // also linked from outside the tree gets a copy (a change of its own in the report).
+        let linked = |entry: &Entry| entry.meta.kind != FileKind::Dir && entry.meta.nlink > 1;
+        let groups: BTreeMap<&Path, tamis_core::Links> = todo
+            .iter()
+            .filter(|(entry, _)| linked(entry) && tree.is_first_name(entry))
+            .map(|(entry, _)| (entry.path.as_path(), tree.links(entry)))
+            .collect();
+        report.changes.extend(groups.iter().filter_map(|(path, links)| links.detach_change(path)));
 
         if cx.mode == Mode::Apply {
             cx.progress.start(Self::NAME, todo.len() as u64);
@@ -112,6 +127,8 @@ impl Normalizer for ClampMtimes {
             // go at once.
             let (mut dirs, others): (Vec<_>, Vec<_>) =
                 todo.into_iter().partition(|(e, _)| e.meta.kind == FileKind::Dir);
+            // The other names of a group follow its first.
+            let others = others.into_iter().filter(|(e, _)| !linked(e) || tree.is_first_name(e));
             // Each parent directory is resolved once for all of its entries.
             let mut by_parent: BTreeMap<&Path, Vec<(&Entry, Timestamp)>> = BTreeMap::new();
             for (entry, to) in others {
@@ -124,8 +141,11 @@ impl Normalizer for ClampMtimes {
                         items
                             .iter()
                             .filter_map(|(entry, to)| {
-                                let name = entry.path.file_name().unwrap_or_default();
-                                dir.set_times(name, *to, *to).err().map(|e| Problem::from_error(&entry.path, &e))
+                                let set = match groups.get(entry.path.as_path()) {
+                                    Some(links) => root.set_times_linked(&entry.path, links, *to, *to),
+                                    None => dir.set_times(entry.path.file_name().unwrap_or_default(), *to, *to),
+                                };
+                                set.err().map(|e| Problem::from_error(&entry.path, &e))
                             })
                             .collect::<Vec<Problem>>()
                     });
@@ -146,7 +166,13 @@ impl Normalizer for ClampMtimes {
                 cx.progress.advance(1);
             }
             cx.progress.finish();
-            let failed_paths: BTreeSet<&Path> = failed.iter().map(|p| p.path.as_path()).collect();
+            let mut failed_paths: BTreeSet<&Path> = failed.iter().map(|p| p.path.as_path()).collect();
+            // A group that failed under its first name failed under all of them.
+            for (path, links) in &groups {
+                if failed_paths.contains(path) {
+                    failed_paths.extend(links.others().iter().map(PathBuf::as_path));
+                }
+            }
             report.changes.retain(|c| !failed_paths.contains(c.path.as_path()));
             report.problems.extend(failed);
         }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use tamis_core::{Action, Context, Edits, FileKind, Normalizer, Report, Result, Root, Timestamp};
+use tamis_core::{Context, Edits, FileKind, Normalizer, Report, Result, Root, Timestamp};
 
 /// Options of the `fontconfig` stage (none yet).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -135,7 +135,7 @@ impl Fontconfig {
         let patched = FontconfigCache::patched(&bytes, clamped);
         let values = Some((dir.mtime.to_string(), clamped.to_string()));
         let reason = "records its font directory's mtime, which changes with the clamp";
-        edits.apply(cache_path, Action::Rewrite, reason, values, |root| root.replace(cache_path, &patched, &[]));
+        edits.write(cache_path, &patched, reason, values);
     }
 }
 

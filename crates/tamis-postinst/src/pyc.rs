@@ -161,6 +161,8 @@ impl Normalizer for Pyc {
             .entries()
             .iter()
             .filter(|e| e.meta.kind == FileKind::File && e.path.extension() == Some("pyc".as_ref()))
+            // A hard-link group once, under its first name: its other names follow the rewrite.
+            .filter(|e| tree.is_first_name(e))
             .collect();
         let epoch = cx.epoch.secs();
         let verdicts: Vec<(&Entry, Verdict)> =
@@ -176,8 +178,9 @@ impl Normalizer for Pyc {
                 Verdict::Patch { from, to } => {
                     edits.examined(1);
                     let values = Some((from.to_string(), to.to_string()));
-                    let links = tree.hardlinks(pyc);
-                    edits.apply(&pyc.path, Action::Rewrite, "source mtime changes with the clamp", values, |root| {
+                    let links = tree.links(pyc);
+                    let reason = "source mtime changes with the clamp";
+                    edits.apply_linked(&pyc.path, &links, Action::Rewrite, reason, values, |root| {
                         let mut bytes = root.read(&pyc.path)?;
                         // Checked again on the bytes about to be written: never patch what changed since.
                         if PycHeader::parse(&bytes).ok().map(|h| h.source_mtime) != Some(from) {

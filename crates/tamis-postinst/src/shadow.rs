@@ -107,7 +107,7 @@ impl Normalizer for Shadow {
                 Ok(Some(new)) => {
                     let values = Some(("days after the epoch".to_owned(), format!("day {day}")));
                     let reason = "last password change dated on the day of the build";
-                    edits.apply(rel, tamis_core::Action::Rewrite, reason, values, |root| root.replace(rel, &new, &[]));
+                    edits.write(rel, &new, reason, values);
                 }
                 Ok(None) => {}
                 Err(why) => edits.problem(rel, format!("/{path}: {why}; left as it is")),
