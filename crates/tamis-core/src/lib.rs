@@ -35,6 +35,8 @@ mod normalizer;
 mod path;
 mod report;
 mod root;
+mod stale;
+pub mod temp;
 mod time;
 mod walk;
 
@@ -45,6 +47,7 @@ pub use normalizer::{Context, NoProgress, Normalizer, Progress};
 pub use path::{canonical_cmp, display_path};
 pub use report::{Action, Change, Mode, Problem, Report};
 pub use root::{Directory, Root, fd_xattrs};
+pub use stale::{StaleTemporaries, is_temporary};
 pub use time::{Timestamp, civil_from_days, days_from_civil};
 pub use walk::{Entry, FileKind, Metadata, Tree, makedev};
 

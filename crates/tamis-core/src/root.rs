@@ -12,12 +12,13 @@ use std::io::{Read as _, Write as _};
 use std::os::fd::{AsFd, AsRawFd as _, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{self as rfs, AtFlags, OFlags, ResolveFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
 use crate::path::split;
+use crate::temp;
 use crate::walk::Metadata;
 use crate::{Error, FileKind, Result, Timestamp};
 
@@ -49,7 +50,6 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::
 /// `NONBLOCK` so that opening a FIFO by mistake cannot hang a run; the type is checked after.
 const READ_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC).union(OFlags::NONBLOCK);
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Whether `openat2` works here; cleared at the first sign that it does not.
 static OPENAT2: AtomicBool = AtomicBool::new(true);
 
@@ -387,6 +387,27 @@ impl Root {
         rfs::fchmod(&created, rfs::Mode::from_raw_mode(mode & 0o7777)).map_err(|e| Error::io(rel, "set the mode of", e))
     }
 
+    /// Points the name `name` at the inode of `target` (a hard link made under a temporary name
+    /// beside `name`, renamed onto it), for finishing the re-pointing of a hard-link group that
+    /// replaced the inode `replaced`: `name` must still be that inode.
+    pub(crate) fn repoint(&self, target: &Path, name: &Path, replaced: u64) -> Result<()> {
+        let not_file = |path: &Path| Error::WrongType { path: path.to_owned(), expected: "regular file", found: "directory" };
+        let (target_dir, target_name) = self.parent(target)?.ok_or_else(|| not_file(target))?;
+        let (dir, last) = self.parent(name)?.ok_or_else(|| not_file(name))?;
+        let st = rfs::statat(&dir, last, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(name, "stat", e))?;
+        if st.st_ino != replaced || FileKind::from_mode(st.st_mode) != FileKind::File {
+            return Err(Error::io(name, "re-link", std::io::Error::other("changed since the walk")));
+        }
+        refuse_protected(&dir, name, "its directory")?;
+        temp::commit(|| {
+            let link = temp::create_temp_link(&target_dir, target_name, &dir, replaced)?;
+            rfs::renameat(&dir, link.name(), &dir, last)?;
+            link.forget();
+            Ok(())
+        })
+        .map_err(|e| Error::io(name, "re-link the new contents of a hard-linked file to", e))
+    }
+
     /// Replaces the contents of the regular file at `rel` atomically: a reader sees either the
     /// old or the new contents, never a mix, and a failure leaves the old file in place.
     ///
@@ -452,30 +473,97 @@ impl Root {
             others.push((other, other_dir, other_name));
         }
 
-        let (temp_name, temp) = create_temp(&dir).map_err(|e| Error::io(rel, "create a temporary file beside", e))?;
-        let written = fill(&temp, &original)
-            .and_then(|()| copy_metadata(&temp, &original, &st))
-            .map_err(|e| Error::io(rel, "write a copy of", e));
+        refuse_protected(&dir, rel, "its directory")?;
+        refuse_protected(&original, rel, "the file")?;
+        for (other, other_dir, _) in &others {
+            refuse_protected(other_dir, other, "its directory")?;
+        }
+        let (temp, file) =
+            temp::create_temp(&dir, st.st_ino).map_err(|e| Error::io(rel, "create a temporary file beside", e))?;
+        let written = fill(&file, &original).and_then(|()| copy_metadata(&file, &original, &st));
         if let Err(e) = written {
-            let _ = rfs::unlinkat(&dir, &temp_name, AtFlags::empty());
-            return Err(e);
+            return Err(discard(temp, &dir, rel, "write a copy of", e));
         }
         // Re-point the other names first: until the last rename the temporary name keeps the new
-        // inode alive, and every name always shows complete contents, old or new.
-        for (other, other_dir, other_name) in others {
-            let relinked = create_temp_link(&dir, &temp_name, &other_dir).and_then(|link_name| {
-                rfs::renameat(&other_dir, &link_name, &other_dir, other_name).map_err(Into::into)
-            });
-            if let Err(e) = relinked {
-                let _ = rfs::unlinkat(&dir, &temp_name, AtFlags::empty());
-                return Err(Error::io(other, "re-link the new contents of a hard-linked file to", e));
+        // inode alive, and every name always shows complete contents, old or new. An interruption
+        // waits for the whole group (temp::commit); after SIGKILL the temporary's name (which
+        // carries the old inode's number) lets the next run finish the group (crate::stale).
+        let mut moved = Vec::with_capacity(others.len());
+        let committed = temp::commit(|| {
+            for (other, other_dir, other_name) in &others {
+                let link = temp::create_temp_link(&dir, temp.name(), other_dir, st.st_ino)?;
+                // On failure the link's registration removes it when dropped.
+                rfs::renameat(other_dir, link.name(), other_dir, *other_name)?;
+                link.forget();
+                moved.push((*other, other_dir, *other_name));
             }
+            Ok(())
+        });
+        if let Err(e) = committed {
+            let failed = others.get(moved.len()).map_or(rel, |(other, _, _)| *other);
+            if undo_repoint(&dir, name, &moved, st.st_ino).is_err() {
+                // The group is split and cannot be put back: keep the temporary name, whose name
+                // lets the next run finish the replacement, and say so.
+                let temp_path = rel.parent().unwrap_or(Path::new("")).join(temp.name());
+                temp.forget();
+                return Err(Error::TemporaryLeft {
+                    path: failed.to_owned(),
+                    op: "re-link the new contents of a hard-linked file to",
+                    temp: temp_path,
+                    source: e,
+                    cleanup: std::io::Error::other("names already re-linked could not be put back"),
+                });
+            }
+            return Err(discard(temp, &dir, failed, "re-link the new contents of a hard-linked file to", e));
         }
-        rfs::renameat(&dir, &temp_name, &dir, name).map_err(|e| {
-            let _ = rfs::unlinkat(&dir, &temp_name, AtFlags::empty());
-            Error::io(rel, "rename the new contents onto", e)
-        })
+        match temp::commit(|| Ok(rfs::renameat(&dir, temp.name(), &dir, name)?)) {
+            Ok(()) => {
+                temp.forget();
+                Ok(())
+            }
+            Err(e) => Err(discard(temp, &dir, rel, "rename the new contents onto", e)),
+        }
     }
+}
+
+/// Refuses to replace `rel` when `fd` (the file, or a directory holding one of its names) is
+/// immutable or append-only: the rename would fail, and in an append-only directory the
+/// temporary file could not even be removed afterwards.
+fn refuse_protected(fd: &impl AsFd, rel: &Path, what: &str) -> Result<()> {
+    let flags = match rfs::ioctl_getflags(fd) {
+        Ok(flags) => flags,
+        // A file system without these flags (or without the ioctl) cannot have them set.
+        Err(_) => return Ok(()),
+    };
+    let reason = if flags.contains(rfs::IFlags::IMMUTABLE) {
+        "immutable (chattr +i)"
+    } else if flags.contains(rfs::IFlags::APPEND) {
+        "append-only (chattr +a)"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Protected { path: rel.to_owned(), reason: format!("{what} is {reason}") })
+}
+
+/// The error of a failed replacement, after removing its temporary file (or saying it is left).
+fn discard(temp: temp::TempName, dir: &impl AsFd, rel: &Path, op: &'static str, source: std::io::Error) -> Error {
+    let temp_path = rel.parent().unwrap_or(Path::new("")).join(temp.name());
+    match temp.remove(dir) {
+        Ok(()) => Error::io(rel, op, source),
+        Err(cleanup) => Error::TemporaryLeft { path: rel.to_owned(), op, temp: temp_path, source, cleanup },
+    }
+}
+
+/// Points the names in `moved` back at the original inode, still at `name` in `dir`.
+fn undo_repoint(dir: &impl AsFd, name: &OsStr, moved: &[(&&Path, &DirFd<'_>, &OsStr)], ino: u64) -> std::io::Result<()> {
+    temp::commit(|| {
+        for (_, other_dir, other_name) in moved {
+            let link = temp::create_temp_link(dir, name, *other_dir, ino)?;
+            rfs::renameat(*other_dir, link.name(), *other_dir, *other_name)?;
+            link.forget();
+        }
+        Ok(())
+    })
 }
 
 /// A directory beneath a [`Root`], opened without following links; operations take one name
@@ -521,37 +609,6 @@ fn regular_file(rel: &Path, opened: rustix::io::Result<OwnedFd>) -> Result<(Owne
 
 fn timespec(t: Timestamp) -> Timespec {
     Timespec { tv_sec: t.secs, tv_nsec: i64::from(t.nanos) }
-}
-
-fn temp_name() -> OsString {
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    OsString::from(format!(".tamis-{}-{n}.tmp", rustix::process::getpid().as_raw_nonzero()))
-}
-
-/// A new, empty file with a name of its own in `dir`, readable and writable only by its owner
-/// until its metadata is copied.
-fn create_temp(dir: &impl AsFd) -> std::io::Result<(OsString, File)> {
-    loop {
-        let name = temp_name();
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        match rfs::openat(dir, &name, flags, rfs::Mode::from_raw_mode(0o600)) {
-            Ok(fd) => return Ok((name, File::from(fd))),
-            Err(Errno::EXIST) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// A new hard link in `to_dir` to `name` in `from_dir`, under a temporary name of its own.
-fn create_temp_link(from_dir: &impl AsFd, name: &OsStr, to_dir: &impl AsFd) -> std::io::Result<OsString> {
-    loop {
-        let link_name = temp_name();
-        match rfs::linkat(from_dir, name, to_dir, &link_name, AtFlags::empty()) {
-            Ok(()) => return Ok(link_name),
-            Err(Errno::EXIST) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
 }
 
 /// Writes `contents` to `temp`, then gives it `original`'s metadata. The order matters: a change
