@@ -6,8 +6,8 @@
 //! files, a hard link, symbolic links (one pointing outside the tree, which must not be
 //! followed), a FIFO. Files shipped by packages keep an older time of their own.
 
-use std::io::Write as _;
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::ExitCode;
@@ -63,7 +63,8 @@ pub fn run(dir: Option<&Path>) -> Result<ExitCode> {
     let pipeline = Pipeline::new(&profile, &Selection::default())?;
     for tree in [&first, &second] {
         let outcome = pipeline.run(&Root::open(tree)?, &Context::new(epoch, Mode::Apply))?;
-        writeln!(out, 
+        writeln!(
+            out,
             "  tamis normalize --epoch {EPOCH} {}: {} changes",
             tree.file_name().unwrap_or_default().to_string_lossy(),
             outcome.change_count()

@@ -391,7 +391,8 @@ impl Root {
     /// beside `name`, renamed onto it), for finishing the re-pointing of a hard-link group that
     /// replaced the inode `replaced`: `name` must still be that inode.
     pub(crate) fn repoint(&self, target: &Path, name: &Path, replaced: u64) -> Result<()> {
-        let not_file = |path: &Path| Error::WrongType { path: path.to_owned(), expected: "regular file", found: "directory" };
+        let not_file =
+            |path: &Path| Error::WrongType { path: path.to_owned(), expected: "regular file", found: "directory" };
         let (target_dir, target_name) = self.parent(target)?.ok_or_else(|| not_file(target))?;
         let (dir, last) = self.parent(name)?.ok_or_else(|| not_file(name))?;
         let st = rfs::statat(&dir, last, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(name, "stat", e))?;
@@ -555,7 +556,12 @@ fn discard(temp: temp::TempName, dir: &impl AsFd, rel: &Path, op: &'static str, 
 }
 
 /// Points the names in `moved` back at the original inode, still at `name` in `dir`.
-fn undo_repoint(dir: &impl AsFd, name: &OsStr, moved: &[(&&Path, &DirFd<'_>, &OsStr)], ino: u64) -> std::io::Result<()> {
+fn undo_repoint(
+    dir: &impl AsFd,
+    name: &OsStr,
+    moved: &[(&&Path, &DirFd<'_>, &OsStr)],
+    ino: u64,
+) -> std::io::Result<()> {
     temp::commit(|| {
         for (_, other_dir, other_name) in moved {
             let link = temp::create_temp_link(dir, name, *other_dir, ino)?;

@@ -337,8 +337,7 @@ fn split_output(path: &Path) -> std::io::Result<(PathBuf, OsString)> {
 pub fn stale_beside(path: &Path, label: &str) -> Vec<PathBuf> {
     let Ok((dir_path, _)) = split_output(path) else { return Vec::new() };
     let prefix = format!("{PREFIX}{label}-");
-    let Ok(dir) = rfs::open(&dir_path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, rfs::Mode::empty())
-    else {
+    let Ok(dir) = rfs::open(&dir_path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, rfs::Mode::empty()) else {
         return Vec::new();
     };
     let Ok(mut listing) = rfs::Dir::read_from(&dir) else { return Vec::new() };
