@@ -48,17 +48,17 @@ pub fn run(args: &InitramfsArgs) -> Result<ExitCode> {
     }
     let started = std::time::Instant::now();
     let mut merged = Report::new(Initramfs::NAME, mode);
-    let mut stale = Report::new(tamis_core::StaleTemporaries::NAME, mode);
+    let mut leftovers = Report::new(tamis_core::StaleTemporaries::NAME, mode);
     for (dir, names) in &by_dir {
         let root = Root::open(dir)?;
         // What an interrupted run left beside these files.
         let left = tamis_core::StaleTemporaries.run_in(&root, Path::new(""), &cx)?;
-        stale.examined += left.examined;
-        stale.changes.extend(left.changes.into_iter().map(|mut c| {
+        leftovers.examined += left.examined;
+        leftovers.changes.extend(left.changes.into_iter().map(|mut c| {
             c.path = dir.join(&c.path);
             c
         }));
-        stale.problems.extend(left.problems.into_iter().map(|mut p| {
+        leftovers.problems.extend(left.problems.into_iter().map(|mut p| {
             p.path = dir.join(&p.path);
             p
         }));
@@ -77,7 +77,7 @@ pub fn run(args: &InitramfsArgs) -> Result<ExitCode> {
         }));
     }
     merged.sort();
-    let mut stages = if stale.is_clean() { Vec::new() } else { vec![stale] };
+    let mut stages = if leftovers.is_clean() { Vec::new() } else { vec![leftovers] };
     stages.push(merged);
     let outcome = Outcome { profile: Initramfs::NAME.into(), epoch, mode, stages };
     let shown = if args.files.len() == 1 {

@@ -40,12 +40,31 @@ use tamis_formats::{Format, FormatsOptions, StripFormats, TimePolicy};
 use tamis_mtime::{ClampMtimes, MtimeOptions, Policy};
 use tamis_pipeline::{Outcome, Pipeline, Profile, Selection};
 
-const EXIT_CODES: &str = "\
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit status:
   0  done; with --check: nothing would change
   1  with --check: something would change (listed on stderr, all of it in --json)
   2  error: bad arguments, no epoch, unreadable root, invalid profile
-  3  done, but some entries could not be handled (listed; the run went on without them)";
+  3  done, but some entries could not be handled (listed; the run went on without them)
+  129, 130, 143  interrupted by SIGHUP, SIGINT, SIGTERM: its temporary files removed, every
+     file left old or new (a rerun finishes the work)"
+    };
+}
+
+const EXIT_CODES: &str = exit_codes!();
+
+/// The help of the commands that change a tree.
+const TREE_EXIT_CODES: &str = concat!(
+    exit_codes!(),
+    "
+
+Temporary files (.tamis-*.tmp) that a killed run left in the tree are named (report
+`temporaries`) and removed before anything else, or the hard-link group that run was
+re-pointing is finished; with --check they are listed as changes. Those of a tamis process
+still running are left and listed as problems."
+);
 
 /// Make OS images build bit-for-bit reproducibly.
 ///
@@ -63,19 +82,19 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a profile's stages on a root filesystem (every stage, ending with the mtime clamp).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = TREE_EXIT_CODES)]
     Normalize(NormalizeArgs),
     /// Clamp (or --set) the modification time of every entry of a tree to the epoch.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = TREE_EXIT_CODES)]
     Mtime(MtimeArgs),
     /// Rewrite initramfs files canonically (member order, inode numbers, times, devices, the
     /// compressor's header), keeping their compression. For initrds outside a root filesystem.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = TREE_EXIT_CODES)]
     Initramfs(initramfs::InitramfsArgs),
     /// Remove times, names and owners embedded in gzip, zip/jar, ar/deb, png and gettext files, the way
     /// strip-nondeterminism does in a package build: each FILE, or every file beneath each DIR,
     /// recognised by its content whatever its name.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = TREE_EXIT_CODES)]
     Strip(StripArgs),
     /// List the stages a profile can name, with what each does.
     Stages(StagesArgs),

@@ -19,7 +19,11 @@ Exit status:
   0  image written; with --check: OUT is what tamis would write; with --list: listed
   1  with --check: OUT differs from what tamis would write (or is missing)
   2  error: bad arguments, no epoch, unreadable tree or image
-  3  image written, but some extended attributes could not be kept (listed)";
+  3  image written, but some extended attributes could not be kept (listed)
+  129, 130, 143  interrupted by SIGHUP, SIGINT, SIGTERM: the temporary image removed, OUT as it was
+
+The image is written beside OUT as .tamis-squashfs-PID-N.tmp, then renamed onto OUT. Such a
+file left by a killed run is named at the next run (not removed: it may be another run's).";
 
 /// Arguments of `tamis squashfs`.
 #[derive(Debug, Args)]

@@ -259,7 +259,7 @@ fn a_hard_link_group_split_by_sigkill_is_made_whole_by_the_rerun() {
     for attempt in 0..8 {
         let tree = dir.path().join(format!("tree-{attempt}"));
         copy_tree(&original, &tree);
-        let mut child = tamis().args(&normalize).arg(&tree).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = tamis().args(normalize).arg(&tree).stderr(Stdio::null()).spawn().unwrap();
         let Some(status) = signal_when_temporary(&mut child, &tree.join("d"), Signal::KILL) else { continue };
         assert_eq!(status.signal(), Some(9));
         if inodes(&tree).len() < 2 {
@@ -320,7 +320,7 @@ fn an_interrupted_squashfs_removes_its_temporary_and_a_killed_one_is_named_next_
         let status = signal_when_written(&mut child, &out_dir, 1 << 20, signal);
         assert_eq!(status.code(), Some(128 + signal.as_raw()), "{signal:?}: {status:?}");
         assert_eq!(temporaries(&out_dir), Vec::<PathBuf>::new(), "{signal:?} left the temporary image");
-        assert_eq!(std::fs::read(&image).unwrap(), b"the previous image");
+        assert!(std::fs::read(&image).unwrap() == b"the previous image", "the previous image was changed");
     }
 
     let mut child = squashfs(&tree).stderr(Stdio::null()).spawn().unwrap();
@@ -328,7 +328,7 @@ fn an_interrupted_squashfs_removes_its_temporary_and_a_killed_one_is_named_next_
     assert_eq!(status.signal(), Some(9));
     let left = temporaries(&out_dir);
     assert_eq!(left.len(), 1, "{left:?}");
-    assert_eq!(std::fs::read(&image).unwrap(), b"the previous image");
+    assert!(std::fs::read(&image).unwrap() == b"the previous image", "the previous image was changed");
     // The next run (of a small tree, into the same OUT) names it, and leaves it: it could be
     // another run's.
     let small = dir.path().join("small");
@@ -393,10 +393,10 @@ fn a_full_disk_leaves_the_previous_manifest_and_report_intact() {
 
     let out = run(&["manifest", "-o", path_str(&manifest_file), path_str(&tree)]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(std::fs::read(&manifest_file).unwrap(), b"previous manifest\n");
+    assert_eq!(std::fs::read_to_string(&manifest_file).unwrap(), "previous manifest\n");
     let out = run(&["mtime", "--epoch", EPOCH, "--json", path_str(&report_file), path_str(&tree)]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(std::fs::read(&report_file).unwrap(), b"previous report\n");
+    assert_eq!(std::fs::read_to_string(&report_file).unwrap(), "previous report\n");
     assert_eq!(temporaries(disk.path()), Vec::<PathBuf>::new());
 
     // With room again, both are written whole.
@@ -425,6 +425,16 @@ fn a_closed_output_pipe_ends_a_command_quietly() {
     }
 }
 
+/// Takes the append-only flag off a directory when dropped (a test that fails must not leave a
+/// directory that cannot be removed).
+struct Unflag<'a>(&'a Path);
+
+impl Drop for Unflag<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-a").arg(self.0).status();
+    }
+}
+
 #[test]
 fn an_append_only_directory_is_named_and_left_without_a_temporary() {
     let dir = tempfile::tempdir().unwrap();
@@ -432,12 +442,6 @@ fn an_append_only_directory_is_named_and_left_without_a_temporary() {
     gzip_tree(&tree, 2, 1000);
     let doc = tree.join("usr/share/doc");
     let before = contents(&tree);
-    struct Unflag<'a>(&'a Path);
-    impl Drop for Unflag<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("chattr").arg("-a").arg(self.0).status();
-        }
-    }
     let status = Command::new("chattr").arg("+a").arg(&doc).status().unwrap();
     assert!(status.success(), "chattr +a (root and a file system with flags needed)");
     let _unflag = Unflag(&doc);

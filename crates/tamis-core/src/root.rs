@@ -479,9 +479,9 @@ impl Root {
         for (other, other_dir, _) in &others {
             refuse_protected(other_dir, other, "its directory")?;
         }
-        let (temp, file) =
+        let (temp, copy) =
             temp::create_temp(&dir, st.st_ino).map_err(|e| Error::io(rel, "create a temporary file beside", e))?;
-        let written = fill(&file, &original).and_then(|()| copy_metadata(&file, &original, &st));
+        let written = fill(&copy, &original).and_then(|()| copy_metadata(&copy, &original, &st));
         if let Err(e) = written {
             return Err(discard(temp, &dir, rel, "write a copy of", e));
         }
@@ -531,11 +531,8 @@ impl Root {
 /// immutable or append-only: the rename would fail, and in an append-only directory the
 /// temporary file could not even be removed afterwards.
 fn refuse_protected(fd: &impl AsFd, rel: &Path, what: &str) -> Result<()> {
-    let flags = match rfs::ioctl_getflags(fd) {
-        Ok(flags) => flags,
-        // A file system without these flags (or without the ioctl) cannot have them set.
-        Err(_) => return Ok(()),
-    };
+    // A file system without these flags (or without the ioctl) cannot have them set.
+    let Ok(flags) = rfs::ioctl_getflags(fd) else { return Ok(()) };
     let reason = if flags.contains(rfs::IFlags::IMMUTABLE) {
         "immutable (chattr +i)"
     } else if flags.contains(rfs::IFlags::APPEND) {
