@@ -113,12 +113,16 @@ fn recover(root: &Root, entries: &[Entry], mode: Mode) -> Report {
             continue;
         }
         let key = (entry.meta.dev, entry.meta.ino);
-        if entry.meta.kind == FileKind::File && entry.meta.nlink > 1 && !finished.contains(&key) {
-            finished.push(key);
-            if let Some(replaced) = replaced {
+        if entry.meta.kind == FileKind::File
+            && entry.meta.nlink > 1
+            && let Some(replaced) = replaced
+        {
+            // All the temporary names of the new inode are handled with its group, once.
+            if !finished.contains(&key) {
+                finished.push(key);
                 finish_group(root, entries, &by_inode, entry, replaced, &mut report);
-                continue;
             }
+            continue;
         }
         remove(root, &entry.path, mode, &mut report);
     }
