@@ -453,3 +453,23 @@ fn an_append_only_directory_is_named_and_left_without_a_temporary() {
     assert_eq!(temporaries(&tree), Vec::<PathBuf>::new());
     assert_eq!(contents(&tree), before);
 }
+
+#[test]
+fn an_interrupted_iso_build_removes_its_temporary_and_keeps_the_previous_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    for i in 0..40 {
+        std::fs::write(tree.join(format!("f{i:02}")), noise(4 << 20)).unwrap();
+    }
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let image = out_dir.join("live.iso");
+    std::fs::write(&image, b"the previous image").unwrap();
+    let mut child =
+        tamis().args(["iso", "build", "--epoch", EPOCH]).arg(&tree).arg(&image).stderr(Stdio::null()).spawn().unwrap();
+    let status = signal_when_written(&mut child, &out_dir, 1 << 20, Signal::TERM);
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    assert_eq!(temporaries(&out_dir), Vec::<PathBuf>::new(), "the temporary image is left");
+    assert!(std::fs::read(&image).unwrap() == b"the previous image", "the previous image was changed");
+}
