@@ -23,7 +23,11 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
 
-use crate::{Action, Change, Context, Entry, FileKind, Mode, Normalizer, Problem, Report, Result, Root, temp};
+use rustix::fs::{self as rfs, AtFlags};
+
+use crate::{
+    Action, Change, Context, Entry, Error, FileKind, Metadata, Mode, Normalizer, Problem, Report, Result, Root, temp,
+};
 
 /// The reason given for each temporary removed.
 const LEFT_BY_A_RUN: &str = "temporary file left by an interrupted tamis run";
@@ -40,11 +44,7 @@ impl StaleTemporaries {
     /// Clears what interrupted runs left in the single directory `dir` (not beneath it): for a
     /// command given files rather than a tree.
     pub fn run_in(&self, root: &Root, dir: &Path, cx: &Context<'_>) -> Result<Report> {
-        let tree = root.walk_under(dir)?;
-        let depth = dir.components().count() + 1;
-        let entries: Vec<Entry> =
-            tree.entries().iter().filter(|e| e.path.components().count() == depth).cloned().collect();
-        Ok(recover(root, &entries, cx.mode))
+        Ok(recover(root, &list_one(root, dir)?, cx.mode))
     }
 }
 
@@ -57,6 +57,26 @@ impl Normalizer for StaleTemporaries {
         let tree = root.walk()?;
         Ok(recover(root, tree.entries(), cx.mode))
     }
+}
+
+/// The entries of the directory `dir` (not beneath it), sorted by name.
+fn list_one(root: &Root, dir: &Path) -> Result<Vec<Entry>> {
+    let fd = root.open_dir(dir)?;
+    let listing = rfs::Dir::read_from(&fd).map_err(|e| Error::io(dir, "list directory", e))?;
+    let mut entries = Vec::new();
+    for item in listing {
+        let item = item.map_err(|e| Error::io(dir, "list directory", e))?;
+        let name = OsStr::from_bytes(item.file_name().to_bytes());
+        if name == "." || name == ".." {
+            continue;
+        }
+        // An entry that vanished since the listing is no longer there to clear.
+        if let Ok(st) = rfs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            entries.push(Entry { path: dir.join(name), meta: Metadata::from_stat(&st) });
+        }
+    }
+    entries.sort_by(|a, b| crate::canonical_cmp(&a.path, &b.path));
+    Ok(entries)
 }
 
 /// Whether `name` is a tamis temporary's.

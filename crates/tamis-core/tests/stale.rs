@@ -89,3 +89,16 @@ fn a_lone_copy_is_removed_and_the_original_kept() {
     assert_eq!(temporaries(dir.path()), Vec::<String>::new());
     assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"original");
 }
+
+#[test]
+fn one_directory_is_cleared_without_its_subdirectories() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    fs::write(dir.path().join(".tamis-999999999-0.tmp"), b"").unwrap();
+    fs::write(dir.path().join("sub/.tamis-999999999-1.tmp"), b"").unwrap();
+    let root = Root::open(dir.path()).unwrap();
+    let cx = Context::new(Epoch::parse("1700000000").unwrap(), Mode::Apply);
+    let report = StaleTemporaries.run_in(&root, Path::new(""), &cx).unwrap();
+    assert_eq!(report.changes.len(), 1, "{:?}", report.changes);
+    assert_eq!(temporaries(dir.path()), vec!["sub/.tamis-999999999-1.tmp".to_owned()]);
+}
