@@ -96,6 +96,25 @@ fn signal_when_temporary(child: &mut Child, dir: &Path, signal: Signal) -> Optio
     }
 }
 
+/// Waits until a temporary file in `dir` has several links (the re-pointing of its hard-link
+/// group has begun), then sends `signal`; `None` if the run ended first.
+fn signal_when_relinking(child: &mut Child, dir: &Path, signal: Signal) -> Option<ExitStatus> {
+    loop {
+        let relinking = std::fs::read_dir(dir).is_ok_and(|l| {
+            l.flatten().any(|e| {
+                e.file_name().to_string_lossy().starts_with(".tamis-") && e.metadata().is_ok_and(|m| m.nlink() > 1)
+            })
+        });
+        if relinking {
+            rustix::process::kill_process(Pid::from_child(child), signal).unwrap();
+            return Some(child.wait().unwrap());
+        }
+        if child.try_wait().unwrap().is_some() {
+            return None;
+        }
+    }
+}
+
 /// The manifest of a tree, as `tamis manifest` writes it.
 fn manifest(root: &Path) -> String {
     let out = run(&["manifest", path_str(root)]);
@@ -260,7 +279,7 @@ fn a_hard_link_group_split_by_sigkill_is_made_whole_by_the_rerun() {
         let tree = dir.path().join(format!("tree-{attempt}"));
         copy_tree(&original, &tree);
         let mut child = tamis().args(normalize).arg(&tree).stderr(Stdio::null()).spawn().unwrap();
-        let Some(status) = signal_when_temporary(&mut child, &tree.join("d"), Signal::KILL) else { continue };
+        let Some(status) = signal_when_relinking(&mut child, &tree.join("d"), Signal::KILL) else { continue };
         assert_eq!(status.signal(), Some(9));
         if inodes(&tree).len() < 2 {
             continue; // not killed in the middle of the group
@@ -281,6 +300,27 @@ fn a_hard_link_group_split_by_sigkill_is_made_whole_by_the_rerun() {
         return;
     }
     panic!("no SIGKILL landed in the middle of the group in 8 tries");
+}
+
+#[test]
+fn sigterm_while_a_hard_link_group_is_re_pointed_waits_for_the_whole_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("original");
+    link_group(&original, 3000);
+    let normalize = ["normalize", "--only", "formats,mtime", "--epoch", EPOCH];
+    for attempt in 0..8 {
+        let tree = dir.path().join(format!("tree-{attempt}"));
+        copy_tree(&original, &tree);
+        let mut child = tamis().args(normalize).arg(&tree).stderr(Stdio::null()).spawn().unwrap();
+        let Some(status) = signal_when_relinking(&mut child, &tree.join("d"), Signal::TERM) else { continue };
+        assert_eq!(status.code(), Some(143), "{status:?}");
+        assert_eq!(temporaries(&tree), Vec::<PathBuf>::new());
+        // Either the group was replaced whole before the exit, or not at all.
+        assert_eq!(inodes(&tree).len(), 1, "a signal split the group");
+        assert_eq!(std::fs::metadata(tree.join("d/a.gz")).unwrap().nlink(), 3001);
+        return;
+    }
+    panic!("no SIGTERM landed while the group was re-pointed in 8 tries");
 }
 
 /// Waits until `dir` holds a temporary of at least `min` bytes, then sends `signal`.

@@ -489,40 +489,50 @@ impl Root {
         // inode alive, and every name always shows complete contents, old or new. An interruption
         // waits for the whole group (temp::commit); after SIGKILL the temporary's name (which
         // carries the old inode's number) lets the next run finish the group (crate::stale).
+        // One commit for the whole group and the last rename: a signal waits for all of it.
         let mut moved = Vec::with_capacity(others.len());
+        let mut relinked = Ok(());
         let committed = temp::commit(|| {
             for (other, other_dir, other_name) in &others {
-                let link = temp::create_temp_link(&dir, temp.name(), other_dir, st.st_ino)?;
-                // On failure the link's registration removes it when dropped.
-                rfs::renameat(other_dir, link.name(), other_dir, *other_name)?;
-                link.forget();
+                let step = temp::create_temp_link(&dir, temp.name(), other_dir, st.st_ino).and_then(|link| {
+                    // On failure the link's registration removes it when dropped.
+                    rfs::renameat(other_dir, link.name(), other_dir, *other_name)?;
+                    link.forget();
+                    Ok(())
+                });
+                if let Err(e) = step {
+                    // Put the names already moved back on the original, inside this same commit.
+                    let undone = undo_repoint(&dir, name, &moved, st.st_ino);
+                    relinked = Err((*other, e, undone));
+                    return Ok(());
+                }
                 moved.push((*other, other_dir, *other_name));
             }
+            rfs::renameat(&dir, temp.name(), &dir, name)?;
             Ok(())
         });
-        if let Err(e) = committed {
-            let failed = others.get(moved.len()).map_or(rel, |(other, _, _)| *other);
-            if undo_repoint(&dir, name, &moved, st.st_ino).is_err() {
+        match (committed, relinked) {
+            (Ok(()), Ok(())) => {
+                temp.forget();
+                Ok(())
+            }
+            (_, Err((failed, e, Err(_)))) => {
                 // The group is split and cannot be put back: keep the temporary name, whose name
                 // lets the next run finish the replacement, and say so.
                 let temp_path = rel.parent().unwrap_or(Path::new("")).join(temp.name());
                 temp.forget();
-                return Err(Error::TemporaryLeft {
-                    path: failed.to_owned(),
+                Err(Error::TemporaryLeft {
+                    path: failed.to_path_buf(),
                     op: "re-link the new contents of a hard-linked file to",
                     temp: temp_path,
                     source: e,
                     cleanup: std::io::Error::other("names already re-linked could not be put back"),
-                });
+                })
             }
-            return Err(discard(temp, &dir, failed, "re-link the new contents of a hard-linked file to", e));
-        }
-        match temp::commit(|| Ok(rfs::renameat(&dir, temp.name(), &dir, name)?)) {
-            Ok(()) => {
-                temp.forget();
-                Ok(())
+            (_, Err((failed, e, Ok(())))) => {
+                Err(discard(temp, &dir, failed, "re-link the new contents of a hard-linked file to", e))
             }
-            Err(e) => Err(discard(temp, &dir, rel, "rename the new contents onto", e)),
+            (Err(e), Ok(())) => Err(discard(temp, &dir, rel, "rename the new contents onto", e)),
         }
     }
 }
@@ -552,21 +562,15 @@ fn discard(temp: temp::TempName, dir: &impl AsFd, rel: &Path, op: &'static str, 
     }
 }
 
-/// Points the names in `moved` back at the original inode, still at `name` in `dir`.
-fn undo_repoint(
-    dir: &impl AsFd,
-    name: &OsStr,
-    moved: &[(&&Path, &DirFd<'_>, &OsStr)],
-    ino: u64,
-) -> std::io::Result<()> {
-    temp::commit(|| {
-        for (_, other_dir, other_name) in moved {
-            let link = temp::create_temp_link(dir, name, *other_dir, ino)?;
-            rfs::renameat(*other_dir, link.name(), *other_dir, *other_name)?;
-            link.forget();
-        }
-        Ok(())
-    })
+/// Points the names in `moved` back at the original inode, still at `name` in `dir`. Runs
+/// inside the caller's commit.
+fn undo_repoint(dir: &impl AsFd, name: &OsStr, moved: &[(&Path, &DirFd<'_>, &OsStr)], ino: u64) -> std::io::Result<()> {
+    for (_, other_dir, other_name) in moved {
+        let link = temp::create_temp_link(dir, name, *other_dir, ino)?;
+        rfs::renameat(*other_dir, link.name(), *other_dir, *other_name)?;
+        link.forget();
+    }
+    Ok(())
 }
 
 /// A directory beneath a [`Root`], opened without following links; operations take one name
