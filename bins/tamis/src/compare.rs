@@ -60,12 +60,13 @@ pub fn manifest(args: &ManifestArgs) -> Result<ExitCode> {
     manifest.write_json_lines(&mut bytes).context("cannot serialise the manifest")?;
     match &args.output {
         Some(file) => {
-            std::fs::write(file, bytes).with_context(|| format!("{}: cannot write the manifest", file.display()))?;
+            crate::output::write_file(file, &bytes, "manifest")
+                .with_context(|| format!("{}: cannot write the manifest", file.display()))?;
         }
         None => std::io::stdout().lock().write_all(&bytes).context("cannot write the manifest to standard output")?,
     }
     for problem in &manifest.problems {
-        eprintln!("tamis: {}: {}", tamis_core::display_path(&problem.path), problem.reason);
+        note!("tamis: {}: {}", tamis_core::display_path(&problem.path), problem.reason);
     }
     Ok(ExitCode::from(if manifest.problems.is_empty() { 0 } else { 3 }))
 }
@@ -92,7 +93,7 @@ pub fn diff(args: &DiffArgs) -> Result<ExitCode> {
         _ => {}
     }
     for problem in &comparison.problems {
-        eprintln!("tamis: cannot read {}: {}", problem.path.display(), problem.reason);
+        note!("tamis: cannot read {}: {}", problem.path.display(), problem.reason);
     }
     Ok(ExitCode::from(if comparison.problems.is_empty() { u8::from(!comparison.differences.is_empty()) } else { 2 }))
 }

@@ -7,6 +7,7 @@
 //! followed), a FIFO. Files shipped by packages keep an older time of their own.
 
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::ExitCode;
@@ -52,31 +53,33 @@ pub fn run(dir: Option<&Path>) -> Result<ExitCode> {
     build(&first, false, today)?;
     build(&second, true, today + Duration::from_secs(3 * 86_400 + 137))?;
 
-    println!("Two builds of the same tree, made three days apart, in {}:", base.display());
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Two builds of the same tree, made three days apart, in {}:", base.display())?;
     let before = differences(&first, &second)?;
-    println!("  before: {} of {} entries differ", before.0, before.1);
+    writeln!(out, "  before: {} of {} entries differ", before.0, before.1)?;
 
     let epoch = Epoch::from_secs(EPOCH).expect("positive");
     let profile = Profile::builtin("debian-image").expect("built in");
     let pipeline = Pipeline::new(&profile, &Selection::default())?;
     for tree in [&first, &second] {
         let outcome = pipeline.run(&Root::open(tree)?, &Context::new(epoch, Mode::Apply))?;
-        println!(
+        writeln!(
+            out,
             "  tamis normalize --epoch {EPOCH} {}: {} changes",
             tree.file_name().unwrap_or_default().to_string_lossy(),
             outcome.change_count()
-        );
+        )?;
     }
     let after = differences(&first, &second)?;
     let (a, b) = (manifest(&first)?, manifest(&second)?);
-    println!("  after:  {} of {} entries differ", after.0, after.1);
-    println!("  build-1 sha256:{}", a.digest());
-    println!("  build-2 sha256:{}", b.digest());
+    writeln!(out, "  after:  {} of {} entries differ", after.0, after.1)?;
+    writeln!(out, "  build-1 sha256:{}", a.digest())?;
+    writeln!(out, "  build-2 sha256:{}", b.digest())?;
     if after.0 == 0 && a.digest() == b.digest() {
-        println!("The two builds are now identical.");
+        writeln!(out, "The two builds are now identical.")?;
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("The two builds still differ.");
+        writeln!(out, "The two builds still differ.")?;
         Ok(ExitCode::from(1))
     }
 }

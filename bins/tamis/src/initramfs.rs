@@ -48,8 +48,20 @@ pub fn run(args: &InitramfsArgs) -> Result<ExitCode> {
     }
     let started = std::time::Instant::now();
     let mut merged = Report::new(Initramfs::NAME, mode);
+    let mut leftovers = Report::new(tamis_core::StaleTemporaries::NAME, mode);
     for (dir, names) in &by_dir {
         let root = Root::open(dir)?;
+        // What an interrupted run left beside these files.
+        let left = tamis_core::StaleTemporaries.run_in(&root, Path::new(""), &cx)?;
+        leftovers.examined += left.examined;
+        leftovers.changes.extend(left.changes.into_iter().map(|mut c| {
+            c.path = dir.join(&c.path);
+            c
+        }));
+        leftovers.problems.extend(left.problems.into_iter().map(|mut p| {
+            p.path = dir.join(&p.path);
+            p
+        }));
         let names: Vec<&Path> = names.iter().map(PathBuf::as_path).collect();
         let report = stage.run_on(&root, &names, &cx)?;
         merged.examined += report.examined;
@@ -65,7 +77,9 @@ pub fn run(args: &InitramfsArgs) -> Result<ExitCode> {
         }));
     }
     merged.sort();
-    let outcome = Outcome { profile: Initramfs::NAME.into(), epoch, mode, stages: vec![merged] };
+    let mut stages = if leftovers.is_clean() { Vec::new() } else { vec![leftovers] };
+    stages.push(merged);
+    let outcome = Outcome { profile: Initramfs::NAME.into(), epoch, mode, stages };
     let shown = if args.files.len() == 1 {
         args.files[0].clone()
     } else {

@@ -192,6 +192,7 @@ fn build(args: &BuildArgs) -> Result<ExitCode> {
     };
     let started = std::time::Instant::now();
     crate::image_out::refuse_inside(&tamis_core::Root::open(&args.dir)?, &args.out)?;
+    crate::interrupt::warn_stale_beside(&args.out, "iso");
     let built = tamis_iso::build(&args.dir, &args.out, &options)?;
     let outcome = Outcome {
         profile: "iso-build".into(),
@@ -201,7 +202,7 @@ fn build(args: &BuildArgs) -> Result<ExitCode> {
     };
     let run = RunArgs { check: false, json: args.json.clone(), threads: None, quiet: args.quiet };
     if !args.quiet {
-        eprintln!("tamis: {}", built.command.join(" "));
+        note!("tamis: {}", built.command.join(" "));
     }
     output::finish(&run, &args.out, &outcome, started.elapsed())
 }

@@ -4,10 +4,28 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "the binary is where output is printed")]
 #![allow(clippy::doc_markdown, reason = "doc comments here are --help text, read without Markdown")]
 
+/// `eprintln!` that does not panic when standard error is closed (`tamis … 2>&1 | head -1`):
+/// a message nobody can read is dropped.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// `print!` of one text on standard error, without a panic when it is closed.
+macro_rules! note_text {
+    ($text:expr) => {{
+        use std::io::Write as _;
+        let _ = std::io::stderr().lock().write_all($text.as_bytes());
+    }};
+}
+
 mod compare;
 mod demo;
 mod image_out;
 mod initramfs;
+mod interrupt;
 mod iso;
 mod output;
 mod postinst_check;
@@ -23,12 +41,31 @@ use tamis_formats::{Format, FormatsOptions, StripFormats, TimePolicy};
 use tamis_mtime::{ClampMtimes, MtimeOptions, Policy};
 use tamis_pipeline::{Outcome, Pipeline, Profile, Selection};
 
-const EXIT_CODES: &str = "\
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit status:
   0  done; with --check: nothing would change
   1  with --check: something would change (listed on stderr, all of it in --json)
   2  error: bad arguments, no epoch, unreadable root, invalid profile
-  3  done, but some entries could not be handled (listed; the run went on without them)";
+  3  done, but some entries could not be handled (listed; the run went on without them)
+  129, 130, 143  interrupted by SIGHUP, SIGINT, SIGTERM: its temporary files removed, every
+     file left old or new (a rerun finishes the work)"
+    };
+}
+
+const EXIT_CODES: &str = exit_codes!();
+
+/// The help of the commands that change a tree.
+const TREE_EXIT_CODES: &str = concat!(
+    exit_codes!(),
+    "
+
+Temporary files (.tamis-*.tmp) that a killed run left in the tree are named (report
+`temporaries`) and removed before anything else, or the hard-link group that run was
+re-pointing is finished; with --check they are listed as changes. Those of a tamis process
+still running are left and listed as problems."
+);
 
 /// Make OS images build bit-for-bit reproducibly.
 ///
@@ -46,19 +83,19 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a profile's stages on a root filesystem (every stage, ending with the mtime clamp).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = TREE_EXIT_CODES)]
     Normalize(NormalizeArgs),
     /// Clamp (or --set) the modification time of every entry of a tree to the epoch.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = TREE_EXIT_CODES)]
     Mtime(MtimeArgs),
     /// Rewrite initramfs files canonically (member order, inode numbers, times, devices, the
     /// compressor's header), keeping their compression. For initrds outside a root filesystem.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = TREE_EXIT_CODES)]
     Initramfs(initramfs::InitramfsArgs),
     /// Remove times, names and owners embedded in gzip, zip/jar, ar/deb, png and gettext files, the way
     /// strip-nondeterminism does in a package build: each FILE, or every file beneath each DIR,
     /// recognised by its content whatever its name.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = TREE_EXIT_CODES)]
     Strip(StripArgs),
     /// List the stages a profile can name, with what each does.
     Stages(StagesArgs),
@@ -179,6 +216,13 @@ struct DemoArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // postinst-check has a handler of its own, which also undoes its mounts.
+    if !matches!(cli.command, Command::PostinstCheck(_))
+        && let Err(error) = interrupt::install()
+    {
+        note!("tamis: error: cannot handle signals: {error:#}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Normalize(args) => normalize(&args),
         Command::Mtime(args) => mtime(&args),
@@ -194,11 +238,21 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader of the output went away (`tamis demo | head -1`): stop, quietly, as a
+        // pipeline expects.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("tamis: error: {error:#}");
+            note!("tamis: error: {error:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether `error` comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// The current time: only the binary reads the clock, and only to refuse a future epoch.
@@ -249,8 +303,9 @@ fn mtime(args: &MtimeArgs) -> Result<ExitCode> {
     let progress = output::Bar::new(args.run.quiet);
     let cx = Context::new(epoch, mode(&args.run)).with_progress(&progress);
     let started = std::time::Instant::now();
-    let report = stage.run(&root, &cx)?;
-    let outcome = Outcome { profile: ClampMtimes::NAME.into(), epoch, mode: cx.mode, stages: vec![report] };
+    let mut stages = stale_report(&root, None, &cx)?;
+    stages.push(stage.run(&root, &cx)?);
+    let outcome = Outcome { profile: ClampMtimes::NAME.into(), epoch, mode: cx.mode, stages };
     output::finish(&args.run, &args.root, &outcome, started.elapsed())
 }
 
@@ -267,7 +322,9 @@ fn strip(args: &StripArgs) -> Result<ExitCode> {
     for path in &args.paths {
         let meta = std::fs::symlink_metadata(path).with_context(|| format!("{}: cannot stat", path.display()))?;
         let mut report = if meta.is_dir() {
-            stage.run(&Root::open(path)?, &cx)?
+            let root = Root::open(path)?;
+            reports.extend(stale_report(&root, None, &cx)?);
+            stage.run(&root, &cx)?
         } else {
             // A file is handled through a root on its directory, so that it is rewritten the
             // same safe way as a file of a tree.
@@ -276,7 +333,9 @@ fn strip(args: &StripArgs) -> Result<ExitCode> {
                 Some(p) if !p.as_os_str().is_empty() => p,
                 _ => std::path::Path::new("."),
             };
-            stage.strip_file(&Root::open(parent)?, std::path::Path::new(name), &cx)
+            let root = Root::open(parent)?;
+            reports.extend(stale_report(&root, Some(std::path::Path::new("")), &cx)?);
+            stage.strip_file(&root, std::path::Path::new(name), &cx)
         };
         report.stage = path.display().to_string();
         reports.push(report);
@@ -289,18 +348,32 @@ fn strip(args: &StripArgs) -> Result<ExitCode> {
     output::finish(&args.run, &shown, &outcome, started.elapsed())
 }
 
+/// The report of what interrupted runs left in the tree (or only in the directory `dir` of
+/// it), when they left anything: run before any stage.
+fn stale_report(root: &Root, dir: Option<&std::path::Path>, cx: &Context<'_>) -> Result<Vec<tamis_core::Report>> {
+    let stale = tamis_core::StaleTemporaries;
+    let report = match dir {
+        None => stale.run(root, cx)?,
+        Some(dir) => stale.run_in(root, dir, cx)?,
+    };
+    Ok(if report.is_clean() { Vec::new() } else { vec![report] })
+}
+
 fn stages(args: &StagesArgs) -> Result<ExitCode> {
+    use std::io::Write as _;
     let stages = tamis_pipeline::stages();
+    let mut out = std::io::stdout().lock();
     if args.json {
         let list: Vec<_> = stages.iter().map(|s| serde_json::json!({"name": s.name, "summary": s.summary})).collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
     } else {
         let width = stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
         for s in stages {
-            println!("{:width$}  {}", s.name, s.summary);
+            writeln!(out, "{:width$}  {}", s.name, s.summary)?;
         }
-        println!();
-        println!("Built-in profiles: {}", Profile::builtin_names().collect::<Vec<_>>().join(", "));
+        writeln!(out)?;
+        writeln!(out, "Built-in profiles: {}", Profile::builtin_names().collect::<Vec<_>>().join(", "))?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

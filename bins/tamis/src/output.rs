@@ -60,9 +60,9 @@ pub fn finish(run: &RunArgs, root: &Path, outcome: &Outcome, elapsed: Duration) 
         write_json(file, outcome)?;
     }
     if !run.quiet {
-        eprint!("{}", summary(root, outcome, elapsed));
+        note_text!(summary(root, outcome, elapsed));
     } else if let Some(line) = quiet_problems(root, outcome.problem_count(), run.json.as_deref()) {
-        eprintln!("{line}");
+        note_text!(format!("{line}\n"));
     }
     let code = if outcome.mode == Mode::Check && outcome.change_count() > 0 {
         1
@@ -93,10 +93,22 @@ fn write_json(file: &Path, outcome: &Outcome) -> Result<()> {
     let mut json = serde_json::to_vec_pretty(outcome)?;
     json.push(b'\n');
     if file == Path::new("-") {
-        std::io::stdout().lock().write_all(&json).context("cannot write the report to standard output")
+        match std::io::stdout().lock().write_all(&json) {
+            // `--json - | head`: the reader has seen enough; the exit status still answers.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other.context("cannot write the report to standard output"),
+        }
     } else {
-        std::fs::write(file, json).with_context(|| format!("{}: cannot write the report", file.display()))
+        write_file(file, &json, "report").with_context(|| format!("{}: cannot write the report", file.display()))
     }
+}
+
+/// Writes `bytes` to `file` atomically: a temporary file beside it (`.tamis-LABEL-….tmp`),
+/// renamed onto it once complete, so that a full disk or an interruption leaves the previous
+/// file as it was. A temporary left by a killed run is named first.
+pub fn write_file(file: &Path, bytes: &[u8], label: &str) -> std::io::Result<()> {
+    crate::interrupt::warn_stale_beside(file, label);
+    tamis_core::temp::write_atomic(file, bytes, label)
 }
 
 /// The summary for people. Changes are counted by stage, action and reason; a check also lists
@@ -130,7 +142,8 @@ pub fn summary(root: &Path, outcome: &Outcome, elapsed: Duration) -> String {
         for ((action, reason), count) in &groups {
             let _ = writeln!(out, "  {:width$}    {count} {action}: {reason}", "");
         }
-        if check {
+        // Temporaries left by an interrupted run are named even when they were removed.
+        if check || report.stage == tamis_core::StaleTemporaries::NAME {
             for change in report.changes.iter().take(LISTED_CHANGES) {
                 let values = match (&change.before, &change.after) {
                     (Some(b), Some(a)) => format!(" {b} -> {a}"),

@@ -141,14 +141,15 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     let seconds = started.elapsed().as_secs_f64();
-    eprint!("{}", summary(&report, args.list, seconds));
+    note_text!(summary(&report, args.list, seconds));
     if let Some(path) = &args.json {
         let mut json = serde_json::to_vec_pretty(&report)?;
         json.push(b'\n');
         if path.as_os_str() == "-" {
             std::io::stdout().lock().write_all(&json).context("cannot write to standard output")?;
         } else {
-            std::fs::write(path, json).with_context(|| format!("{}: cannot write the report", path.display()))?;
+            crate::output::write_file(path, &json, "report")
+                .with_context(|| format!("{}: cannot write the report", path.display()))?;
         }
     }
     Ok(ExitCode::from(match report.verdict {
@@ -191,6 +192,7 @@ fn install_signal_handler() -> Result<()> {
             INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
             let _ = writeln!(std::io::stderr().lock(), "postinst-check: interrupted, removing the copies");
             tamis_postinst_check::cleanup_all();
+            tamis_core::temp::interrupt();
             std::process::exit(128 + signal);
         }
     });

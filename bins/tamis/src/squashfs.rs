@@ -8,17 +8,22 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use clap::{Args, ValueEnum};
+use tamis_core::temp::OutputFile;
 use tamis_core::{FileKind, Root, Timestamp, display_path};
 use tamis_squashfs::{Compression, Image, WriteOptions, write_image};
 
-use crate::{EpochArgs, epoch};
+use crate::{EpochArgs, epoch, interrupt};
 
 const EXIT_CODES: &str = "\
 Exit status:
   0  image written; with --check: OUT is what tamis would write; with --list: listed
   1  with --check: OUT differs from what tamis would write (or is missing)
   2  error: bad arguments, no epoch, unreadable tree or image
-  3  image written, but some extended attributes could not be kept (listed)";
+  3  image written, but some extended attributes could not be kept (listed)
+  129, 130, 143  interrupted by SIGHUP, SIGINT, SIGTERM: the temporary image removed, OUT as it was
+
+The image is written beside OUT as .tamis-squashfs-PID-N.tmp, then renamed onto OUT. Such a
+file left by a killed run is named at the next run (not removed: it may be another run's).";
 
 /// Arguments of `tamis squashfs`.
 #[derive(Debug, Args)]
@@ -166,24 +171,22 @@ pub fn run(args: &SquashfsArgs) -> Result<ExitCode> {
     let out_dir = crate::image_out::directory_of(out);
     crate::image_out::refuse_inside(&root, out)?;
     let started = std::time::Instant::now();
-    let temp = tempfile::Builder::new()
-        .prefix(".tamis-squashfs-")
-        .tempfile_in(&out_dir)
+    interrupt::warn_stale_beside(out, "squashfs");
+    let temp = OutputFile::create(out, "squashfs")
         .with_context(|| format!("{}: cannot create a temporary file", out_dir.display()))?;
-    let outcome = write_image(&root, temp.as_file(), &options)
+    let outcome = write_image(&root, temp.file(), &options)
         .with_context(|| format!("{}: cannot make the image of {}", out.display(), root_path.display()))?;
     let elapsed = started.elapsed();
     #[allow(clippy::cast_precision_loss, reason = "sizes shown in MB")]
     let (mb_in, mb_out) = (outcome.input_bytes as f64 / 1e6, outcome.image_bytes as f64 / 1e6);
     let mut code = if outcome.dropped_xattrs.is_empty() { 0 } else { 3 };
     let verdict = if args.check {
-        let same = files_equal(temp.path(), out)?;
+        let same = files_equal(&temp.path(), out)?;
         code = u8::from(!same);
         if same { "identical to the image tamis writes" } else { "differs from the image tamis writes" }
     } else {
         // 0644 rather than the temporary file's 0600: an image is meant to be published.
-        std::fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-        temp.persist(out).with_context(|| format!("{}: cannot write the image", out.display()))?;
+        temp.persist(0o644).with_context(|| format!("{}: cannot write the image", out.display()))?;
         "written"
     };
     if let Some(file) = &args.json {
@@ -212,9 +215,9 @@ pub fn run(args: &SquashfsArgs) -> Result<ExitCode> {
         for problem in &outcome.dropped_xattrs {
             let _ = writeln!(s, "  {}", problem.reason);
         }
-        eprint!("{s}");
+        note_text!(s);
     } else if let Some(line) = crate::output::quiet_problems(out, outcome.dropped_xattrs.len(), args.json.as_deref()) {
-        eprintln!("{line}");
+        note_text!(format!("{line}\n"));
     }
     Ok(ExitCode::from(code))
 }
@@ -231,7 +234,8 @@ fn write_json(file: &Path, value: &serde_json::Value) -> Result<()> {
     if file == Path::new("-") {
         std::io::stdout().lock().write_all(&json).context("cannot write to standard output")
     } else {
-        std::fs::write(file, json).with_context(|| format!("{}: cannot write the report", file.display()))
+        crate::output::write_file(file, &json, "report")
+            .with_context(|| format!("{}: cannot write the report", file.display()))
     }
 }
 

@@ -54,6 +54,34 @@ pub enum Error {
         /// Names the caller passed.
         given: usize,
     },
+    /// The file, or the directory holding it, is immutable or append-only (`chattr +i`/`+a`):
+    /// it cannot be replaced, and a temporary file made beside it could not be removed.
+    #[error("{}: not rewritten: {reason}", crate::display_path(path))]
+    Protected {
+        /// The path inside the root.
+        path: PathBuf,
+        /// Which flag, on what.
+        reason: String,
+    },
+    /// An operation failed and the temporary file made for it could not be removed either.
+    #[error(
+        "{}: cannot {op}; the temporary file {} is left ({cleanup})",
+        crate::display_path(path),
+        crate::display_path(temp)
+    )]
+    TemporaryLeft {
+        /// The path inside the root.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// The temporary file left, inside the root.
+        temp: PathBuf,
+        /// Why the operation failed.
+        #[source]
+        source: io::Error,
+        /// Why the temporary file could not be removed.
+        cleanup: io::Error,
+    },
     /// The root given is not a directory that can be opened.
     #[error("{path}: cannot open as the root of a tree")]
     OpenRoot {

@@ -40,6 +40,8 @@ mod output_dir;
 mod path;
 mod report;
 mod root;
+mod stale;
+pub mod temp;
 mod time;
 mod walk;
 
@@ -53,6 +55,7 @@ pub use output_dir::directory_in_tree;
 pub use path::{canonical_cmp, display_path};
 pub use report::{Action, Change, Mode, Problem, Report, Skipped};
 pub use root::{Directory, Root, fd_xattrs};
+pub use stale::{StaleTemporaries, is_temporary};
 pub use time::{Timestamp, civil_from_days, days_from_civil};
 pub use walk::{Entry, FileKind, Metadata, Tree, makedev};
 

@@ -13,12 +13,13 @@ use std::io::{Read as _, Write as _};
 use std::os::fd::{AsFd, AsRawFd as _, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{self as rfs, AtFlags, OFlags, ResolveFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
 use crate::path::split;
+use crate::temp;
 use crate::walk::Metadata;
 use crate::{Error, FileKind, Links, Result, Timestamp};
 
@@ -50,7 +51,6 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::
 /// `NONBLOCK` so that opening a FIFO by mistake cannot hang a run; the type is checked after.
 const READ_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC).union(OFlags::NONBLOCK);
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Whether `openat2` works here; cleared at the first sign that it does not.
 static OPENAT2: AtomicBool = AtomicBool::new(true);
 
@@ -421,6 +421,28 @@ impl Root {
         rfs::fchmod(&created, rfs::Mode::from_raw_mode(mode & 0o7777)).map_err(|e| Error::io(rel, "set the mode of", e))
     }
 
+    /// Points the name `name` at the inode of `target` (a hard link made under a temporary name
+    /// beside `name`, renamed onto it), for finishing the re-pointing of a hard-link group that
+    /// replaced the inode `replaced`: `name` must still be that inode.
+    pub(crate) fn repoint(&self, target: &Path, name: &Path, replaced: u64) -> Result<()> {
+        let not_file =
+            |path: &Path| Error::WrongType { path: path.to_owned(), expected: "regular file", found: "directory" };
+        let (target_dir, target_name) = self.parent(target)?.ok_or_else(|| not_file(target))?;
+        let (dir, last) = self.parent(name)?.ok_or_else(|| not_file(name))?;
+        let st = rfs::statat(&dir, last, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(name, "stat", e))?;
+        if st.st_ino != replaced || FileKind::from_mode(st.st_mode) != FileKind::File {
+            return Err(Error::io(name, "re-link", std::io::Error::other("changed since the walk")));
+        }
+        refuse_protected(&dir, name, "its directory")?;
+        temp::commit(|| {
+            let link = temp::create_temp_link(&target_dir, target_name, &dir, replaced)?;
+            rfs::renameat(&dir, link.name(), &dir, last)?;
+            link.forget();
+            Ok(())
+        })
+        .map_err(|e| Error::io(name, "re-link the new contents of a hard-linked file to", e))
+    }
+
     /// Replaces the contents of the regular file at `rel` atomically: a reader sees either the
     /// old or the new contents, never a mix, and a failure leaves the old file in place.
     ///
@@ -474,36 +496,90 @@ impl Root {
         links.outside_now(rel, Metadata::from_stat(&st).nlink)?;
         self.check_names(rel, &st, links)?;
 
-        let (temp_name, temp) = create_temp(&dir).map_err(|e| Error::io(rel, "create a temporary file beside", e))?;
-        let written = fill(&temp, &original)
-            .and_then(|()| copy_metadata(&temp, &original, &st, times))
-            .map_err(|e| Error::io(rel, "write a copy of", e));
+        refuse_protected(&dir, rel, "its directory")?;
+        refuse_protected(&original, rel, "the file")?;
+        let (temp, copy) =
+            temp::create_temp(&dir, st.st_ino).map_err(|e| Error::io(rel, "create a temporary file beside", e))?;
+        let written = fill(&copy, &original).and_then(|()| copy_metadata(&copy, &original, &st, times));
         if let Err(e) = written {
-            let _ = rfs::unlinkat(&dir, &temp_name, AtFlags::empty());
-            return Err(e);
+            return Err(discard(temp, &dir, rel, "write a copy of", e));
         }
-        self.finish_replacement(rel, &dir, name, &temp_name, links)
+        self.finish_replacement(rel, &dir, name, temp, st.st_ino, links)
     }
 
-    /// Re-points the names of `links`, then `name` in `dir` (the name at `rel`), to the new inode
-    /// `temp_name` in `dir`. Other names first: until the last rename the temporary name keeps
-    /// the new inode alive, and every name always shows a complete file, old or new.
+    /// Re-points the names of `links`, then `name` in `dir` (the name at `rel`, the inode
+    /// `replaced`), to the new inode `temp` in `dir`. Other names first: until the last rename
+    /// the temporary name keeps the new inode alive, and every name always shows a complete file,
+    /// old or new. The whole group is one step an interruption waits for (`temp::commit`); after
+    /// SIGKILL the temporary's name, which carries `replaced`, lets the next run finish the group
+    /// (`crate::stale`). A failure half-way puts the moved names back.
     fn finish_replacement(
         &self,
         rel: &Path,
         dir: &DirFd<'_>,
         name: &OsStr,
-        temp_name: &OsStr,
+        temp: temp::TempName,
+        replaced: u64,
         links: &Links,
     ) -> Result<()> {
-        if let Err(e) = self.relink(dir, temp_name, links) {
-            let _ = rfs::unlinkat(dir, temp_name, AtFlags::empty());
-            return Err(e);
+        let mut groups = Vec::new();
+        for (dir_path, names) in by_directory(links.others())? {
+            let other_dir = match self.names_dir(&dir_path, names[0].0) {
+                Ok(d) => d,
+                Err(e) => return Err(discard_error(temp, dir, rel, e)),
+            };
+            if let Err(e) = refuse_protected(&other_dir, names[0].0, "its directory") {
+                return Err(discard_error(temp, dir, rel, e));
+            }
+            groups.push((other_dir, names));
         }
-        rfs::renameat(dir, temp_name, dir, name).map_err(|e| {
-            let _ = rfs::unlinkat(dir, temp_name, AtFlags::empty());
-            Error::io(rel, "rename the new contents onto", e)
-        })
+        let mut failed_at = rel;
+        // Inside one commit: the moves and the last rename, and on a failure half-way the moves
+        // undone.
+        let committed = temp::commit(|| {
+            let mut moved: Vec<(&DirFd<'_>, &OsStr)> = Vec::new();
+            let mut move_all = || -> std::io::Result<()> {
+                for (other_dir, names) in &groups {
+                    for (other, other_name) in names {
+                        failed_at = other;
+                        let link = temp::create_temp_link(dir, temp.name(), other_dir, replaced)?;
+                        // On failure the link's registration removes it when dropped.
+                        rfs::renameat(other_dir, link.name(), other_dir, *other_name)?;
+                        link.forget();
+                        moved.push((other_dir, other_name));
+                    }
+                }
+                // The last rename in the same commit: a signal waits for the whole group.
+                failed_at = rel;
+                rfs::renameat(dir, temp.name(), dir, name)?;
+                Ok(())
+            };
+            Ok(move_all().err().map(|e| (e, undo_repoint(dir, name, &moved, replaced).is_ok())))
+        });
+        let failure = match committed {
+            Ok(None) => None,
+            Ok(Some(failure)) => Some(failure),
+            // Refused before anything moved: the process is being interrupted.
+            Err(e) => Some((e, true)),
+        };
+        if let Some((e, undone)) = failure {
+            if !undone {
+                // The group is split and cannot be put back: keep the temporary name, whose name
+                // lets the next run finish the replacement, and say so.
+                let temp_path = rel.parent().unwrap_or(Path::new("")).join(temp.name());
+                temp.forget();
+                return Err(Error::TemporaryLeft {
+                    path: failed_at.to_owned(),
+                    op: "re-link the new contents of a hard-linked file to",
+                    temp: temp_path,
+                    source: e,
+                    cleanup: std::io::Error::other("names already re-linked could not be put back"),
+                });
+            }
+            return Err(discard(temp, dir, failed_at, "re-link the new contents of a hard-linked file to", e));
+        }
+        temp.forget();
+        Ok(())
     }
 
     /// Checks that every name of `links` is still the inode `st` describes: the names a walk
@@ -519,19 +595,6 @@ impl Root {
                     let nlink = Metadata::from_stat(st).nlink;
                     return Err(Error::HardlinkGroup { path: rel.to_owned(), nlink, given: links.others().len() });
                 }
-            }
-        }
-        Ok(())
-    }
-
-    /// Makes each name of `links` a link to `temp_name` in `dir`, each directory opened once.
-    fn relink(&self, dir: &DirFd<'_>, temp_name: &OsStr, links: &Links) -> Result<()> {
-        for (dir_path, names) in by_directory(links.others())? {
-            let other_dir = self.names_dir(&dir_path, names[0].0)?;
-            for (other, name) in names {
-                create_temp_link(dir, temp_name, &other_dir)
-                    .and_then(|link_name| rfs::renameat(&other_dir, &link_name, &other_dir, name).map_err(Into::into))
-                    .map_err(|e| Error::io(other, "re-link the new contents of a hard-linked file to", e))?;
             }
         }
         Ok(())
@@ -566,24 +629,18 @@ impl Root {
             }
             _ => None,
         };
-        let temp_name = loop {
-            let candidate = temp_name();
-            let made = match &target {
-                Some(target) => rfs::symlinkat(target.as_c_str(), dir, &candidate),
-                None => rfs::mknodat(
-                    dir,
-                    &candidate,
-                    rfs::FileType::from_raw_mode(st.st_mode),
-                    rfs::Mode::from_raw_mode(0o600),
-                    st.st_rdev,
-                ),
-            };
-            match made {
-                Ok(()) => break candidate,
-                Err(Errno::EXIST) => {}
-                Err(e) => return Err(Error::io(rel, "create a copy beside", e)),
-            }
-        };
+        let temp = temp::create_temp_node(dir, st.st_ino, |candidate| match &target {
+            Some(target) => rfs::symlinkat(target.as_c_str(), dir, candidate),
+            None => rfs::mknodat(
+                dir,
+                candidate,
+                rfs::FileType::from_raw_mode(st.st_mode),
+                rfs::Mode::from_raw_mode(0o600),
+                st.st_rdev,
+            ),
+        })
+        .map_err(|e| Error::io(rel, "create a copy beside", e))?;
+        let temp_name = temp.name().to_owned();
         let copied = || -> std::io::Result<()> {
             let (uid, gid) = (rfs::Uid::from_raw(st.st_uid), rfs::Gid::from_raw(st.st_gid));
             rfs::chownat(dir, &temp_name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)?;
@@ -603,10 +660,9 @@ impl Root {
             Ok(())
         };
         if let Err(e) = copied() {
-            let _ = rfs::unlinkat(dir, &temp_name, AtFlags::empty());
-            return Err(Error::io(rel, "copy the metadata of", e));
+            return Err(discard(temp, dir, rel, "copy the metadata of", e));
         }
-        self.finish_replacement(rel, dir, name, &temp_name, links)
+        self.finish_replacement(rel, dir, name, temp, st.st_ino, links)
     }
 }
 
@@ -621,6 +677,57 @@ fn by_directory(others: &[PathBuf]) -> Result<BTreeMap<PathBuf, Vec<(&Path, &OsS
         by_dir.entry(dirs.iter().collect()).or_default().push((other.as_path(), *name));
     }
     Ok(by_dir)
+}
+
+/// Refuses to replace `rel` when `fd` (the file, or a directory holding one of its names) is
+/// immutable or append-only: the rename would fail, and in an append-only directory the
+/// temporary file could not even be removed afterwards.
+fn refuse_protected(fd: &impl AsFd, rel: &Path, what: &str) -> Result<()> {
+    // A file system without these flags (or without the ioctl) cannot have them set.
+    let Ok(flags) = rfs::ioctl_getflags(fd) else { return Ok(()) };
+    let reason = if flags.contains(rfs::IFlags::IMMUTABLE) {
+        "immutable (chattr +i)"
+    } else if flags.contains(rfs::IFlags::APPEND) {
+        "append-only (chattr +a)"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Protected { path: rel.to_owned(), reason: format!("{what} is {reason}") })
+}
+
+/// `error`, after removing the temporary file `temp` (or, if that fails, an error saying it is left).
+fn discard_error(temp: temp::TempName, dir: &impl AsFd, rel: &Path, error: Error) -> Error {
+    let temp_path = rel.parent().unwrap_or(Path::new("")).join(temp.name());
+    match temp.remove(dir) {
+        Ok(()) => error,
+        Err(cleanup) => Error::TemporaryLeft {
+            path: rel.to_owned(),
+            op: "re-link the new contents of a hard-linked file to",
+            temp: temp_path,
+            source: std::io::Error::other(error.to_string()),
+            cleanup,
+        },
+    }
+}
+
+/// The error of a failed replacement, after removing its temporary file (or saying it is left).
+fn discard(temp: temp::TempName, dir: &impl AsFd, rel: &Path, op: &'static str, source: std::io::Error) -> Error {
+    let temp_path = rel.parent().unwrap_or(Path::new("")).join(temp.name());
+    match temp.remove(dir) {
+        Ok(()) => Error::io(rel, op, source),
+        Err(cleanup) => Error::TemporaryLeft { path: rel.to_owned(), op, temp: temp_path, source, cleanup },
+    }
+}
+
+/// Points the names in `moved` back at the original inode, still at `name` in `dir`. Runs
+/// inside the caller's commit.
+fn undo_repoint(dir: &impl AsFd, name: &OsStr, moved: &[(&DirFd<'_>, &OsStr)], ino: u64) -> std::io::Result<()> {
+    for (other_dir, other_name) in moved {
+        let link = temp::create_temp_link(dir, name, *other_dir, ino)?;
+        rfs::renameat(*other_dir, link.name(), *other_dir, *other_name)?;
+        link.forget();
+    }
+    Ok(())
 }
 
 /// A directory beneath a [`Root`], opened without following links; operations take one name
@@ -675,37 +782,8 @@ fn timespec(t: Timestamp) -> Timespec {
     Timespec { tv_sec: t.secs, tv_nsec: i64::from(t.nanos) }
 }
 
-fn temp_name() -> OsString {
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    OsString::from(format!(".tamis-{}-{n}.tmp", rustix::process::getpid().as_raw_nonzero()))
-}
-
-/// A new, empty file with a name of its own in `dir`, readable and writable only by its owner
-/// until its metadata is copied.
-fn create_temp(dir: &impl AsFd) -> std::io::Result<(OsString, File)> {
-    loop {
-        let name = temp_name();
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        match rfs::openat(dir, &name, flags, rfs::Mode::from_raw_mode(0o600)) {
-            Ok(fd) => return Ok((name, File::from(fd))),
-            Err(Errno::EXIST) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// A new hard link in `to_dir` to `name` in `from_dir`, under a temporary name of its own.
-fn create_temp_link(from_dir: &impl AsFd, name: &OsStr, to_dir: &impl AsFd) -> std::io::Result<OsString> {
-    loop {
-        let link_name = temp_name();
-        match rfs::linkat(from_dir, name, to_dir, &link_name, AtFlags::empty()) {
-            Ok(()) => return Ok(link_name),
-            Err(Errno::EXIST) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
+/// Writes `contents` to `temp`, then gives it `original`'s metadata. The order matters: a change
+/// of owner clears set-id bits and `security.capability`, and writing changes the times.
 /// Copies `len` bytes of `from` (from its start) to the end of `to`, in the kernel where it can.
 fn copy_all(from: &File, to: &File, len: u64) -> std::io::Result<()> {
     let (mut from_at, mut to_at) = (0u64, 0u64);

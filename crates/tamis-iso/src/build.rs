@@ -18,7 +18,9 @@
 //! - `-r` (Rock Ridge with owners 0 and sane modes, like Debian's images), `-J -joliet-long`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+
+use tamis_core::temp::{ChildGuard, OutputFile};
 
 use crate::error::{Error, Result};
 use crate::normalize::{Options, Plan, Write, normalize_file};
@@ -150,18 +152,33 @@ pub fn xorriso_args(tree: &Path, out: &Path, options: &BuildOptions) -> Vec<Stri
     a
 }
 
-/// Builds `tree` into the image `out` with xorriso, then normalizes it in place.
+/// Builds `tree` into the image `out` with xorriso, then normalizes it: both on a temporary
+/// file beside `out` (`.tamis-iso-PID-N.tmp`, removed on failure or interruption), renamed onto
+/// `out` once complete.
 pub fn build(tree: &Path, out: &Path, options: &BuildOptions) -> Result<Built> {
-    let args = xorriso_args(tree, out, options);
-    let output = Command::new(&options.xorriso)
+    let io = |op, source| Error::Io { path: out.to_owned(), op, source };
+    let temp = OutputFile::create(out, "iso").map_err(|e| io("create a temporary file beside", e))?;
+    let temp_path = temp.path();
+    let args = xorriso_args(tree, &temp_path, options);
+    let child = Command::new(&options.xorriso)
         .args(&args)
         .env("SOURCE_DATE_EPOCH", options.epoch.to_string())
         .env("TZ", "UTC")
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| Error::Tool {
             tool: "xorriso",
             reason: format!("cannot run {}: {e}", options.xorriso.display()),
         })?;
+    // An interruption kills xorriso before removing the file it writes.
+    let guard = ChildGuard::new(child.id());
+    let output = child.wait_with_output().map_err(|e| Error::Tool {
+        tool: "xorriso",
+        reason: format!("cannot run {}: {e}", options.xorriso.display()),
+    })?;
+    drop(guard);
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
@@ -170,8 +187,14 @@ pub fn build(tree: &Path, out: &Path, options: &BuildOptions) -> Result<Built> {
             reason: format!("failed ({}): {}", output.status, tail.into_iter().rev().collect::<Vec<_>>().join("\n")),
         });
     }
-    let plan = normalize_file(out, &Options { epoch: options.epoch, ..Options::default() }, Write::Apply)?;
+    let plan = normalize_file(&temp_path, &Options { epoch: options.epoch, ..Options::default() }, Write::Apply)
+        .map_err(|e| match e {
+            // Name the image asked for, not the temporary file.
+            Error::Corrupt { reason, .. } => Error::Corrupt { path: out.to_owned(), reason },
+            other => other,
+        })?;
+    temp.persist(0o644).map_err(|e| io("write", e))?;
     let mut command = vec![options.xorriso.display().to_string()];
-    command.extend(args);
+    command.extend(xorriso_args(tree, out, options));
     Ok(Built { command, plan })
 }

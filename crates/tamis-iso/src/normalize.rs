@@ -558,7 +558,14 @@ pub fn normalize_file(path: &Path, options: &Options, write: Write) -> Result<Pl
     }
     let plan = plan(&file, options).map_err(|f| f.at(path))?;
     if write == Write::Apply && !plan.patches.is_empty() {
-        apply(&file, &plan).map_err(|f| f.at(path))?;
+        // Whole, or not at all when interrupted: a signal handler waits for a commit to end.
+        let mut applied = Ok(());
+        tamis_core::temp::commit(|| {
+            applied = apply(&file, &plan);
+            Ok(())
+        })
+        .map_err(|e| io("patch", e))?;
+        applied.map_err(|f| f.at(path))?;
         file.sync_data().map_err(|e| io("sync", e))?;
     }
     Ok(plan)

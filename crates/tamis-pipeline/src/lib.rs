@@ -281,6 +281,13 @@ impl Pipeline {
     /// Runs every stage in order on `root`.
     pub fn run(&self, root: &Root, cx: &Context<'_>) -> Result<Outcome, Error> {
         let mut outcome = Outcome { profile: self.profile.clone(), epoch: cx.epoch, mode: cx.mode, stages: Vec::new() };
+        // Before any stage: what interrupted runs left (tamis_core::StaleTemporaries); its report
+        // is there when it found any.
+        let stale = tamis_core::StaleTemporaries;
+        let report = stale.run(root, cx).map_err(|source| Error::Stage { stage: stale.name(), source })?;
+        if !report.is_clean() {
+            outcome.stages.push(report);
+        }
         for stage in &self.stages {
             let report = stage.run(root, cx).map_err(|source| Error::Stage { stage: stage.name(), source })?;
             outcome.stages.push(report);
