@@ -3,6 +3,10 @@
 
 #![allow(clippy::disallowed_methods, reason = "a test reads whether CI requires every tool")]
 
+mod common;
+
+use common::have;
+
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -187,17 +191,6 @@ fn every_cause_names_a_stage_tamis_has() {
             Some(stage) => assert!(names.contains(&stage), "{cause:?} names {stage}, not in {names:?}"),
         }
     }
-}
-
-/// Whether the real tools a test needs are installed (else skipped, or failed in CI).
-fn have(tools: &[&str]) -> bool {
-    let missing: Vec<&&str> = tools
-        .iter()
-        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
-        .collect();
-    let required = std::env::var_os("TAMIS_REQUIRE_FIXTURES").is_some_and(|v| v == "1");
-    assert!(missing.is_empty() || !required, "missing tools {missing:?} (scripts/test.sh installs them)");
-    missing.is_empty()
 }
 
 #[test]

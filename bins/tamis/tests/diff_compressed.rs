@@ -11,7 +11,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::tamis;
+use common::{have, tamis};
 
 /// Runs a shell script in `dir`, with the environment pinned.
 fn sh(dir: &Path, script: &str) {
@@ -23,15 +23,6 @@ fn sh(dir: &Path, script: &str) {
         .output()
         .unwrap();
     assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn have(tools: &[&str]) -> bool {
-    let missing: Vec<&&str> = tools
-        .iter()
-        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
-        .collect();
-    assert!(missing.is_empty() || !common::required(), "missing tools {missing:?} (scripts/test.sh installs them)");
-    missing.is_empty()
 }
 
 #[test]

@@ -10,6 +10,10 @@
 
 #![allow(clippy::disallowed_methods, clippy::print_stderr, reason = "a test finds its tools and says what it skipped")]
 
+mod common;
+
+use common::have;
+
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
@@ -19,21 +23,6 @@ const EPOCH: &str = "1700000000";
 /// The address space tamis may use in the tests on large files: far below the sizes involved
 /// (2 to 5 GiB), far above what a bounded run needs.
 const MEMORY_LIMIT: &str = "1500000000";
-
-/// Whether every tool is installed; if not, the test is skipped (or fails when required).
-fn have(tools: &[&str]) -> bool {
-    let missing: Vec<&&str> = tools
-        .iter()
-        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let required = std::env::var_os("TAMIS_REQUIRE_FIXTURES").is_some_and(|v| v == "1");
-    assert!(!required, "missing tools {missing:?} (scripts/test.sh installs them)");
-    eprintln!("skipped: missing tools {missing:?}");
-    false
-}
 
 /// Runs a shell script in `dir`, with the build environment pinned; returns its stdout.
 fn sh(dir: &Path, script: &str) -> String {

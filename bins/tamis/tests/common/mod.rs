@@ -42,3 +42,18 @@ pub fn tamis(args: &[&str]) -> Output {
 pub fn required() -> bool {
     std::env::var_os("TAMIS_REQUIRE_FIXTURES").is_some_and(|v| v == "1")
 }
+
+/// Whether every tool is installed; if not, the test says "skipped" (or fails when required,
+/// as in CI, where `scripts/test.sh` installs them all).
+pub fn have(tools: &[&str]) -> bool {
+    let missing: Vec<&&str> = tools
+        .iter()
+        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(!required(), "missing tools {missing:?} (scripts/test.sh installs them)");
+    eprintln!("skipped: missing tools {missing:?}");
+    false
+}
