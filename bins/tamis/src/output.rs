@@ -144,40 +144,19 @@ pub fn summary(root: &Path, outcome: &Outcome, elapsed: Duration) -> String {
         }
         // Temporaries left by an interrupted run are named even when they were removed.
         if check || report.stage == tamis_core::StaleTemporaries::NAME {
-            for change in report.changes.iter().take(LISTED_CHANGES) {
+            let lines = report.changes.iter().map(|change| {
                 let values = match (&change.before, &change.after) {
                     (Some(b), Some(a)) => format!(" {b} -> {a}"),
                     _ => String::new(),
                 };
-                let _ = writeln!(out, "  {:width$}    {}{values}", "", display_path(&change.path));
-            }
-            if report.changes.len() > LISTED_CHANGES {
-                let _ = writeln!(
-                    out,
-                    "  {:width$}    ... and {} more (--json FILE lists all)",
-                    "",
-                    report.changes.len() - LISTED_CHANGES
-                );
-            }
+                format!("{}{values}", display_path(&change.path))
+            });
+            listed(&mut out, width, lines, LISTED_CHANGES, "more (--json FILE lists all)");
         }
-        for problem in report.problems.iter().take(LISTED_PROBLEMS) {
-            let _ = writeln!(out, "  {:width$}    problem: {}", "", problem.reason);
-        }
-        if report.problems.len() > LISTED_PROBLEMS {
-            let _ =
-                writeln!(out, "  {:width$}    ... and {} more problems", "", report.problems.len() - LISTED_PROBLEMS);
-        }
-        for skipped in report.skipped.iter().take(LISTED_PROBLEMS) {
-            let _ = writeln!(out, "  {:width$}    left as it is: {}", "", skipped.reason);
-        }
-        if report.skipped.len() > LISTED_PROBLEMS {
-            let _ = writeln!(
-                out,
-                "  {:width$}    ... and {} more left as they are (--json FILE lists all)",
-                "",
-                report.skipped.len() - LISTED_PROBLEMS
-            );
-        }
+        let problems = report.problems.iter().map(|p| format!("problem: {}", p.reason));
+        listed(&mut out, width, problems, LISTED_PROBLEMS, "more problems");
+        let skipped = report.skipped.iter().map(|s| format!("left as it is: {}", s.reason));
+        listed(&mut out, width, skipped, LISTED_PROBLEMS, "more left as they are (--json FILE lists all)");
     }
     let (changes, problems) = (outcome.change_count(), outcome.problem_count());
     let verdict = match (check, changes) {
@@ -187,4 +166,15 @@ pub fn summary(root: &Path, outcome: &Outcome, elapsed: Duration) -> String {
     };
     let _ = writeln!(out, "{verdict}, {problems} problems, in {:.2} s", elapsed.as_secs_f64());
     out
+}
+
+/// Writes the first `most` of `lines` under a report's line, then how many more there are.
+fn listed(out: &mut String, width: usize, lines: impl ExactSizeIterator<Item = String>, most: usize, more: &str) {
+    let total = lines.len();
+    for line in lines.take(most) {
+        let _ = writeln!(out, "  {:width$}    {line}", "");
+    }
+    if total > most {
+        let _ = writeln!(out, "  {:width$}    ... and {} {more}", "", total - most);
+    }
 }
