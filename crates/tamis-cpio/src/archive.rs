@@ -6,6 +6,7 @@ use std::path::Path;
 use tamis_core::canonical_cmp;
 
 use crate::newc::{self, Header, Member};
+use crate::{CpioError, Format, odc};
 
 /// What to do with member times.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
@@ -42,19 +43,46 @@ fn path_of(name: &[u8]) -> &Path {
 /// Rewrites the members of one archive canonically and appends the archive (trailer and
 /// padding to a 512-byte block, as GNU cpio ends one) to `out`:
 /// - members in the canonical order of their names, whatever order they came in;
-/// - inode numbers renumbered from 1 in that order, hard links sharing theirs, the data of a
-///   link group stored with its last name (as GNU cpio stores it), `nlink` the number of names
-///   of the group in the archive (a directory: 2 + its subdirectories in the archive);
+/// - inode numbers renumbered from 1 in that order, hard links sharing theirs, `nlink` the
+///   number of names of the group in the archive (a directory: 2 + its subdirectories in the
+///   archive); the data of a link group stored with its last name in newc and crc, with every
+///   name in odc (as GNU cpio stores them);
 /// - times clamped to (or set to) `epoch`;
 /// - the device the files were read from (`devmajor`, `devminor`) zeroed: it is the build
 ///   host's disk; device nodes keep their own numbers (`rdev`);
 /// - owners kept, or zeroed with `root_owner`.
 ///
-/// Everything else — names, modes, link targets, contents, the crc/newc format — is kept.
+/// Everything else — names, modes, link targets, contents, each member's format — is kept;
+/// the trailer is written in `format`, the archive's (its first header's).
+///
+/// # Errors
+/// [`CpioError::Overflow`] if a value does not fit its odc field (an odc archive of more than
+/// 262 143 members); `out` is then left as it was.
 ///
 /// # Panics
 /// Never: writing to a `Vec` cannot fail.
-pub fn normalize(members: &[Member<'_>], epoch: u32, options: ArchiveOptions, out: &mut Vec<u8>) {
+pub fn normalize(
+    members: &[Member<'_>],
+    format: Format,
+    epoch: u32,
+    options: ArchiveOptions,
+    out: &mut Vec<u8>,
+) -> Result<(), CpioError> {
+    let start = out.len();
+    let written = write_canonical(members, format, epoch, options, out);
+    if written.is_err() {
+        out.truncate(start);
+    }
+    written
+}
+
+fn write_canonical(
+    members: &[Member<'_>],
+    format: Format,
+    epoch: u32,
+    options: ArchiveOptions,
+    out: &mut Vec<u8>,
+) -> Result<(), CpioError> {
     let mut order: Vec<&Member<'_>> = members.iter().collect();
     order.sort_by(|a, b| canonical_cmp(path_of(a.name), path_of(b.name)));
 
@@ -76,7 +104,6 @@ pub fn normalize(members: &[Member<'_>], epoch: u32, options: ArchiveOptions, ou
 
     let mut next_ino = 1u32;
     let mut assigned: BTreeMap<(u32, u32, u32), u32> = BTreeMap::new();
-    let crc = members.first().is_some_and(|m| m.header.crc);
     for (i, m) in order.iter().enumerate() {
         let group = (m.is_file() && m.header.nlink >= 2).then(|| &groups[&key(m)]);
         let mut fresh = || {
@@ -87,8 +114,8 @@ pub fn normalize(members: &[Member<'_>], epoch: u32, options: ArchiveOptions, ou
         let (nlink, data) = match group {
             Some(names) => {
                 let data = names.iter().map(|&j| order[j].data).find(|d| !d.is_empty()).unwrap_or_default();
-                let last = names.last() == Some(&i);
-                (names.len() as u32, if last { data } else { &[][..] })
+                let with_data = m.header.format == Format::Odc || names.last() == Some(&i);
+                (names.len() as u32, if with_data { data } else { &[][..] })
             }
             None if m.is_dir() => (2 + subdirs.get(path_of(m.name)).copied().unwrap_or(0), m.data),
             None => (1, m.data),
@@ -99,7 +126,7 @@ pub fn normalize(members: &[Member<'_>], epoch: u32, options: ArchiveOptions, ou
         };
         let (uid, gid) = if options.root_owner { (0, 0) } else { (m.header.uid, m.header.gid) };
         let header = Header {
-            crc: m.header.crc,
+            format: m.header.format,
             ino,
             mode: m.header.mode,
             uid,
@@ -113,8 +140,17 @@ pub fn normalize(members: &[Member<'_>], epoch: u32, options: ArchiveOptions, ou
             rdevminor: m.header.rdevminor,
             check: 0,
         };
-        newc::write_member(out, &header, m.name, data).expect("writing to a Vec cannot fail");
+        if header.format == Format::Odc {
+            odc::write_member(out, &header, m.name, data)?;
+        } else {
+            newc::write_member(out, &header, m.name, data).expect("writing to a Vec cannot fail");
+        }
     }
-    newc::write_trailer(out, crc).expect("writing to a Vec cannot fail");
+    if format == Format::Odc {
+        odc::write_trailer(out);
+    } else {
+        newc::write_trailer(out, format == Format::Crc).expect("writing to a Vec cannot fail");
+    }
     out.resize(out.len().div_ceil(512) * 512, 0);
+    Ok(())
 }

@@ -6,7 +6,7 @@ use std::io::{Read as _, Write as _};
 use std::process::{Command, Stdio};
 
 use crate::archive::{self, ArchiveOptions};
-use crate::{CpioError, newc};
+use crate::{CpioError, Format, newc, odc};
 
 /// How a segment is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -204,7 +204,7 @@ fn run(tool: &'static str, args: &[&str], input: &[u8], max: usize) -> Result<Ve
 
 /// Normalizes plain cpio archives that follow one another, with zero bytes allowed between
 /// and after them (a standalone `.cpio` file): each archive by [`archive::normalize`], padded
-/// to a 512-byte block. Bytes that are neither an archive nor zeros are
+/// to a 512-byte block, in its format (newc, crc or odc). Bytes that are neither an archive nor zeros are
 /// [`CpioError::UnknownData`].
 pub fn normalize_archives(cpio: &[u8], epoch: u32, options: ArchiveOptions) -> Result<Vec<u8>, CpioError> {
     normalize_cpio(cpio, epoch, options)
@@ -215,11 +215,10 @@ fn normalize_cpio(cpio: &[u8], epoch: u32, options: ArchiveOptions) -> Result<Ve
     let mut out = Vec::with_capacity(cpio.len());
     let mut at = skip_zeros(cpio, 0);
     while at < cpio.len() {
-        if !newc::is_newc(&cpio[at..]) {
-            return Err(CpioError::UnknownData { at });
-        }
-        let (members, end) = newc::parse(&cpio[at..]).map_err(|e| e.shifted(at))?;
-        archive::normalize(&members, epoch, options, &mut out);
+        let format = Format::detect(&cpio[at..]).ok_or(CpioError::UnknownData { at })?;
+        let parse = if format == Format::Odc { odc::parse } else { newc::parse };
+        let (members, end) = parse(&cpio[at..]).map_err(|e| e.shifted(at))?;
+        archive::normalize(&members, format, epoch, options, &mut out)?;
         at = skip_zeros(cpio, at + end);
     }
     Ok(out)

@@ -8,6 +8,8 @@
 //! and a temporary file name (`mkinitramfs-MAIN_XXXXXX`).
 //!
 //! - [`newc`]: read and write the `newc` and `crc` formats.
+//! - [`odc`]: read and write the POSIX.1 portable format (`odc`, `cpio -H odc`), which
+//!   standalone archives use; the kernel does not read it.
 //! - [`archive::normalize`]: one archive made canonical (order, inode numbers, link counts,
 //!   times, devices).
 //! - [`initramfs::normalize`]: a whole initramfs file: split into its segments, each archive
@@ -28,11 +30,38 @@
 pub mod archive;
 pub mod initramfs;
 pub mod newc;
+pub mod odc;
 mod stage;
 
 pub use archive::{ArchiveOptions, TimePolicy};
 pub use initramfs::{Compression, Segment};
 pub use stage::{Initramfs, InitramfsOptions, normalize_file};
+
+/// The format of a member, and of the archive that holds it, kept when the archive is written
+/// again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Format {
+    /// SVR4 without checksums, magic `070701` (`cpio -H newc`).
+    #[default]
+    Newc,
+    /// SVR4 with a checksum of each file, magic `070702` (`cpio -H crc`).
+    Crc,
+    /// POSIX.1 portable format, magic `070707` (`cpio -H odc`).
+    Odc,
+}
+
+impl Format {
+    /// The format of the archive starting with `bytes`, by its magic.
+    pub fn detect(bytes: &[u8]) -> Option<Self> {
+        match bytes.get(..6)? {
+            b"070701" => Some(Self::Newc),
+            b"070702" => Some(Self::Crc),
+            b"070707" => Some(Self::Odc),
+            _ => None,
+        }
+    }
+}
 
 /// Why an archive or initramfs could not be read or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,6 +114,19 @@ pub enum CpioError {
         tool: &'static str,
         /// Its reason.
         why: String,
+    },
+    /// A value does not fit the field of the format that must hold it (odc's octal fields): the
+    /// archive is not written.
+    #[error("member {name}: {field} {value} does not fit the {digits} octal digits of the odc format")]
+    Overflow {
+        /// The member's name.
+        name: String,
+        /// The field.
+        field: &'static str,
+        /// The value.
+        value: u64,
+        /// The field's width.
+        digits: usize,
     },
     /// An error inside the decompressed data of a segment.
     #[error("in the segment at byte {segment}: {source}")]

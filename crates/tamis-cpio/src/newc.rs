@@ -8,16 +8,16 @@
 
 use std::io::Write;
 
-use crate::CpioError;
+use crate::{CpioError, Format};
 
 const HEADER_LEN: usize = 110;
-const TRAILER: &[u8] = b"TRAILER!!!";
+pub(crate) const TRAILER: &[u8] = b"TRAILER!!!";
 
-/// A member's header, as numbers.
+/// A member's header, as numbers: of the newc and crc formats, and of odc ([`crate::odc`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Header {
-    /// `070702` (with checksums) rather than `070701`.
-    pub crc: bool,
+    /// The format the member was read in and is written in.
+    pub format: Format,
     /// Inode number: only meaningful for telling hard links apart.
     pub ino: u32,
     /// Type and permission bits, as in `st_mode`.
@@ -100,9 +100,9 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Member<'_>>, usize), CpioError> {
     let mut at = 0;
     loop {
         let head = bytes.get(at..at + HEADER_LEN).ok_or(CpioError::Truncated { at, what: "member header" })?;
-        let crc = match &head[..6] {
-            b"070701" => false,
-            b"070702" => true,
+        let format = match &head[..6] {
+            b"070701" => Format::Newc,
+            b"070702" => Format::Crc,
             _ => return Err(CpioError::Header { at, why: "no newc or crc magic (070701, 070702)" }),
         };
         let mut fields = [0u32; 13];
@@ -111,8 +111,9 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Member<'_>>, usize), CpioError> {
         }
         let [ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor, rdevmajor, rdevminor, namesize, check] =
             fields;
+        let crc = format == Format::Crc;
         let header = Header {
-            crc,
+            format,
             ino,
             mode,
             uid,
@@ -153,11 +154,13 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Member<'_>>, usize), CpioError> {
     }
 }
 
-/// Writes one member.
+/// Writes one member: in the crc format if `header.format` is [`Format::Crc`], in newc
+/// otherwise (an odc member is written by [`crate::odc::write_member`]).
 pub fn write_member(out: &mut impl Write, header: &Header, name: &[u8], data: &[u8]) -> std::io::Result<()> {
-    let magic = if header.crc { "070702" } else { "070701" };
+    let crc = header.format == Format::Crc;
+    let magic = if crc { "070702" } else { "070701" };
     // Only a regular file's data has a checksum, as GNU cpio writes it.
-    let check = if header.crc && header.mode & S_IFMT == S_IFREG { checksum(data) } else { 0 };
+    let check = if crc && header.mode & S_IFMT == S_IFREG { checksum(data) } else { 0 };
     let namesize = name.len() + 1;
     write!(
         out,
@@ -185,7 +188,8 @@ pub fn write_member(out: &mut impl Write, header: &Header, name: &[u8], data: &[
 
 /// Writes the trailer member that ends an archive.
 pub fn write_trailer(out: &mut impl Write, crc: bool) -> std::io::Result<()> {
-    write_member(out, &Header { crc, nlink: 1, ..Header::default() }, TRAILER, &[])
+    let format = if crc { Format::Crc } else { Format::Newc };
+    write_member(out, &Header { format, nlink: 1, ..Header::default() }, TRAILER, &[])
 }
 
 #[cfg(test)]
@@ -213,7 +217,7 @@ mod tests {
     #[test]
     fn crc_archives_carry_and_check_sums() {
         let mut out = Vec::new();
-        let file = Header { crc: true, mode: S_IFREG | 0o644, nlink: 1, ..Header::default() };
+        let file = Header { format: Format::Crc, mode: S_IFREG | 0o644, nlink: 1, ..Header::default() };
         write_member(&mut out, &file, b"x", b"\x01\x02\xff").unwrap();
         write_trailer(&mut out, true).unwrap();
         let (members, _) = parse(&out).unwrap();

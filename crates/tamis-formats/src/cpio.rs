@@ -8,18 +8,21 @@
 //! order (hard links sharing theirs), link counts of the members present, devices zeroed (device
 //! nodes keep theirs), times by the [policy](crate::TimePolicy), each archive padded to a
 //! 512-byte block as GNU cpio pads it. Names, modes, owners, link targets and contents are kept,
-//! and the `newc` or `crc` format with them.
+//! and the `newc`, `crc` or `odc` format with them (an odc hard link keeps its data with every
+//! name, as GNU cpio writes it).
 //!
 //! Recognised by content: the magic `070701` (newc), `070702` (crc) or `070707` (odc) followed
-//! by digits, or the old binary format's 16-bit magic with a well-formed first name. The odc and
-//! binary formats are left as they are, with that reason in the report: `tamis-cpio` writes only
-//! the formats the kernel reads. A plain archive followed by compressed data is an
+//! by digits, or the old binary format's 16-bit magic with a well-formed first name. The binary
+//! format is left as it is, with that reason in the report. An odc archive whose renumbered
+//! inodes or link counts would not fit its 6-digit octal fields (more than 262 143 members) is
+//! not normalized, also with its reason. A plain archive followed by compressed data is an
 //! initramfs (early microcode, then the compressed main archive) and is left to the `initramfs`
 //! stage and `tamis initramfs`, also with that reason.
 //!
-//! Proof: archives made by GNU `cpio -o -H newc` and `-H crc` from the same files on two days,
-//! listed in another order, are identical after the handler, and `cpio -t -v` lists and
-//! `cpio -i` extracts the same names, modes and contents (`bins/tamis/tests/formats_safety.rs`).
+//! Proof: archives made by GNU `cpio -o -H newc`, `-H crc` and `-H odc` from the same files on
+//! two days, listed in another order, are identical after the handler, and `cpio -t -v` lists
+//! and `cpio -i` extracts the same names, modes, contents and links
+//! (`bins/tamis/tests/formats_safety.rs`).
 
 use std::path::Path;
 
@@ -67,17 +70,12 @@ impl Handler for Cpio {
     }
 
     fn normalize(&self, bytes: &[u8], settings: &Settings) -> Result<Option<Vec<u8>>, FormatError> {
-        if bytes.starts_with(b"070707") {
-            return Err(FormatError::LeftAlone(
-                "an odc (070707) cpio archive: tamis writes the newc and crc formats only",
-            ));
-        }
         if bytes.starts_with(&BINARY_LE) || bytes.starts_with(&BINARY_BE) {
             // Two bytes are a weak sign: a file is taken for an archive only if its first
             // member's name is where the header says, ended by its NUL.
             return if is_binary_archive(bytes) {
                 Err(FormatError::LeftAlone(
-                    "an old binary cpio archive (cpio -H bin): tamis writes the newc and crc formats only",
+                    "an old binary cpio archive (cpio -H bin): tamis writes the newc, crc and odc formats only",
                 ))
             } else {
                 Ok(None)
@@ -95,6 +93,9 @@ impl Handler for Cpio {
             ),
             tamis_cpio::CpioError::Truncated { at, .. } => FormatError::Truncated { what: "cpio member", offset: at },
             tamis_cpio::CpioError::Header { at, why } => FormatError::Malformed { what: why, offset: at },
+            tamis_cpio::CpioError::Overflow { .. } => FormatError::Unsupported(
+                "an odc (070707) cpio archive whose renumbered inodes or link counts overflow its 6-digit octal fields",
+            ),
             _ => FormatError::Malformed { what: "cpio archive", offset: 0 },
         })?;
         Ok((out != bytes).then_some(out))
@@ -105,6 +106,7 @@ impl Handler for Cpio {
 mod tests {
     use tamis_core::Epoch;
     use tamis_cpio::newc::{self, Header};
+    use tamis_cpio::{Format, odc};
 
     use super::*;
 
@@ -136,12 +138,52 @@ mod tests {
         assert_eq!(Cpio.normalize(&out, &settings()).unwrap(), None);
     }
 
+    /// A member as name, inode, links, mtime, device major, data.
+    type Seen<'a> = (&'a [u8], u32, u32, u32, u32, &'a [u8]);
+
     #[test]
-    fn odc_and_initramfs_files_are_left_with_a_reason() {
+    fn odc_archives_are_normalized_and_stay_odc() {
         assert!(Cpio.matches("x".as_ref(), b"07070700"));
+        let mut built = Vec::new();
+        let file = Header { format: Format::Odc, mode: 0o100_644, nlink: 2, devmajor: 254, ..Header::default() };
+        for (name, ino, mtime) in [("c", 40, 1_800_000_000), ("a", 40, 1_600_000_000), ("b", 9, 1)] {
+            let nlink = if ino == 40 { 2 } else { 1 };
+            odc::write_member(&mut built, &Header { ino, mtime, nlink, ..file }, name.as_bytes(), b"x\n").unwrap();
+        }
+        odc::write_trailer(&mut built);
+        let out = Cpio.normalize(&built, &settings()).unwrap().unwrap();
+        assert!(out.starts_with(b"070707") && out.len() % 512 == 0, "odc, padded to a block");
+        let (members, _) = odc::parse(&out).unwrap();
+        let seen: Vec<Seen<'_>> = members
+            .iter()
+            .map(|m| (m.name, m.header.ino, m.header.nlink, m.header.mtime, m.header.devmajor, m.data))
+            .collect();
+        // The hard link's data stays with both names, as GNU cpio writes odc.
+        let expected: [Seen<'_>; 3] = [
+            (b"a", 1, 2, 1_600_000_000, 0, b"x\n"),
+            (b"b", 2, 1, 1, 0, b"x\n"),
+            (b"c", 1, 2, 1_700_000_000, 0, b"x\n"),
+        ];
+        assert_eq!(seen, expected);
+        assert_eq!(Cpio.normalize(&out, &settings()).unwrap(), None);
+    }
+
+    #[test]
+    fn an_odc_archive_too_large_for_its_inode_field_is_left_with_a_reason() {
+        // 2^18 members: the last one's inode number would need 7 octal digits.
+        let mut built = Vec::new();
+        let file = Header { format: Format::Odc, mode: 0o100_644, nlink: 1, ..Header::default() };
+        for i in 0..1u32 << 18 {
+            odc::write_member(&mut built, &file, format!("{i}").as_bytes(), b"").unwrap();
+        }
+        odc::write_trailer(&mut built);
+        let e = Cpio.normalize(&built, &settings()).unwrap_err();
+        assert!(matches!(e, FormatError::Unsupported(why) if why.contains("6-digit octal")), "{e}");
+    }
+
+    #[test]
+    fn binary_and_initramfs_files_are_left_with_a_reason() {
         assert!(!Cpio.matches("x".as_ref(), b"070701 dates"), "text that starts with the digits");
-        let e = Cpio.normalize(b"070707000000", &settings()).unwrap_err();
-        assert!(matches!(e, FormatError::LeftAlone(why) if why.contains("odc")), "{e}");
         // A binary member named "test" (name size 5), little-endian.
         let mut binary = vec![0xc7, 0x71];
         binary.extend_from_slice(&[0; 18]);

@@ -185,7 +185,7 @@ pub enum Format {
     Javadoc,
     /// U-Boot legacy images (`mkimage`): the header time.
     Uimage,
-    /// Standalone cpio archives (newc and crc): member times, inode numbers, order.
+    /// Standalone cpio archives (newc, crc and odc): member times, inode numbers, order.
     Cpio,
 }
 
