@@ -153,3 +153,20 @@ impl CpioError {
         Self::InSegment { segment, source: Box::new(self) }
     }
 }
+
+/// The name of the member whose header starts at `at` and whose name (`namesize` bytes, its NUL
+/// included) starts at `name_at`: a single NUL-terminated string, or the reason it is not.
+pub(crate) fn member_name(bytes: &[u8], at: usize, name_at: usize, namesize: usize) -> Result<&[u8], CpioError> {
+    if namesize == 0 {
+        return Err(CpioError::Header { at, why: "empty name" });
+    }
+    let name = name_at
+        .checked_add(namesize)
+        .and_then(|end| bytes.get(name_at..end))
+        .ok_or(CpioError::Truncated { at, what: "name" })?;
+    let (name, nul) = name.split_at(namesize - 1);
+    if nul != [0] || name.contains(&0) {
+        return Err(CpioError::Header { at, why: "name is not a single NUL-terminated string" });
+    }
+    Ok(name)
+}

@@ -72,15 +72,8 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Member<'_>>, usize), CpioError> {
             check: 0,
         };
         let namesize = usize::try_from(namesize).unwrap_or(usize::MAX);
-        if namesize == 0 {
-            return Err(CpioError::Header { at, why: "empty name" });
-        }
         let name_at = at + HEADER_LEN;
-        let name = bytes.get(name_at..name_at + namesize).ok_or(CpioError::Truncated { at, what: "name" })?;
-        let (name, nul) = name.split_at(namesize - 1);
-        if nul != [0] || name.contains(&0) {
-            return Err(CpioError::Header { at, why: "name is not a single NUL-terminated string" });
-        }
+        let name = crate::member_name(bytes, at, name_at, namesize)?;
         let data_at = name_at + namesize;
         let data = bytes.get(data_at..data_at + filesize as usize).ok_or(CpioError::Truncated { at, what: "data" })?;
         at = data_at + data.len();
