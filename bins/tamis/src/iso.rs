@@ -184,7 +184,6 @@ fn build(args: &BuildArgs) -> Result<ExitCode> {
         xorriso: args.xorriso.clone(),
     };
     let started = std::time::Instant::now();
-    crate::image_out::refuse_inside(&tamis_core::Root::open(&args.dir)?, &args.out)?;
     crate::interrupt::warn_stale_beside(&args.out, "iso");
     let built = tamis_iso::build(&args.dir, &args.out, &options)?;
     let outcome = Outcome {

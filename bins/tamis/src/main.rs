@@ -29,7 +29,6 @@ mod args;
 mod cli_help;
 mod compare;
 mod demo;
-mod image_out;
 mod initramfs;
 mod interrupt;
 mod iso;

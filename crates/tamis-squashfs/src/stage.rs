@@ -253,29 +253,10 @@ pub struct ImageFile {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImageFileError {
-    /// The output's directory is a directory of the tree (found by device and inode, so a
-    /// bind mount of the tree counts).
-    #[error(
-        "{}: the image may not be written inside the tree it is made of ({} is the tree's {})",
-        output.display(), dir.display(), tamis_core::display_path(inside)
-    )]
-    InsideTree {
-        /// The output file.
-        output: PathBuf,
-        /// Its directory.
-        dir: PathBuf,
-        /// That directory, inside the tree.
-        inside: PathBuf,
-    },
-    /// Whether the output is inside the tree cannot be told (its directory does not exist).
-    #[error("{}: cannot tell whether the image would be inside the tree", output.display())]
-    Where {
-        /// The output file.
-        output: PathBuf,
-        /// Why.
-        #[source]
-        source: tamis_core::Error,
-    },
+    /// The output is inside the tree (by any path: a bind mount of the tree counts), or where it
+    /// is cannot be told.
+    #[error(transparent)]
+    Place(#[from] tamis_core::OutputPlaceError),
     /// Writing the image, comparing it or putting it in place failed.
     #[error("{}: cannot {op} the image", output.display())]
     Io {
@@ -312,15 +293,7 @@ pub fn write_image_file(
     options: &WriteOptions,
     mode: Mode,
 ) -> std::result::Result<ImageFile, ImageFileError> {
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    match tamis_core::directory_in_tree(root, &dir) {
-        Ok(None) => {}
-        Ok(Some(inside)) => return Err(ImageFileError::InsideTree { output: output.to_owned(), dir, inside }),
-        Err(source) => return Err(ImageFileError::Where { output: output.to_owned(), source }),
-    }
+    tamis_core::ensure_output_outside(root, output)?;
     let io = |op| move |source| ImageFileError::Io { output: output.to_owned(), op, source };
     let stale = tamis_core::temp::stale_beside(output, "squashfs");
     let temp = OutputFile::create(output, "squashfs").map_err(io("create a temporary file for"))?;
