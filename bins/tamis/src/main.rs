@@ -39,7 +39,7 @@ mod squashfs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use args::{EpochArgs, OutputArgs, RunArgs};
 use clap::{Args, Parser, Subcommand};
 use tamis_core::{Context, Normalizer, Root, Timestamp};
@@ -269,7 +269,7 @@ fn mtime(args: &MtimeArgs) -> Result<ExitCode> {
     let progress = output::Bar::new(args.run.quiet.quiet);
     let cx = Context::new(epoch, args.run.mode()).with_progress(&progress);
     let started = std::time::Instant::now();
-    let mut stages = stale_report(&root, None, &cx)?;
+    let mut stages = stale_report(&root, &cx)?;
     stages.push(stage.run(&root, &cx)?);
     let outcome = Outcome { profile: ClampMtimes::NAME.into(), epoch, mode: cx.mode, stages };
     output::finish(&args.run.output, &args.run.quiet, &args.root, &outcome, started.elapsed())
@@ -284,28 +284,7 @@ fn strip(args: &StripArgs) -> Result<ExitCode> {
     let progress = output::Bar::new(args.run.quiet.quiet);
     let cx = Context::new(epoch, args.run.mode()).with_progress(&progress);
     let started = std::time::Instant::now();
-    let mut reports = Vec::new();
-    for path in &args.paths {
-        let meta = std::fs::symlink_metadata(path).with_context(|| format!("{}: cannot stat", path.display()))?;
-        let mut report = if meta.is_dir() {
-            let root = Root::open(path)?;
-            reports.extend(stale_report(&root, None, &cx)?);
-            stage.run(&root, &cx)?
-        } else {
-            // A file is handled through a root on its directory, so that it is rewritten the
-            // same safe way as a file of a tree.
-            let name = path.file_name().with_context(|| format!("{}: names no file", path.display()))?;
-            let parent = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => std::path::Path::new("."),
-            };
-            let root = Root::open(parent)?;
-            reports.extend(stale_report(&root, Some(std::path::Path::new("")), &cx)?);
-            stage.strip_file(&root, std::path::Path::new(name), &cx)
-        };
-        report.stage = path.display().to_string();
-        reports.push(report);
-    }
+    let reports = stage.run_on_paths(&args.paths, &cx)?;
     let outcome = Outcome { profile: StripFormats::NAME.into(), epoch, mode: cx.mode, stages: reports };
     let shown = match args.paths.as_slice() {
         [one] => one.clone(),
@@ -314,14 +293,10 @@ fn strip(args: &StripArgs) -> Result<ExitCode> {
     output::finish(&args.run.output, &args.run.quiet, &shown, &outcome, started.elapsed())
 }
 
-/// The report of what interrupted runs left in the tree (or only in the directory `dir` of
-/// it), when they left anything: run before any stage.
-fn stale_report(root: &Root, dir: Option<&std::path::Path>, cx: &Context<'_>) -> Result<Vec<tamis_core::Report>> {
-    let stale = tamis_core::StaleTemporaries;
-    let report = match dir {
-        None => stale.run(root, cx)?,
-        Some(dir) => stale.run_in(root, dir, cx)?,
-    };
+/// The report of what interrupted runs left in the tree, when they left anything: run before
+/// any stage.
+fn stale_report(root: &Root, cx: &Context<'_>) -> Result<Vec<tamis_core::Report>> {
+    let report = tamis_core::StaleTemporaries.run(root, cx)?;
     Ok(if report.is_clean() { Vec::new() } else { vec![report] })
 }
 
