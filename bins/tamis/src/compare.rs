@@ -10,17 +10,15 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use tamis_manifest::{Cause, Comparison, Group, input};
 
-const DIFF_EXIT_CODES: &str = "\
-Exit status:
-  0  identical
-  1  different
-  2  error: an input cannot be read (or some of its entries cannot)";
+use crate::args::{LimitArgs, OutputArgs, QuietArgs, ThreadsArgs};
+use crate::exit;
 
-const MANIFEST_EXIT_CODES: &str = "\
-Exit status:
-  0  done
-  2  error: the input cannot be read
-  3  done, but some entries could not be read (listed; they are missing from the manifest)";
+const DIFF_EXIT_CODES: &str = exit_help!("0", "1", "2", "3"; "\
+0 means identical, 1 different. An entry that cannot be read on either side (3) is listed on
+stderr: with no difference found elsewhere, the inputs cannot be said identical.");
+
+const MANIFEST_EXIT_CODES: &str = exit_help!("0", "2", "3"; "\
+An entry that cannot be read (3) is listed on stderr and missing from the manifest.");
 
 /// Arguments of `tamis manifest`.
 #[derive(Debug, Args)]
@@ -29,6 +27,10 @@ pub struct ManifestArgs {
     /// Write the manifest to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    threads: ThreadsArgs,
+    #[command(flatten)]
+    quiet: QuietArgs,
     /// The tree (a directory), or a manifest file to rewrite in the canonical order.
     root: PathBuf,
 }
@@ -37,16 +39,18 @@ pub struct ManifestArgs {
 #[derive(Debug, Args)]
 #[command(after_help = DIFF_EXIT_CODES)]
 pub struct DiffArgs {
-    /// Print every difference as JSON on standard output.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Name the cause of each difference and the tamis stage that removes it (reads the bytes
     /// of both sides of each content difference).
     #[arg(long)]
     explain: bool,
-    /// How many paths to list per group in the summary (--json lists all).
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    list: usize,
+    #[command(flatten)]
+    limit: LimitArgs,
+    #[command(flatten)]
+    threads: ThreadsArgs,
+    #[command(flatten)]
+    quiet: QuietArgs,
     /// The first tree: a directory, an ISO 9660 image or a manifest file (`tamis manifest`).
     first: PathBuf,
     /// The second tree: a directory, an ISO 9660 image or a manifest file.
@@ -55,6 +59,7 @@ pub struct DiffArgs {
 
 /// `tamis manifest`: JSON Lines, a header line then one entry per line.
 pub fn manifest(args: &ManifestArgs) -> Result<ExitCode> {
+    args.threads.setup()?;
     let manifest = input::open(&args.root)?.manifest()?;
     let mut bytes = Vec::new();
     manifest.write_json_lines(&mut bytes).context("cannot serialise the manifest")?;
@@ -65,37 +70,44 @@ pub fn manifest(args: &ManifestArgs) -> Result<ExitCode> {
         }
         None => std::io::stdout().lock().write_all(&bytes).context("cannot write the manifest to standard output")?,
     }
-    for problem in &manifest.problems {
-        note!("tamis: {}: {}", tamis_core::display_path(&problem.path), problem.reason);
-    }
-    Ok(ExitCode::from(if manifest.problems.is_empty() { 0 } else { 3 }))
+    let problems = manifest.problems.iter().map(|p| format!("{}: {}", tamis_core::display_path(&p.path), p.reason));
+    unreadable(&args.root, &args.quiet, &problems.collect::<Vec<_>>(), None);
+    Ok(ExitCode::from(exit::status(false, manifest.problems.len())))
 }
 
 /// `tamis diff`.
 pub fn diff(args: &DiffArgs) -> Result<ExitCode> {
+    args.threads.setup()?;
     let (first, second) = (input::open(&args.first)?, input::open(&args.second)?);
     let comparison = Comparison::of(first.as_ref(), second.as_ref(), args.explain)?;
-    let text = if args.json {
-        let mut json = serde_json::to_vec_pretty(&comparison)?;
-        json.push(b'\n');
-        json
-    } else {
+    args.output.write(&comparison)?;
+    if !args.output.to_stdout() {
         let (a, b) = (args.first.display().to_string(), args.second.display().to_string());
         let mut out = String::new();
-        summary(&mut out, &a, &b, &comparison, args.list, "");
-        out.into_bytes()
-    };
-    match std::io::stdout().lock().write_all(&text) {
-        // `tamis diff A B | head`: the reader has seen enough; the exit status still answers.
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            return Err(e).context("cannot write to standard output");
+        summary(&mut out, &a, &b, &comparison, args.limit.limit, "");
+        match std::io::stdout().lock().write_all(out.as_bytes()) {
+            // `tamis diff A B | head`: the reader has seen enough; the exit status still answers.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(e).context("cannot write to standard output");
+            }
+            _ => {}
         }
-        _ => {}
     }
-    for problem in &comparison.problems {
-        note!("tamis: cannot read {}: {}", problem.path.display(), problem.reason);
+    let problems = comparison.problems.iter().map(|p| format!("cannot read {}: {}", p.path.display(), p.reason));
+    unreadable(&args.first, &args.quiet, &problems.collect::<Vec<_>>(), args.output.json.as_deref());
+    let code = exit::status(!comparison.differences.is_empty(), comparison.problems.len());
+    Ok(ExitCode::from(code))
+}
+
+/// Entries that could not be read: each on stderr, or with `--quiet` one line saying how many.
+fn unreadable(input: &std::path::Path, quiet: &QuietArgs, lines: &[String], json: Option<&std::path::Path>) {
+    if !quiet.quiet {
+        for line in lines {
+            note!("tamis: {line}");
+        }
+    } else if let Some(line) = crate::output::quiet_problems(input, lines.len(), json) {
+        note!("{line}");
     }
-    Ok(ExitCode::from(if comparison.problems.is_empty() { u8::from(!comparison.differences.is_empty()) } else { 2 }))
 }
 
 /// Counts per group, then the first `list` paths of each group (with their causes); an image

@@ -28,11 +28,16 @@ pub fn install() -> Result<()> {
 /// command that was killed (they may be another run's, still at work: only named).
 pub fn warn_stale_beside(out: &std::path::Path, label: &str) {
     for stale in tamis_core::temp::stale_beside(out, label) {
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "tamis: warning: {}: temporary file left by an interrupted tamis {label} run; remove it unless \
-             another tamis run is writing it",
-            stale.display()
-        );
+        warn_stale(&stale, label);
     }
+}
+
+/// Warns about one temporary file left by a killed `tamis LABEL` run.
+pub fn warn_stale(stale: &std::path::Path, label: &str) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "tamis: warning: {}: temporary file left by an interrupted tamis {label} run; remove it unless another \
+         tamis run is writing it",
+        stale.display()
+    );
 }

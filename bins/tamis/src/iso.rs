@@ -3,13 +3,20 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use tamis_core::{Action, Change, Epoch, Mode, Problem, Report};
 use tamis_iso::{BuildOptions, Options, Plan, Reader, Write};
 use tamis_pipeline::Outcome;
 
-use crate::{EpochArgs, RunArgs, epoch, output, setup_threads};
+use crate::args::{EpochArgs, OutputArgs, QuietArgs, RunArgs};
+use crate::output;
+
+/// `iso build` has no --check: it writes an image or fails.
+const BUILD_EXIT_CODES: &str = exit_help!("0", "2", "3", "129, 130, 143"; "\
+Problems (exit 3) are what the normalization of the built image had to leave alone.");
+
+const LIST_EXIT_CODES: &str = exit_help!("0", "2");
 
 #[derive(Debug, Args)]
 pub struct IsoArgs {
@@ -26,14 +33,16 @@ enum IsoCommand {
     /// partition (grub-mkrescue) and xorriso's MD5 checksum tags. Dates later than
     /// the epoch become the epoch; identifiers derive from it. The image is validated whole
     /// before anything is written: a corrupt one is left untouched.
-    #[command(after_help = crate::EXIT_CODES)]
+    #[command(after_help = exit_help!("0", "1", "2", "3", "129, 130, 143"))]
     Normalize(NormalizeArgs),
     /// Build an image from a directory with xorriso and every reproducibility option it has,
     /// then normalize it.
-    #[command(after_help = crate::EXIT_CODES)]
+    #[command(after_help = BUILD_EXIT_CODES)]
     Build(BuildArgs),
     /// List an image's files: type, mode, owner, size, mtime, path (Rock Ridge names and
-    /// metadata when present, else Joliet, else ISO 9660).
+    /// metadata when present, else Joliet, else ISO 9660). With --json, JSON Lines: one entry
+    /// per line, with each file's data extents.
+    #[command(after_help = LIST_EXIT_CODES)]
     List(ListArgs),
 }
 
@@ -86,13 +95,10 @@ struct BuildArgs {
     xorriso: PathBuf,
     #[command(flatten)]
     epoch: EpochArgs,
-    /// Write the full report as JSON to FILE ('-' for standard output).
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// Print nothing on stderr but errors and, when entries were left alone (exit 3), one line
-    /// saying how many and where they are listed.
-    #[arg(long, short = 'q')]
-    quiet: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    quiet: QuietArgs,
     /// The tree to put in the image.
     dir: PathBuf,
     /// The image to write.
@@ -101,9 +107,8 @@ struct BuildArgs {
 
 #[derive(Debug, Args)]
 struct ListArgs {
-    /// Print JSON Lines, one entry per line, with each file's data extents.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     /// The image.
     image: PathBuf,
 }
@@ -117,28 +122,15 @@ pub fn run(args: &IsoArgs) -> Result<ExitCode> {
 }
 
 fn options(epoch: Epoch, ids: &IdArgs) -> Result<Options> {
-    let hex32 = |s: &Option<String>, what: &str| -> Result<Option<u32>> {
-        s.as_deref()
-            .map(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).with_context(|| format!("--{what}: not hex")))
-            .transpose()
+    let hex32 = |text: &Option<String>, what: &str| {
+        text.as_deref().map(tamis_iso::parse_hex32).transpose().with_context(|| format!("--{what}"))
     };
     Ok(Options {
         epoch: epoch.timestamp().secs,
-        disk_guid: ids.disk_guid.as_deref().map(parse_guid).transpose()?,
+        disk_guid: ids.disk_guid.as_deref().map(tamis_iso::parse_guid).transpose().context("--disk-guid")?,
         mbr_signature: hex32(&ids.mbr_id, "mbr-id")?,
         fat_serial: hex32(&ids.fat_serial, "fat-serial")?,
     })
-}
-
-/// A GUID's text form as GPT stores it (first three groups little-endian).
-fn parse_guid(text: &str) -> Result<[u8; 16]> {
-    let hex: String = text.chars().filter(|c| *c != '-').collect();
-    if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        bail!("--disk-guid: {text:?} is not a GUID");
-    }
-    let b: Vec<u8> = (0..16).map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).unwrap_or(0)).collect();
-    let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
-    Ok(order.map(|i| b[i]))
 }
 
 fn report(image: &Path, plan: &Plan, mode: Mode) -> Report {
@@ -161,10 +153,11 @@ fn report(image: &Path, plan: &Plan, mode: Mode) -> Report {
 }
 
 fn normalize(args: &NormalizeArgs) -> Result<ExitCode> {
-    let epoch = epoch(&args.epoch)?;
-    setup_threads(&args.run)?;
+    let epoch = args.epoch.resolve()?;
+    args.run.threads.setup()?;
     let options = options(epoch, &args.ids)?;
-    let (mode, write) = if args.run.check { (Mode::Check, Write::Check) } else { (Mode::Apply, Write::Apply) };
+    let mode = args.run.mode();
+    let write = if mode == Mode::Check { Write::Check } else { Write::Apply };
     let started = std::time::Instant::now();
     let mut stages = Vec::new();
     for image in &args.images {
@@ -176,11 +169,11 @@ fn normalize(args: &NormalizeArgs) -> Result<ExitCode> {
         [one] => one.clone(),
         many => PathBuf::from(format!("{} images", many.len())),
     };
-    output::finish(&args.run, &shown, &outcome, started.elapsed())
+    output::finish(&args.run.output, &args.run.quiet, &shown, &outcome, started.elapsed())
 }
 
 fn build(args: &BuildArgs) -> Result<ExitCode> {
-    let epoch = epoch(&args.epoch)?;
+    let epoch = args.epoch.resolve()?;
     let options = BuildOptions {
         epoch: epoch.timestamp().secs,
         label: args.label.clone(),
@@ -191,7 +184,6 @@ fn build(args: &BuildArgs) -> Result<ExitCode> {
         xorriso: args.xorriso.clone(),
     };
     let started = std::time::Instant::now();
-    crate::image_out::refuse_inside(&tamis_core::Root::open(&args.dir)?, &args.out)?;
     crate::interrupt::warn_stale_beside(&args.out, "iso");
     let built = tamis_iso::build(&args.dir, &args.out, &options)?;
     let outcome = Outcome {
@@ -200,47 +192,49 @@ fn build(args: &BuildArgs) -> Result<ExitCode> {
         mode: Mode::Apply,
         stages: vec![report(&args.out, &built.plan, Mode::Apply)],
     };
-    let run = RunArgs { check: false, json: args.json.clone(), threads: None, quiet: args.quiet };
-    if !args.quiet {
+    if !args.quiet.quiet {
         note!("tamis: {}", built.command.join(" "));
     }
-    output::finish(&run, &args.out, &outcome, started.elapsed())
+    output::finish(&args.output, &args.quiet, &args.out, &outcome, started.elapsed())
 }
 
 fn list(args: &ListArgs) -> Result<ExitCode> {
     let reader = Reader::open(&args.image)?;
     let entries = reader.entries()?;
-    let mut out = std::io::stdout().lock();
+    let output = &args.output;
+    output.write_lines(entries.iter().map(|e| {
+        serde_json::json!({
+            "path": String::from_utf8_lossy(&e.path),
+            "kind": e.kind,
+            "mode": e.mode,
+            "uid": e.uid,
+            "gid": e.gid,
+            "size": e.size,
+            "mtime": e.mtime,
+            "target": e.target.as_ref().map(|t| String::from_utf8_lossy(t).into_owned()),
+            "rdev": e.rdev,
+            "extents": e.extents,
+        })
+    }))?;
+    if output.to_stdout() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for e in &entries {
         let path = String::from_utf8_lossy(&e.path);
-        let line = if args.json {
-            serde_json::json!({
-                "path": path,
-                "kind": e.kind,
-                "mode": e.mode,
-                "uid": e.uid,
-                "gid": e.gid,
-                "size": e.size,
-                "mtime": e.mtime,
-                "target": e.target.as_ref().map(|t| String::from_utf8_lossy(t).into_owned()),
-                "rdev": e.rdev,
-                "extents": e.extents,
-            })
-            .to_string()
-        } else {
-            let target = e.target.as_ref().map(|t| format!(" -> {}", String::from_utf8_lossy(t))).unwrap_or_default();
-            format!(
-                "{:<9} {:04o} {:>5} {:>5} {:>12} {} {path}{target}",
-                format!("{:?}", e.kind).to_lowercase(),
-                e.mode,
-                e.uid,
-                e.gid,
-                e.size,
-                e.mtime
-            )
-        };
+        let target = e.target.as_ref().map(|t| format!(" -> {}", String::from_utf8_lossy(t))).unwrap_or_default();
+        let line = format!(
+            "{:<9} {:04o} {:>5} {:>5} {:>12} {} {path}{target}",
+            format!("{:?}", e.kind).to_lowercase(),
+            e.mode,
+            e.uid,
+            e.gid,
+            e.size,
+            e.mtime
+        );
         std::io::Write::write_all(&mut out, line.as_bytes())?;
         std::io::Write::write_all(&mut out, b"\n")?;
     }
+    std::io::Write::flush(&mut out)?;
     Ok(ExitCode::SUCCESS)
 }

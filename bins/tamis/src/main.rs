@@ -21,9 +21,14 @@ macro_rules! note_text {
     }};
 }
 
+#[macro_use]
+mod exit;
+
+mod args;
+#[cfg(test)]
+mod cli_help;
 mod compare;
 mod demo;
-mod image_out;
 mod initramfs;
 mod interrupt;
 mod iso;
@@ -34,38 +39,24 @@ mod squashfs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
+use args::{EpochArgs, OutputArgs, RunArgs};
 use clap::{Args, Parser, Subcommand};
-use tamis_core::{Context, Epoch, Mode, Normalizer, Root, Timestamp};
+use tamis_core::{Context, Normalizer, Root, Timestamp};
 use tamis_formats::{Format, FormatsOptions, StripFormats, TimePolicy};
 use tamis_mtime::{ClampMtimes, MtimeOptions, Policy};
 use tamis_pipeline::{Outcome, Pipeline, Profile, Selection};
 
-macro_rules! exit_codes {
-    () => {
-        "\
-Exit status:
-  0  done; with --check: nothing would change
-  1  with --check: something would change (listed on stderr, all of it in --json)
-  2  error: bad arguments, no epoch, unreadable root, invalid profile
-  3  done, but some entries could not be handled (listed; the run went on without them)
-  129, 130, 143  interrupted by SIGHUP, SIGINT, SIGTERM: its temporary files removed, every
-     file left old or new (a rerun finishes the work)"
-    };
-}
-
-const EXIT_CODES: &str = exit_codes!();
-
-/// The help of the commands that change a tree.
-const TREE_EXIT_CODES: &str = concat!(
-    exit_codes!(),
-    "
-
+/// The exit status of the commands that change a tree.
+const TREE_EXIT_CODES: &str = exit_help!("0", "1", "2", "3", "129, 130, 143"; "\
 Temporary files (.tamis-*.tmp) that a killed run left in the tree are named (report
 `temporaries`) and removed before anything else, or the hard-link group that run was
 re-pointing is finished; with --check they are listed as changes. Those of a tamis process
-still running are left and listed as problems."
-);
+still running are left and listed as problems.");
+
+/// The exit status of every command, in the help of `tamis` itself.
+const EXIT_CODES: &str = exit_help!("0", "1", "2", "3", "129, 130, 143"; "\
+Each command's --help lists the codes it can return.");
 
 /// Make OS images build bit-for-bit reproducibly.
 ///
@@ -83,7 +74,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a profile's stages on a root filesystem (every stage, ending with the mtime clamp).
-    #[command(after_help = TREE_EXIT_CODES)]
+    #[command(after_help = TREE_EXIT_CODES, long_about = normalize_about())]
     Normalize(NormalizeArgs),
     /// Clamp (or --set) the modification time of every entry of a tree to the epoch.
     #[command(after_help = TREE_EXIT_CODES)]
@@ -92,10 +83,9 @@ enum Command {
     /// compressor's header), keeping their compression. For initrds outside a root filesystem.
     #[command(after_help = TREE_EXIT_CODES)]
     Initramfs(initramfs::InitramfsArgs),
-    /// Remove times, names and owners embedded in gzip, zip/jar, ar/deb, png and gettext files, the way
-    /// strip-nondeterminism does in a package build: each FILE, or every file beneath each DIR,
-    /// recognised by its content whatever its name.
-    #[command(after_help = TREE_EXIT_CODES)]
+    /// Remove times, names and owners embedded in files, the way strip-nondeterminism does in a
+    /// package build.
+    #[command(after_help = TREE_EXIT_CODES, long_about = strip_about())]
     Strip(StripArgs),
     /// List the stages a profile can name, with what each does.
     Stages(StagesArgs),
@@ -117,35 +107,6 @@ enum Command {
     /// Write a squashfs image of a tree whose bytes depend only on the tree and the options
     /// (not on thread count, readdir order or build time); or --list an image.
     Squashfs(squashfs::SquashfsArgs),
-}
-
-#[derive(Debug, Args)]
-struct EpochArgs {
-    /// The date every output is derived from, in seconds since 1970-01-01 UTC, at most
-    /// 4294967295 (2106-02-07, the last second gzip, cpio and squashfs times can hold).
-    /// Defaults to the SOURCE_DATE_EPOCH environment variable.
-    #[arg(long, visible_alias = "source-date-epoch", value_name = "SECONDS")]
-    epoch: Option<String>,
-    /// Accept an epoch later than the current time.
-    #[arg(long)]
-    allow_future_epoch: bool,
-}
-
-#[derive(Debug, Args)]
-struct RunArgs {
-    /// Change nothing; list what would change and exit 1 if anything would.
-    #[arg(long)]
-    check: bool,
-    /// Write the full report as JSON to FILE ('-' for standard output).
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// Worker threads (default: one per CPU). The result does not depend on it.
-    #[arg(long, short = 'j', value_name = "N")]
-    threads: Option<usize>,
-    /// Print nothing on stderr but errors and, when entries were left alone (exit 3), one line
-    /// saying how many and where they are listed.
-    #[arg(long, short = 'q')]
-    quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -185,7 +146,7 @@ struct StripArgs {
     /// Give every embedded time the epoch, older ones too (default: only times newer than it).
     #[arg(long)]
     set: bool,
-    /// Only these formats (default: all of gzip, zip, ar, png, gettext, pyc, javadoc, uimage, cpio).
+    /// Only these formats (default: all of them).
     #[arg(long = "type", short = 't', value_delimiter = ',', value_name = "TYPE,..")]
     types: Vec<Format>,
     /// Keep the file names recorded in gzip headers (default: drop them).
@@ -201,13 +162,14 @@ struct StripArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = exit_help!("0", "2"))]
 struct StagesArgs {
-    /// Print as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = exit_help!("0", "1", "2"; "1 here: the two trees still differ after tamis (a bug of tamis)."))]
 struct DemoArgs {
     /// Build the two trees here (kept afterwards) instead of in a temporary directory.
     #[arg(long, value_name = "DIR")]
@@ -221,7 +183,7 @@ fn main() -> ExitCode {
         && let Err(error) = interrupt::install()
     {
         note!("tamis: error: cannot handle signals: {error:#}");
-        return ExitCode::from(2);
+        return ExitCode::from(exit::ERROR);
     }
     let result = match cli.command {
         Command::Normalize(args) => normalize(&args),
@@ -243,7 +205,7 @@ fn main() -> ExitCode {
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             note!("tamis: error: {error:#}");
-            ExitCode::from(2)
+            ExitCode::from(exit::ERROR)
         }
     }
 }
@@ -255,6 +217,28 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
+/// The formats `strip` and the `formats` stage handle, as `--type` names them.
+fn format_names() -> String {
+    Format::ALL.map(Format::name).join(", ")
+}
+
+fn strip_about() -> String {
+    format!(
+        "Remove times, names and owners embedded in files, the way strip-nondeterminism does in a package \
+         build: each FILE, or every file beneath each DIR, recognised by its content whatever its name.\n\n\
+         Formats: {}.",
+        format_names()
+    )
+}
+
+fn normalize_about() -> String {
+    format!(
+        "Run a profile's stages on a root filesystem (every stage, ending with the mtime clamp).\n\n\
+         Stage `formats` normalizes files of these formats: {}.",
+        format_names()
+    )
+}
+
 /// The current time: only the binary reads the clock, and only to refuse a future epoch.
 fn now() -> Timestamp {
     #[allow(clippy::disallowed_methods, reason = "checking that the epoch is not in the future")]
@@ -262,118 +246,75 @@ fn now() -> Timestamp {
     Timestamp::from_secs(i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn epoch(args: &EpochArgs) -> Result<Epoch> {
-    #[allow(clippy::disallowed_methods, reason = "the binary is where configuration is read")]
-    let env = std::env::var("SOURCE_DATE_EPOCH").ok();
-    Ok(Epoch::resolve(args.epoch.as_deref(), env.as_deref(), now(), args.allow_future_epoch)?)
-}
-
-fn setup_threads(run: &RunArgs) -> Result<()> {
-    if let Some(n) = run.threads {
-        anyhow::ensure!(n > 0, "--threads must be at least 1");
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot start worker threads")?;
-    }
-    Ok(())
-}
-
-fn mode(run: &RunArgs) -> Mode {
-    if run.check { Mode::Check } else { Mode::Apply }
-}
-
 fn normalize(args: &NormalizeArgs) -> Result<ExitCode> {
-    let epoch = epoch(&args.epoch)?;
-    setup_threads(&args.run)?;
+    let epoch = args.epoch.resolve()?;
+    args.run.threads.setup()?;
     let profile = Profile::load(&args.profile)?;
     let selection = Selection { only: args.only.clone(), skip: args.skip.clone() };
     let pipeline = Pipeline::new(&profile, &selection)?;
     let root = Root::open(&args.root)?;
-    let progress = output::Bar::new(args.run.quiet);
-    let cx = Context::new(epoch, mode(&args.run)).with_progress(&progress);
+    let progress = output::Bar::new(args.run.quiet.quiet);
+    let cx = Context::new(epoch, args.run.mode()).with_progress(&progress);
     let started = std::time::Instant::now();
     let outcome = pipeline.run(&root, &cx)?;
-    output::finish(&args.run, &args.root, &outcome, started.elapsed())
+    output::finish(&args.run.output, &args.run.quiet, &args.root, &outcome, started.elapsed())
 }
 
 fn mtime(args: &MtimeArgs) -> Result<ExitCode> {
-    let epoch = epoch(&args.epoch)?;
-    setup_threads(&args.run)?;
+    let epoch = args.epoch.resolve()?;
+    args.run.threads.setup()?;
     let root = Root::open(&args.root)?;
     let policy = if args.set { Policy::Set } else { Policy::Clamp };
     let stage = ClampMtimes::new(MtimeOptions { policy });
-    let progress = output::Bar::new(args.run.quiet);
-    let cx = Context::new(epoch, mode(&args.run)).with_progress(&progress);
+    let progress = output::Bar::new(args.run.quiet.quiet);
+    let cx = Context::new(epoch, args.run.mode()).with_progress(&progress);
     let started = std::time::Instant::now();
-    let mut stages = stale_report(&root, None, &cx)?;
+    let mut stages = stale_report(&root, &cx)?;
     stages.push(stage.run(&root, &cx)?);
     let outcome = Outcome { profile: ClampMtimes::NAME.into(), epoch, mode: cx.mode, stages };
-    output::finish(&args.run, &args.root, &outcome, started.elapsed())
+    output::finish(&args.run.output, &args.run.quiet, &args.root, &outcome, started.elapsed())
 }
 
 fn strip(args: &StripArgs) -> Result<ExitCode> {
-    let epoch = epoch(&args.epoch)?;
-    setup_threads(&args.run)?;
+    let epoch = args.epoch.resolve()?;
+    args.run.threads.setup()?;
     let types = if args.types.is_empty() { Format::ALL.to_vec() } else { args.types.clone() };
     let policy = if args.set { TimePolicy::Set } else { TimePolicy::Clamp };
     let stage = StripFormats::new(&FormatsOptions { policy, gzip_keep_name: args.keep_gzip_name, types });
-    let progress = output::Bar::new(args.run.quiet);
-    let cx = Context::new(epoch, mode(&args.run)).with_progress(&progress);
+    let progress = output::Bar::new(args.run.quiet.quiet);
+    let cx = Context::new(epoch, args.run.mode()).with_progress(&progress);
     let started = std::time::Instant::now();
-    let mut reports = Vec::new();
-    for path in &args.paths {
-        let meta = std::fs::symlink_metadata(path).with_context(|| format!("{}: cannot stat", path.display()))?;
-        let mut report = if meta.is_dir() {
-            let root = Root::open(path)?;
-            reports.extend(stale_report(&root, None, &cx)?);
-            stage.run(&root, &cx)?
-        } else {
-            // A file is handled through a root on its directory, so that it is rewritten the
-            // same safe way as a file of a tree.
-            let name = path.file_name().with_context(|| format!("{}: names no file", path.display()))?;
-            let parent = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => std::path::Path::new("."),
-            };
-            let root = Root::open(parent)?;
-            reports.extend(stale_report(&root, Some(std::path::Path::new("")), &cx)?);
-            stage.strip_file(&root, std::path::Path::new(name), &cx)
-        };
-        report.stage = path.display().to_string();
-        reports.push(report);
-    }
+    let reports = stage.run_on_paths(&args.paths, &cx)?;
     let outcome = Outcome { profile: StripFormats::NAME.into(), epoch, mode: cx.mode, stages: reports };
     let shown = match args.paths.as_slice() {
         [one] => one.clone(),
         many => PathBuf::from(format!("{} paths", many.len())),
     };
-    output::finish(&args.run, &shown, &outcome, started.elapsed())
+    output::finish(&args.run.output, &args.run.quiet, &shown, &outcome, started.elapsed())
 }
 
-/// The report of what interrupted runs left in the tree (or only in the directory `dir` of
-/// it), when they left anything: run before any stage.
-fn stale_report(root: &Root, dir: Option<&std::path::Path>, cx: &Context<'_>) -> Result<Vec<tamis_core::Report>> {
-    let stale = tamis_core::StaleTemporaries;
-    let report = match dir {
-        None => stale.run(root, cx)?,
-        Some(dir) => stale.run_in(root, dir, cx)?,
-    };
+/// The report of what interrupted runs left in the tree, when they left anything: run before
+/// any stage.
+fn stale_report(root: &Root, cx: &Context<'_>) -> Result<Vec<tamis_core::Report>> {
+    let report = tamis_core::StaleTemporaries.run(root, cx)?;
     Ok(if report.is_clean() { Vec::new() } else { vec![report] })
 }
 
 fn stages(args: &StagesArgs) -> Result<ExitCode> {
     use std::io::Write as _;
     let stages = tamis_pipeline::stages();
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        let list: Vec<_> = stages.iter().map(|s| serde_json::json!({"name": s.name, "summary": s.summary})).collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
-    } else {
-        let width = stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
-        for s in stages {
-            writeln!(out, "{:width$}  {}", s.name, s.summary)?;
-        }
-        writeln!(out)?;
-        writeln!(out, "Built-in profiles: {}", Profile::builtin_names().collect::<Vec<_>>().join(", "))?;
+    let list: Vec<_> = stages.iter().map(|s| serde_json::json!({"name": s.name, "summary": s.summary})).collect();
+    args.output.write(&list)?;
+    if args.output.to_stdout() {
+        return Ok(ExitCode::SUCCESS);
     }
+    let mut out = std::io::stdout().lock();
+    let width = stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    for s in stages {
+        writeln!(out, "{:width$}  {}", s.name, s.summary)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Built-in profiles: {}", Profile::builtin_names().collect::<Vec<_>>().join(", "))?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

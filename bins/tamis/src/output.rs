@@ -3,17 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tamis_core::{Mode, Progress, display_path};
 use tamis_pipeline::Outcome;
 
-use crate::RunArgs;
+use crate::args::{OutputArgs, QuietArgs};
 
 /// How many changes a check lists on stderr before pointing at `--json`.
 const LISTED_CHANGES: usize = 20;
@@ -55,23 +54,21 @@ impl Progress for Bar {
 }
 
 /// Prints the summary, writes the JSON report, and chooses the exit status.
-pub fn finish(run: &RunArgs, root: &Path, outcome: &Outcome, elapsed: Duration) -> Result<ExitCode> {
-    if let Some(file) = &run.json {
-        write_json(file, outcome)?;
-    }
-    if !run.quiet {
+pub fn finish(
+    output: &OutputArgs,
+    quiet: &QuietArgs,
+    root: &Path,
+    outcome: &Outcome,
+    elapsed: Duration,
+) -> Result<ExitCode> {
+    output.write(outcome)?;
+    if !quiet.quiet {
         note_text!(summary(root, outcome, elapsed));
-    } else if let Some(line) = quiet_problems(root, outcome.problem_count(), run.json.as_deref()) {
+    } else if let Some(line) = quiet_problems(root, outcome.problem_count(), output.json.as_deref()) {
         note_text!(format!("{line}\n"));
     }
-    let code = if outcome.mode == Mode::Check && outcome.change_count() > 0 {
-        1
-    } else if outcome.problem_count() > 0 {
-        3
-    } else {
-        0
-    };
-    Ok(ExitCode::from(code))
+    let changes = outcome.mode == Mode::Check && outcome.change_count() > 0;
+    Ok(ExitCode::from(crate::exit::status(changes, outcome.problem_count())))
 }
 
 /// What `--quiet` still says when entries were left alone (exit 3): how many, and where they are
@@ -87,20 +84,6 @@ pub fn quiet_problems(root: &Path, problems: usize, json: Option<&Path>) -> Opti
     };
     let noun = if problems == 1 { "problem" } else { "problems" };
     Some(format!("tamis: {}: {problems} {noun} (entries left alone); {listed}", root.display()))
-}
-
-fn write_json(file: &Path, outcome: &Outcome) -> Result<()> {
-    let mut json = serde_json::to_vec_pretty(outcome)?;
-    json.push(b'\n');
-    if file == Path::new("-") {
-        match std::io::stdout().lock().write_all(&json) {
-            // `--json - | head`: the reader has seen enough; the exit status still answers.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            other => other.context("cannot write the report to standard output"),
-        }
-    } else {
-        write_file(file, &json, "report").with_context(|| format!("{}: cannot write the report", file.display()))
-    }
 }
 
 /// Writes `bytes` to `file` atomically: a temporary file beside it (`.tamis-LABEL-….tmp`),

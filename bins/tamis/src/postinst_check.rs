@@ -9,18 +9,20 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use tamis_core::Epoch;
 use tamis_manifest::Group;
-use tamis_postinst_check::{BaseSpec, Class, Job, Options, Report, Variation, Verdict};
+use tamis_postinst_check::{BaseSpec, Class, HostTools, Job, Options, Report, Variation, Verdict};
 
-const EXIT_CODES: &str = "\
-Exit status:
-  0  deterministic: nothing differs but modification times and apt's and dpkg's own files
-  1  not deterministic (what differs is listed, with what tamis removes and what remains)
-  2  error: bad arguments, not root, the base cannot be made, a package cannot be installed
+use crate::args::{EpochArgs, LimitArgs, OutputArgs, QuietArgs};
+
+const EXIT_CODES: &str = exit_help!("0", "1", "2", "129, 130, 143"; "\
+0: deterministic, nothing differs but modification times and apt's and dpkg's own files; 1: not
+deterministic (what differs is listed, with what tamis removes and what remains).
+
+The epoch both installations are normalized to is --epoch, else SOURCE_DATE_EPOCH, else when
+the base's package set last changed (the mtime of its /var/lib/dpkg/status).
 
 Needs root. Runs in a mount namespace of its own: no mount outlives it. Copies are removed at
-the end, on error and on Ctrl-C. The host's files are never written.";
+the end, on error and on Ctrl-C. The host's files are never written.");
 
 /// Set by the signal handler: the check's own errors then are the interruption's doing, and
 /// the handler decides the exit status.
@@ -46,19 +48,18 @@ pub struct PostinstCheckArgs {
     /// locale, environment, build-path, cpus, and readdir when disorderfs is installed).
     #[arg(long, value_delimiter = ',', value_name = "VARIATION,..")]
     variations: Vec<String>,
-    /// Write the full report as JSON to FILE ('-' for standard output).
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    quiet: QuietArgs,
     /// Keep the two installed chroots (made by copying then, not by overlay) and say where.
     #[arg(long)]
     keep: bool,
     /// Where bases, downloaded packages and the copies live.
     #[arg(long, default_value = "/var/cache/tamis/postinst-check", value_name = "DIR")]
     cache: PathBuf,
-    /// The epoch tamis normalizes both installations to (default: when the base's package set
-    /// last changed, the mtime of its /var/lib/dpkg/status).
-    #[arg(long, value_name = "SECONDS")]
-    epoch: Option<String>,
+    #[command(flatten)]
+    epoch: EpochArgs,
     /// Run the job in FILE (JSON: {"packages": [..], "base": {"kind": "suite", "suite": ..,
     /// "variant": ..} or {"kind": "chroot", "path": ..}, "variations": [..]}), the "job" object
     /// of a report, instead of the job the other options describe.
@@ -68,9 +69,8 @@ pub struct PostinstCheckArgs {
     /// nothing varied (what differs by chance), then one per variation alone.
     #[arg(long)]
     attribute: bool,
-    /// How many paths to list per class (--json lists all).
-    #[arg(long, default_value_t = 15, value_name = "N")]
-    list: usize,
+    #[command(flatten)]
+    limit: LimitArgs,
     /// Package names (resolved by apt in the base) or .deb files, installed together.
     #[arg(required_unless_present = "job", value_name = "PACKAGE.deb|NAME")]
     packages: Vec<String>,
@@ -78,25 +78,14 @@ pub struct PostinstCheckArgs {
 
 /// `tamis postinst-check`.
 pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
+    // A bad --epoch or SOURCE_DATE_EPOCH is refused before anything is set up.
+    let epoch = args.epoch.given()?;
     #[allow(clippy::disallowed_methods, reason = "the binary is where configuration is read")]
     if std::env::var_os(IN_NAMESPACE).is_none() {
         return reexec_in_namespace();
     }
-    // disorderfs is FUSE: without /dev/fuse (some containers) it cannot mount.
-    let disorderfs = std::path::Path::new("/usr/bin/disorderfs").exists() && std::path::Path::new("/dev/fuse").exists();
-    let variations = if args.variations.is_empty() {
-        // Without disorderfs, the default leaves the directory order alone (and says so).
-        Variation::ALL.into_iter().filter(|v| *v != Variation::Readdir || disorderfs).collect()
-    } else {
-        let mut v = Vec::new();
-        for name in &args.variations {
-            let known = Variation::ALL.map(Variation::name).join(", ");
-            v.push(Variation::from_name(name).with_context(|| format!("unknown variation {name:?} (known: {known})"))?);
-        }
-        v.sort();
-        v.dedup();
-        v
-    };
+    let tools = HostTools::find();
+    let variations = Variation::list(&args.variations, tools.disorderfs)?;
     let base = match &args.chroot {
         Some(dir) => BaseSpec::Chroot { path: std::path::absolute(dir)? },
         None => BaseSpec::Suite { suite: args.suite.clone(), variant: args.variant.clone() },
@@ -113,10 +102,10 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
         day: tamis_postinst_check::day_of(crate::now().secs),
         sources: tamis_postinst_check::host_sources(std::path::Path::new("/etc/apt")),
         keep: args.keep,
-        epoch: args.epoch.as_deref().map(Epoch::parse).transpose()?,
+        epoch,
         host_cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        faketime: faketime(),
-        disorderfs,
+        faketime: tools.faketime,
+        disorderfs: tools.disorderfs,
     };
     std::fs::create_dir_all(&options.cache)
         .with_context(|| format!("{}: cannot make the cache directory", options.cache.display()))?;
@@ -124,7 +113,9 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     // Not eprintln!: a closed stderr must not stop the check half-way (it would still clean up).
     let log = |line: &str| {
-        let _ = writeln!(std::io::stderr().lock(), "postinst-check: {line}");
+        if !args.quiet.quiet {
+            let _ = writeln!(std::io::stderr().lock(), "postinst-check: {line}");
+        }
     };
     let checked = tamis_postinst_check::check(&job, &options, &log).and_then(|mut report| {
         if args.attribute && report.verdict == Verdict::NotDeterministic {
@@ -141,17 +132,10 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     let seconds = started.elapsed().as_secs_f64();
-    note_text!(summary(&report, args.list, seconds));
-    if let Some(path) = &args.json {
-        let mut json = serde_json::to_vec_pretty(&report)?;
-        json.push(b'\n');
-        if path.as_os_str() == "-" {
-            std::io::stdout().lock().write_all(&json).context("cannot write to standard output")?;
-        } else {
-            crate::output::write_file(path, &json, "report")
-                .with_context(|| format!("{}: cannot write the report", path.display()))?;
-        }
+    if !args.quiet.quiet {
+        note_text!(summary(&report, args.limit.limit, seconds));
     }
+    args.output.write(&report)?;
     Ok(ExitCode::from(match report.verdict {
         Verdict::Deterministic => 0,
         Verdict::NotDeterministic => 1,
@@ -197,15 +181,6 @@ fn install_signal_handler() -> Result<()> {
         }
     });
     Ok(())
-}
-
-/// libfaketime on the host, where Debian's faketime package puts it.
-fn faketime() -> Option<PathBuf> {
-    let triplet = format!("{}-linux-gnu", std::env::consts::ARCH);
-    [format!("/usr/lib/{triplet}/faketime/libfaketime.so.1"), "/usr/lib/faketime/libfaketime.so.1".to_owned()]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
 }
 
 fn summary(r: &Report, list: usize, seconds: f64) -> String {

@@ -6,24 +6,21 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Context as _, Result, bail};
 use clap::{Args, ValueEnum};
-use tamis_core::temp::OutputFile;
-use tamis_core::{FileKind, Root, Timestamp, display_path};
-use tamis_squashfs::{Compression, Image, WriteOptions, write_image};
+use tamis_core::{FileKind, Mode, Root, Timestamp, display_path};
+use tamis_squashfs::{Image, OutputChange, SquashfsStageOptions, StageCompressor, XzBcj, write_image_file};
 
-use crate::{EpochArgs, epoch, interrupt};
+use crate::args::{CheckArgs, EpochArgs, OutputArgs, OwnerArgs, QuietArgs, ThreadsArgs};
+use crate::exit;
 
-const EXIT_CODES: &str = "\
-Exit status:
-  0  image written; with --check: OUT is what tamis would write; with --list: listed
-  1  with --check: OUT differs from what tamis would write (or is missing)
-  2  error: bad arguments, no epoch, unreadable tree or image
-  3  image written, but some extended attributes could not be kept (listed)
-  129, 130, 143  interrupted by SIGHUP, SIGINT, SIGTERM: the temporary image removed, OUT as it was
+const EXIT_CODES: &str = exit_help!("0", "1", "2", "3", "129, 130, 143"; "\
+With --check, 1: OUT is missing or differs from the image tamis would write (nothing is
+written). OUT is left as it is when it already holds the image. 3: some extended attributes
+could not be kept (listed).
 
 The image is written beside OUT as .tamis-squashfs-PID-N.tmp, then renamed onto OUT. Such a
-file left by a killed run is named at the next run (not removed: it may be another run's).";
+file left by a killed run is named at the next run (not removed: it may be another run's).");
 
 /// Arguments of `tamis squashfs`.
 #[derive(Debug, Args)]
@@ -33,7 +30,7 @@ pub struct SquashfsArgs {
     /// Block compressor.
     #[arg(long, value_enum, default_value_t = Comp::Zstd)]
     comp: Comp,
-    /// Compression level: gzip 1-9 (default 9), zstd 1-22 (default 15).
+    /// Compression level: gzip 1-9 (default 9), zstd 1-22 (default 15); xz and lz4 have none.
     #[arg(long, value_name = "N")]
     level: Option<i32>,
     /// Data block size, a power of two from 4K to 1M (suffix K or M allowed).
@@ -65,27 +62,21 @@ pub struct SquashfsArgs {
     /// higher first).
     #[arg(long, value_name = "FILE")]
     sort: Option<PathBuf>,
-    /// Give every entry owner and group 0.
-    #[arg(long)]
-    all_root: bool,
+    #[command(flatten)]
+    owner: OwnerArgs,
     #[command(flatten)]
     epoch: EpochArgs,
-    /// Write nothing: exit 0 if OUT already holds the image tamis would write, 1 if not.
-    #[arg(long)]
-    check: bool,
+    #[command(flatten)]
+    check: CheckArgs,
     /// List the entries of IMAGE (a squashfs image) instead of writing one.
     #[arg(long, conflicts_with_all = ["check", "sort"])]
     list: bool,
-    /// Write the outcome (or with --list the entries) as JSON to FILE ('-' for standard output).
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// Worker threads (default: one per CPU). The image does not depend on it.
-    #[arg(long, short = 'j', value_name = "N")]
-    threads: Option<usize>,
-    /// Print nothing on stderr but errors and, when entries were left alone (exit 3), one line
-    /// saying how many and where they are listed.
-    #[arg(long, short = 'q')]
-    quiet: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    threads: ThreadsArgs,
+    #[command(flatten)]
+    quiet: QuietArgs,
     /// ROOT OUT: the tree and the image to write; with --list: IMAGE.
     #[arg(required = true, num_args = 1..=2, value_name = "ROOT OUT | IMAGE")]
     paths: Vec<PathBuf>,
@@ -119,91 +110,76 @@ fn parse_size(text: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("{text:?} is not a size (bytes, or a number with K or M)"))
 }
 
-/// The write options the arguments describe.
-fn options(args: &SquashfsArgs) -> Result<WriteOptions> {
-    let mut options = WriteOptions::new(epoch(&args.epoch)?);
-    options.block_size = args.block_size;
-    options.compression = match args.comp {
-        Comp::Xz => {
-            ensure!(args.level.is_none(), "--level is for gzip and zstd");
-            Compression::Xz { dict_size: args.xz_dict_size, x86: args.xz_bcj.is_some() }
-        }
-        Comp::Zstd => Compression::Zstd { level: args.level.unwrap_or(15) },
-        Comp::Gzip => Compression::Gzip { level: u32::try_from(args.level.unwrap_or(9)).unwrap_or(0) },
-        Comp::Lz4 => {
-            ensure!(args.level.is_none(), "--level is for gzip and zstd");
-            Compression::Lz4
-        }
-    };
-    ensure!(
-        matches!(args.comp, Comp::Xz) || (args.xz_bcj.is_none() && args.xz_dict_size.is_none()),
-        "--xz-bcj and --xz-dict-size are for --comp xz"
-    );
-    options.fragments = !args.no_fragments;
-    options.dedup = !args.no_duplicates;
-    options.exportable = !args.no_exports;
-    options.xattrs = !args.no_xattrs;
-    options.xattr_exclude.clone_from(&args.xattr_exclude);
-    options.all_root = args.all_root;
-    if let Some(file) = &args.sort {
-        let bytes = tamis_core::read_regular_file(file, 64 << 20)
-            .with_context(|| format!("{}: cannot read the sort file", file.display()))?;
-        options.sort = Some(
-            tamis_order::SortFile::parse_bytes(&bytes)
-                .with_context(|| format!("{}: not a sort file", file.display()))?,
-        );
+/// The image options the arguments name: the same options a profile's `squashfs` stage takes,
+/// mapped to an image by the library, so that both agree.
+fn options(args: &SquashfsArgs, out: &Path) -> SquashfsStageOptions {
+    SquashfsStageOptions {
+        output: Some(out.to_owned()),
+        comp: match args.comp {
+            Comp::Xz => StageCompressor::Xz,
+            Comp::Zstd => StageCompressor::Zstd,
+            Comp::Gzip => StageCompressor::Gzip,
+            Comp::Lz4 => StageCompressor::Lz4,
+        },
+        level: args.level,
+        block_size: args.block_size,
+        xz_bcj: args.xz_bcj.map(|Bcj::X86| XzBcj::X86),
+        xz_dict_size: args.xz_dict_size,
+        fragments: !args.no_fragments,
+        dedup: !args.no_duplicates,
+        exports: !args.no_exports,
+        xattrs: !args.no_xattrs,
+        all_root: args.owner.all_root,
+        xattr_exclude: args.xattr_exclude.clone(),
+        sort: args.sort.clone(),
     }
-    Ok(options)
 }
 
 pub fn run(args: &SquashfsArgs) -> Result<ExitCode> {
-    if let Some(n) = args.threads {
-        ensure!(n > 0, "--threads must be at least 1");
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot start worker threads")?;
-    }
+    args.threads.setup()?;
     if args.list {
         let [image] = args.paths.as_slice() else { bail!("--list takes one IMAGE") };
         return list(args, image);
     }
     let [root_path, out] = args.paths.as_slice() else { bail!("give ROOT and OUT (or --list IMAGE)") };
-    let options = options(args)?;
+    let epoch = args.epoch.resolve()?;
+    let options = options(args, out);
+    let write_options = options.write_options(epoch)?;
     let root = Root::open(root_path)?;
-    let out_dir = crate::image_out::directory_of(out);
-    crate::image_out::refuse_inside(&root, out)?;
     let started = std::time::Instant::now();
-    interrupt::warn_stale_beside(out, "squashfs");
-    let temp = OutputFile::create(out, "squashfs")
-        .with_context(|| format!("{}: cannot create a temporary file", out_dir.display()))?;
-    let outcome = write_image(&root, temp.file(), &options)
-        .with_context(|| format!("{}: cannot make the image of {}", out.display(), root_path.display()))?;
-    let elapsed = started.elapsed();
+    let mode = args.check.mode();
+    let image = write_image_file(&root, out, &write_options, mode)?;
+    for stale in &image.stale {
+        crate::interrupt::warn_stale(stale, "squashfs");
+    }
+    let (outcome, elapsed) = (&image.outcome, started.elapsed());
     #[allow(clippy::cast_precision_loss, reason = "sizes shown in MB")]
     let (mb_in, mb_out) = (outcome.input_bytes as f64 / 1e6, outcome.image_bytes as f64 / 1e6);
-    let mut code = if outcome.dropped_xattrs.is_empty() { 0 } else { 3 };
-    let verdict = if args.check {
-        let same = files_equal(&temp.path(), out)?;
-        code = u8::from(!same);
-        if same { "identical to the image tamis writes" } else { "differs from the image tamis writes" }
-    } else {
-        // 0644 rather than the temporary file's 0600: an image is meant to be published.
-        temp.persist(0o644).with_context(|| format!("{}: cannot write the image", out.display()))?;
-        "written"
+    let verdict = match (mode, image.change) {
+        (_, OutputChange::Unchanged) => "unchanged: it holds the image tamis writes",
+        (Mode::Check, OutputChange::Created) => "would be created",
+        (Mode::Check, _) => "would be rewritten: it differs from the image tamis writes",
+        (_, OutputChange::Created) => "written",
+        (_, _) => "rewritten",
     };
-    if let Some(file) = &args.json {
+    let code =
+        exit::status(mode == Mode::Check && image.change != OutputChange::Unchanged, outcome.dropped_xattrs.len());
+    if args.output.json.is_some() {
         let report = serde_json::json!({"image": out, "options": {
-            "compression": options.compression, "block_size": options.block_size, "fragments": options.fragments,
-            "dedup": options.dedup, "exportable": options.exportable, "all_root": options.all_root,
-            "epoch": options.epoch }, "outcome": outcome, "verdict": verdict, "exit": code});
-        write_json(file, &report)?;
+            "compression": write_options.compression, "block_size": write_options.block_size,
+            "fragments": write_options.fragments, "dedup": write_options.dedup, "exportable": write_options.exportable,
+            "all_root": write_options.all_root, "epoch": write_options.epoch }, "outcome": outcome,
+            "change": image.change, "verdict": verdict, "exit": code});
+        args.output.write(&report)?;
     }
-    if !args.quiet {
+    if !args.quiet.quiet {
         let mut s = format!(
             "tamis: {}: {verdict}: {} ({}, block {} KiB, epoch {}), {} entries, {} files ({} duplicates), {} fragment blocks, {:.1} MB in, {:.1} MB image, {:.1} s\n",
             out.display(),
             root_path.display(),
-            options.compression.name(),
-            options.block_size / 1024,
-            options.epoch,
+            write_options.compression.name(),
+            write_options.block_size / 1024,
+            write_options.epoch,
             outcome.entries,
             outcome.files,
             outcome.duplicates,
@@ -216,27 +192,12 @@ pub fn run(args: &SquashfsArgs) -> Result<ExitCode> {
             let _ = writeln!(s, "  {}", problem.reason);
         }
         note_text!(s);
-    } else if let Some(line) = crate::output::quiet_problems(out, outcome.dropped_xattrs.len(), args.json.as_deref()) {
+    } else if let Some(line) =
+        crate::output::quiet_problems(out, outcome.dropped_xattrs.len(), args.output.json.as_deref())
+    {
         note_text!(format!("{line}\n"));
     }
     Ok(ExitCode::from(code))
-}
-
-fn files_equal(a: &Path, b: &Path) -> Result<bool> {
-    let Ok(b_bytes) = std::fs::read(b) else { return Ok(false) };
-    let a_bytes = std::fs::read(a).with_context(|| format!("{}: cannot read", a.display()))?;
-    Ok(a_bytes == b_bytes)
-}
-
-fn write_json(file: &Path, value: &serde_json::Value) -> Result<()> {
-    let mut json = serde_json::to_vec_pretty(value)?;
-    json.push(b'\n');
-    if file == Path::new("-") {
-        std::io::stdout().lock().write_all(&json).context("cannot write to standard output")
-    } else {
-        crate::output::write_file(file, &json, "report")
-            .with_context(|| format!("{}: cannot write the report", file.display()))
-    }
 }
 
 /// `--list`: one line per entry as `unsquashfs -lln` prints it (mode, uid/gid, size or device,
@@ -244,7 +205,7 @@ fn write_json(file: &Path, value: &serde_json::Value) -> Result<()> {
 fn list(args: &SquashfsArgs, path: &Path) -> Result<ExitCode> {
     let image = Image::open(path).with_context(|| path.display().to_string())?;
     let entries = image.entries().with_context(|| format!("{}: cannot list the image", path.display()))?;
-    if let Some(file) = &args.json {
+    if args.output.json.is_some() {
         let list: Vec<_> = entries
             .iter()
             .map(|e| {
@@ -257,8 +218,10 @@ fn list(args: &SquashfsArgs, path: &Path) -> Result<ExitCode> {
                 })
             })
             .collect();
-        write_json(file, &serde_json::Value::Array(list))?;
-        return Ok(ExitCode::SUCCESS);
+        args.output.write(&list)?;
+        if args.output.to_stdout() {
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for e in &entries {

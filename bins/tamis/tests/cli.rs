@@ -186,7 +186,7 @@ fn stages_and_demo_work() {
     let out = tamis(&["stages"], &[]);
     assert_eq!(code(&out), 0);
     assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with("mtime ")));
-    let out = tamis(&["stages", "--json"], &[]);
+    let out = tamis(&["stages", "--json", "-"], &[]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> = json.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     for stage in
@@ -358,4 +358,142 @@ fn a_profile_error_is_printed_once_and_names_the_file() {
         assert_eq!(err.matches(reason).count(), 1, "{name}: printed other than once: {err}");
         assert!(err.contains(&format!("profile {}: ", file.display())), "{name}: the file is not named: {err}");
     }
+}
+
+/// Makes a directory of `tree` that the user running tamis cannot list, and returns the command
+/// prefix that makes it so: as root, tamis runs as `nobody` (root reads everything).
+fn unreadable_dir(tree: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let locked = tree.join("locked");
+    fs::create_dir_all(locked.join("inside")).unwrap();
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+    if rustix::process::geteuid().is_root() {
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"].map(String::from).to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
+fn run_as(prefix: &[String], args: &[&str]) -> Output {
+    let mut all: Vec<&str> = prefix.iter().map(String::as_str).collect();
+    let exe = env!("CARGO_BIN_EXE_tamis");
+    all.push(exe);
+    all.extend_from_slice(args);
+    let mut cmd = Command::new(all[0]);
+    cmd.args(&all[1..]).env_remove("SOURCE_DATE_EPOCH");
+    cmd.output().unwrap()
+}
+
+#[test]
+fn an_unreadable_entry_exits_3_in_diff_as_in_manifest_and_normalize() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    // `nobody` must reach the trees.
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for tree in [&a, &b] {
+        fs::create_dir_all(tree.join("etc")).unwrap();
+        fs::write(tree.join("etc/hostname"), b"debian\n").unwrap();
+    }
+    let prefix = unreadable_dir(&a);
+    unreadable_dir(&b);
+    let old = ["mtime", "--set", "--epoch", EPOCH, "-q"];
+    for tree in [&a, &b] {
+        let out = tamis(&[&old[..], &[path(tree)]].concat(), &[]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    // The same tree: every entry it could read is equal, one could not be read.
+    let diff = run_as(&prefix, &["diff", path(&a), path(&b)]);
+    assert_eq!(code(&diff), 3, "diff: {}", stderr(&diff));
+    assert!(stderr(&diff).contains("locked"), "the entry is named: {}", stderr(&diff));
+    let manifest = run_as(&prefix, &["manifest", path(&a)]);
+    assert_eq!(code(&manifest), 3, "manifest: {}", stderr(&manifest));
+    let normalize = run_as(&prefix, &["normalize", "--only", "mtime", "--check", "--epoch", EPOCH, path(&a)]);
+    assert_eq!(code(&normalize), 3, "normalize: {}", stderr(&normalize));
+    // A difference as well: the answer is known, 1.
+    fs::write(b.join("etc/hostname"), b"other\n").unwrap();
+    let diff = run_as(&prefix, &["diff", path(&a), path(&b)]);
+    assert_eq!(code(&diff), 1, "diff: {}", stderr(&diff));
+}
+
+#[test]
+fn json_file_is_one_form_for_every_command_and_dash_is_stdout() {
+    let dir = fresh_tree();
+    let report = dir.path().join("out.json");
+    let other = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["stages", "--json", path(&report)],
+        vec!["diff", "--json", path(&report), path(dir.path()), path(other.path())],
+    ] {
+        let _ = fs::remove_file(&report);
+        let out = tamis(&args, &[]);
+        assert!(code(&out) < 2, "{args:?}: {}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_slice(&fs::read(&report).unwrap()).unwrap();
+        assert!(json.is_array() || json.is_object(), "{args:?}");
+        // The summary for people still goes to standard output.
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+    let out = tamis(&["stages", "--json", "-"], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json.as_array().is_some_and(|a| a.iter().any(|s| s["name"] == "mtime")));
+    // The old flag form no longer parses silently: it would take the next argument as FILE.
+    let out = tamis(&["diff", "--json", "--explain", path(dir.path()), path(other.path())], &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+}
+
+#[test]
+fn a_level_for_xz_is_refused_alike_by_the_command_and_a_profile() {
+    let dir = fresh_tree();
+    let out_dir = tempfile::tempdir().unwrap();
+    let image = out_dir.path().join("image.squashfs");
+    let said = "a compression level is for gzip (1-9) and zstd (1-22), not xz";
+    let out =
+        tamis(&["squashfs", "--comp", "xz", "--level", "5", "--epoch", EPOCH, path(dir.path()), path(&image)], &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains(said), "{}", stderr(&out));
+    let profile = out_dir.path().join("profile.toml");
+    let toml = format!("description = 'x'\n[[stage]]\nname = 'squashfs'\noutput = {image:?}\ncomp = 'xz'\nlevel = 5\n");
+    fs::write(&profile, toml).unwrap();
+    let out = tamis(&["normalize", "--epoch", EPOCH, "--profile", path(&profile), path(dir.path())], &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains(said), "{}", stderr(&out));
+    assert!(!image.exists());
+}
+
+#[test]
+fn squashfs_check_writes_nothing_and_exits_1_when_the_image_would_change() {
+    let dir = fresh_tree();
+    let out_dir = tempfile::tempdir().unwrap();
+    let image = out_dir.path().join("image.squashfs");
+    let args = |check: bool| {
+        let mut a = vec!["squashfs", "--epoch", EPOCH, "-q"];
+        if check {
+            a.push("--check");
+        }
+        a.extend([path(dir.path()), path(&image)]);
+        tamis(&a, &[])
+    };
+    let out = args(true);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    #[allow(clippy::disallowed_methods, reason = "what the directory holds, in any order")]
+    let names: Vec<_> = fs::read_dir(out_dir.path()).unwrap().collect();
+    assert!(names.is_empty(), "--check wrote {names:?}");
+    assert_eq!(code(&args(false)), 0);
+    let written = fs::metadata(&image).unwrap().modified().unwrap();
+    assert_eq!(code(&args(true)), 0);
+    // A second write of the same image leaves the file as it is.
+    assert_eq!(code(&args(false)), 0);
+    assert_eq!(fs::metadata(&image).unwrap().modified().unwrap(), written);
+}
+
+#[test]
+fn postinst_check_takes_the_epoch_from_source_date_epoch_too() {
+    let cache = tempfile::tempdir().unwrap();
+    let out =
+        tamis(&["postinst-check", "--cache", path(cache.path()), "hello"], &[("SOURCE_DATE_EPOCH", "not-a-number")]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("SOURCE_DATE_EPOCH"), "{}", stderr(&out));
+    let out = tamis(&["postinst-check", "--source-date-epoch", "x", "--cache", path(cache.path()), "hello"], &[]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--epoch"), "{}", stderr(&out));
 }

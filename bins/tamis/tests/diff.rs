@@ -70,7 +70,7 @@ fn identical_trees_exit_0_and_a_difference_exits_1_grouped_and_explained() {
     assert!(said.contains("unknown: first difference at offset 8: 6c | 4c"), "{said}");
     assert!(said.lines().any(|l| l.starts_with("  /etc/hostname ") && l.ends_with(" mode")), "{said}");
 
-    let out = tamis(&["diff", "--json", "--explain", p(&a), p(&b)]);
+    let out = tamis(&["diff", "--json", "-", "--explain", p(&a), p(&b)]);
     assert_eq!(code(&out), 1);
     let v = json(&out);
     assert_eq!(v["counts"]["content"], 2);
@@ -110,7 +110,7 @@ fn a_manifest_file_is_an_input_and_round_trips() {
     // An xattr changed is a metadata difference; a content one is explained by path only.
     rustix::fs::lsetxattr(b.join("usr/bin/tool"), security, &p_only, rustix::fs::XattrFlags::empty()).unwrap();
     fs::write(b.join("etc/hostname"), b"build-host\n").unwrap();
-    let out = tamis(&["diff", "--json", "--explain", p(&file), p(&b)]);
+    let out = tamis(&["diff", "--json", "-", "--explain", p(&file), p(&b)]);
     assert_eq!(code(&out), 1, "{}", text(&out.stderr));
     let v = json(&out);
     let diffs = v["differences"].as_array().unwrap();
@@ -182,7 +182,7 @@ fn a_manifest_with_an_entry_no_tree_can_have_is_refused_naming_the_line() {
 
 #[test]
 fn every_cause_names_a_stage_tamis_has() {
-    let out = tamis(&["stages", "--json"]);
+    let out = tamis(&["stages", "--json", "-"]);
     let stages = json(&out);
     let names: Vec<&str> = stages.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     for cause in Cause::ALL {
@@ -220,7 +220,7 @@ fn the_squashfs_inside_two_isos_is_compared_inside() {
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
 
-    let out = tamis(&["diff", "--json", "--explain", p(&dir.path().join("a.iso")), p(&dir.path().join("b.iso"))]);
+    let out = tamis(&["diff", "--json", "-", "--explain", p(&dir.path().join("a.iso")), p(&dir.path().join("b.iso"))]);
     assert_eq!(code(&out), 1, "{}", text(&out.stderr));
     let v = json(&out);
     let image = v["differences"].as_array().unwrap().iter().find(|d| d["path"] == "/live/filesystem.squashfs");

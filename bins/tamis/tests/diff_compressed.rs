@@ -55,7 +55,7 @@ fn differing_compressed_files_are_plain_content_differences() {
     let listed = tamis(&["diff", a, b]);
     assert_eq!(listed.status.code(), Some(1), "{}", String::from_utf8_lossy(&listed.stderr));
 
-    let out = tamis(&["diff", "--explain", "--json", a, b]);
+    let out = tamis(&["diff", "--explain", "--json", "-", a, b]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["counts"]["content"], 6, "{v}");

@@ -181,7 +181,7 @@ fn diff_and_manifest_read_an_initrd_as_the_kernel_unpacks_it() {
     }
 
     // Two builds: the members differ in their times only; after tamis, not at all.
-    let out = tamis(&["diff", "--json", "--explain", a_str, b_str]);
+    let out = tamis(&["diff", "--json", "-", "--explain", a_str, b_str]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let differences = v["differences"].as_array().unwrap();
@@ -204,7 +204,7 @@ fn diff_and_manifest_read_an_initrd_as_the_kernel_unpacks_it() {
 fn tree_diff_compares_the_initrds_inside() {
     let Some(pair) = common::fixture("initramfs-pair") else { return };
     let (a, b) = (pair.join("a"), pair.join("b"));
-    let out = tamis(&["diff", "--json", "--explain", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let out = tamis(&["diff", "--json", "-", "--explain", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let initrd = v["differences"]

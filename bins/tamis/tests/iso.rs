@@ -136,7 +136,7 @@ fn a_normalized_image_still_verifies_with_the_real_tools() {
         .unwrap();
     assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
     // tamis diff agrees: only dates, and the EFI image's content.
-    let tamis_diff = common::tamis(&["diff", "--json", before.to_str().unwrap(), image.to_str().unwrap()]);
+    let tamis_diff = common::tamis(&["diff", "--json", "-", before.to_str().unwrap(), image.to_str().unwrap()]);
     let report: serde_json::Value = serde_json::from_slice(&tamis_diff.stdout).unwrap();
     assert_eq!(report["counts"]["metadata"], 0, "{report}");
     assert_eq!(report["counts"]["only-in-first"], 0, "{report}");
@@ -184,7 +184,7 @@ fn the_reader_lists_what_xorriso_lists() {
     let Some(boot) = boot_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
     let image = live_iso(&boot, dir.path(), "r", false);
-    let list = common::tamis(&["iso", "list", "--json", image.to_str().unwrap()]);
+    let list = common::tamis(&["iso", "list", "--json", "-", image.to_str().unwrap()]);
     assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
     let mut ours: Vec<(String, u64, String)> = String::from_utf8_lossy(&list.stdout)
         .lines()
@@ -567,7 +567,7 @@ fn diff_explains_iso_images_and_the_iso_stage_removes_the_difference() {
             .arg(&tree));
     }
     let p = |x: &Path| x.to_str().unwrap().to_owned();
-    let explain = common::tamis(&["diff", "--explain", "--json", &p(&a), &p(&b)]);
+    let explain = common::tamis(&["diff", "--explain", "--json", "-", &p(&a), &p(&b)]);
     let report: serde_json::Value = serde_json::from_slice(&explain.stdout).unwrap();
     let live = report["differences"].as_array().unwrap().iter().find(|d| d["path"] == "/live.iso").unwrap();
     assert_eq!(live["cause"], "iso-image", "{report}");

@@ -188,7 +188,7 @@ fn diff_explains_every_difference_of_two_real_builds() {
     let Some(pair) = fixture() else { return };
     // Both trees are only read: no copies.
     let (a, b) = (pair.join("a"), pair.join("b"));
-    let out = tamis(&["diff", "--json", "--explain", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let out = tamis(&["diff", "--json", "-", "--explain", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let differences = report["differences"].as_array().unwrap();

@@ -51,7 +51,7 @@ pub use error::Error;
 pub use input_file::{open_regular_file, read_regular_file};
 pub use links::Links;
 pub use normalizer::{Context, NoProgress, Normalizer, Progress};
-pub use output_dir::directory_in_tree;
+pub use output_dir::{OutputPlaceError, directory_in_tree, ensure_output_outside};
 pub use path::{canonical_cmp, display_path};
 pub use report::{Action, Change, Mode, Problem, Report, Skipped};
 pub use root::{Directory, Root, fd_xattrs};

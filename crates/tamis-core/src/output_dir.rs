@@ -24,3 +24,48 @@ pub fn directory_in_tree(root: &Root, dir: &Path) -> Result<Option<PathBuf>> {
         .map(|e| e.path.clone());
     Ok(found)
 }
+
+/// Why an image of a tree may not be written where it was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutputPlaceError {
+    /// The output's directory is one of the tree's directories.
+    #[error(
+        "{}: the image may not be written inside the tree it is made of ({} is the tree's {})",
+        output.display(), dir.display(), crate::display_path(inside)
+    )]
+    InsideTree {
+        /// The output file.
+        output: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+        /// That directory, inside the tree.
+        inside: PathBuf,
+    },
+    /// Whether it is inside cannot be told (its directory or the tree cannot be read).
+    #[error("{}: cannot tell whether the image would be inside the tree", output.display())]
+    Unknown {
+        /// The output file.
+        output: PathBuf,
+        /// Why.
+        #[source]
+        source: Error,
+    },
+}
+
+/// Refuses `output` (a file of the machine, to be written) when the directory it goes in is one
+/// of the tree's directories, by any path: what every writer of an image of a tree checks first.
+///
+/// # Errors
+/// [`OutputPlaceError`]: inside the tree, or a directory or tree that cannot be read.
+pub fn ensure_output_outside(root: &Root, output: &Path) -> std::result::Result<(), OutputPlaceError> {
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    match directory_in_tree(root, &dir) {
+        Ok(None) => Ok(()),
+        Ok(Some(inside)) => Err(OutputPlaceError::InsideTree { output: output.to_owned(), dir, inside }),
+        Err(source) => Err(OutputPlaceError::Unknown { output: output.to_owned(), source }),
+    }
+}

@@ -1,7 +1,8 @@
 //! The `initramfs` stage.
 
+use std::collections::BTreeMap;
 use std::io::Read as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use tamis_core::{Action, Context, Edits, Entry, FileKind, Links, Normalizer, Report, Result, Root};
@@ -156,6 +157,63 @@ impl Initramfs {
         // Names given on the command line have no other links this run knows of.
         Ok(apply(edits, outcomes, |_| Links::unknown()))
     }
+}
+
+impl Initramfs {
+    /// Normalizes initramfs files named by their paths (as `tamis initramfs FILE…` is given
+    /// them): each is handled beneath the directory that holds it, opened as a root of its own,
+    /// after what an interrupted run left beside it ([`tamis_core::StaleTemporaries`]). The
+    /// reports name each file by its path, in paths and in reasons: the temporaries' report
+    /// first when it is not clean, then this stage's.
+    ///
+    /// # Errors
+    /// A path that names no file, a directory that cannot be opened.
+    pub fn run_on_paths(&self, files: &[PathBuf], cx: &Context<'_>) -> Result<Vec<Report>> {
+        let mut by_dir: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+        for file in files {
+            let not_found = |source| tamis_core::Error::Io { path: file.clone(), op: "find", source };
+            let absolute = std::path::absolute(file).map_err(not_found)?;
+            let dir = absolute.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+            let name = absolute.file_name().ok_or_else(|| not_found(std::io::ErrorKind::InvalidInput.into()))?;
+            by_dir.entry(dir).or_default().push(PathBuf::from(name));
+        }
+        let mut merged = Report::new(Self::NAME, cx.mode);
+        let mut leftovers = Report::new(tamis_core::StaleTemporaries::NAME, cx.mode);
+        for (dir, names) in &by_dir {
+            let root = Root::open(dir)?;
+            let left = tamis_core::StaleTemporaries.run_in(&root, Path::new(""), cx)?;
+            absorb(&mut leftovers, left, dir);
+            let names: Vec<&Path> = names.iter().map(PathBuf::as_path).collect();
+            absorb(&mut merged, self.run_on(&root, &names, cx)?, dir);
+        }
+        merged.sort();
+        let mut reports = if leftovers.is_clean() { Vec::new() } else { vec![leftovers] };
+        reports.push(merged);
+        Ok(reports)
+    }
+}
+
+/// Adds the report of a root on `dir` to `into`, its paths made paths of `dir`. A reason names
+/// its entry first, as the root saw it (`/initrd.img: …`, the convention of every reason): that
+/// name becomes the path in `dir`.
+fn absorb(into: &mut Report, report: Report, dir: &Path) {
+    into.examined += report.examined;
+    into.changes.extend(report.changes.into_iter().map(|mut c| {
+        c.path = dir.join(&c.path);
+        c
+    }));
+    into.problems.extend(report.problems.into_iter().map(|mut p| {
+        let shown = tamis_core::display_path(&p.path);
+        p.path = dir.join(&p.path);
+        if let Some(rest) = p.reason.strip_prefix(shown.as_str()) {
+            p.reason = format!("{}{rest}", p.path.display());
+        }
+        p
+    }));
+    into.skipped.extend(report.skipped.into_iter().map(|mut s| {
+        s.path = dir.join(&s.path);
+        s
+    }));
 }
 
 fn apply<'t>(mut edits: Edits<'_>, outcomes: Vec<(&'t Entry, Outcome)>, links: impl Fn(&'t Entry) -> Links) -> Report {

@@ -434,6 +434,52 @@ impl StripFormats {
         edits.finish()
     }
 
+    /// Normalizes files and trees named by their paths, as `tamis strip FILE|DIR…` is given
+    /// them: a directory is walked as a root; a file is handled through a root on the directory
+    /// that holds it, so that it is rewritten the same safe way as a file of a tree. Before
+    /// each, what an interrupted run left there is cleaned ([`tamis_core::StaleTemporaries`],
+    /// a report of its own when it found anything). Each path's report is named by the path.
+    ///
+    /// # Errors
+    /// A path that cannot be examined or names no file; a root that cannot be opened.
+    pub fn run_on_paths(&self, paths: &[std::path::PathBuf], cx: &Context<'_>) -> Result<Vec<Report>> {
+        let stale = tamis_core::StaleTemporaries;
+        let mut reports = Vec::new();
+        let keep = |reports: &mut Vec<Report>, report: Report| {
+            if !report.is_clean() {
+                reports.push(report);
+            }
+        };
+        for path in paths {
+            let meta = std::fs::symlink_metadata(path).map_err(|source| tamis_core::Error::Io {
+                path: path.clone(),
+                op: "stat",
+                source,
+            })?;
+            let mut report = if meta.is_dir() {
+                let root = Root::open(path)?;
+                keep(&mut reports, stale.run(&root, cx)?);
+                self.run(&root, cx)?
+            } else {
+                let name = path.file_name().ok_or_else(|| tamis_core::Error::Io {
+                    path: path.clone(),
+                    op: "name",
+                    source: std::io::ErrorKind::InvalidInput.into(),
+                })?;
+                let parent = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                let root = Root::open(parent)?;
+                keep(&mut reports, stale.run_in(&root, Path::new(""), cx)?);
+                self.strip_file(&root, Path::new(name), cx)
+            };
+            report.stage = path.display().to_string();
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
     /// Reads the file (only its first bytes if no handler wants it) and runs every matching
     /// handler on it, each on the output of the one before.
     fn verdict(&self, root: &Root, path: &Path, settings: &Settings) -> Verdict {

@@ -154,8 +154,13 @@ pub fn xorriso_args(tree: &Path, out: &Path, options: &BuildOptions) -> Vec<Stri
 
 /// Builds `tree` into the image `out` with xorriso, then normalizes it: both on a temporary
 /// file beside `out` (`.tamis-iso-PID-N.tmp`, removed on failure or interruption), renamed onto
-/// `out` once complete.
+/// `out` once complete. `out` may not be inside `tree`, by any path
+/// ([`tamis_core::ensure_output_outside`]).
 pub fn build(tree: &Path, out: &Path, options: &BuildOptions) -> Result<Built> {
+    let root = tamis_core::Root::open(tree)
+        .map_err(|source| tamis_core::OutputPlaceError::Unknown { output: out.to_owned(), source })?;
+    tamis_core::ensure_output_outside(&root, out)?;
+    drop(root);
     let io = |op, source| Error::Io { path: out.to_owned(), op, source };
     let temp = OutputFile::create(out, "iso").map_err(|e| io("create a temporary file beside", e))?;
     let temp_path = temp.path();

@@ -25,6 +25,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The image would be written inside the tree it is made of, or where cannot be told.
+    #[error(transparent)]
+    Place(#[from] tamis_core::OutputPlaceError),
     /// A tool the build drives failed or is missing.
     #[error("{tool}: {reason}")]
     Tool {

@@ -31,6 +31,7 @@ mod stage;
 
 pub use build::{BuildOptions, Built, build};
 pub use error::{Error, Result};
+pub use gpt::{IdError, parse_guid, parse_hex32};
 pub use normalize::{Options, Patch, Plan, Write, normalize_bytes, normalize_file};
 pub use reader::{IsoEntry, Reader};
 pub use source::Source;

@@ -7,7 +7,7 @@ use tamis_identity::{HostConfig, HostKeys, MachineId};
 use tamis_iso::IsoImages;
 use tamis_mtime::ClampMtimes;
 use tamis_postinst::{Backups, Fontconfig, Ldconfig, Logs, ManDb, NoOptions, Pyc, Shadow};
-use tamis_squashfs::SquashfsStage;
+use tamis_squashfs::{SquashfsStage, SquashfsStageOptions};
 
 /// A stage as the registry knows it.
 pub struct StageInfo {
@@ -104,7 +104,12 @@ static STAGES: &[StageInfo] = &[
     StageInfo {
         name: SquashfsStage::NAME,
         summary: SquashfsStage::SUMMARY,
-        build: |options| Ok(Box::new(SquashfsStage::new(options.try_into()?))),
+        build: |options| {
+            let options: SquashfsStageOptions = options.try_into()?;
+            // A wrong compression level is a profile error, found before anything runs.
+            options.compression().map_err(<toml::de::Error as serde::de::Error>::custom)?;
+            Ok(Box::new(SquashfsStage::new(options)))
+        },
     },
 ];
 

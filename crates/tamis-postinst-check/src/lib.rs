@@ -38,7 +38,7 @@ use tamis_pipeline::{Outcome, Pipeline, Profile, Selection};
 pub use base::{Base, BaseSpec, VARIANTS};
 pub use classify::{Class, Finding, PACKAGE_MANAGER, classify, package_manager_reason};
 pub use sandbox::{Cleanup, CopyMode, cleanup_all};
-pub use variation::{CLOCK_SHIFT, Conditions, NOT_VARIED, Side, Variation};
+pub use variation::{CLOCK_SHIFT, Conditions, HostTools, NOT_VARIED, Side, UnknownVariation, Variation};
 
 /// The format name and version written in every report.
 pub const REPORT_FORMAT: &str = "tamis-postinst-check/1";

@@ -4,6 +4,8 @@
 //! each variation asked for, one value per variation (reprotest's approach for package builds,
 //! applied to installation).
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 /// One condition varied between the two installations.
@@ -70,6 +72,60 @@ impl Variation {
     /// The variation of that name.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// What a check varies when it is not told: every variation, but the directory order only
+    /// when `disorderfs` can mount here (see [`HostTools`]); a report says what was not varied.
+    pub fn defaults(disorderfs: bool) -> Vec<Self> {
+        Self::ALL.into_iter().filter(|v| *v != Self::Readdir || disorderfs).collect()
+    }
+
+    /// The variations `names` name, in report order, each once; none named: [`defaults`](Self::defaults).
+    ///
+    /// # Errors
+    /// A name that is no variation's.
+    pub fn list(names: &[String], disorderfs: bool) -> Result<Vec<Self>, UnknownVariation> {
+        if names.is_empty() {
+            return Ok(Self::defaults(disorderfs));
+        }
+        let mut list = names
+            .iter()
+            .map(|name| Self::from_name(name).ok_or_else(|| UnknownVariation(name.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        list.sort();
+        list.dedup();
+        Ok(list)
+    }
+}
+
+/// A name that is no [`Variation`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown variation {0:?} (known: clock, hostname, umask, timezone, locale, environment, build-path, cpus, readdir)"
+)]
+pub struct UnknownVariation(pub String);
+
+/// The tools of the host a check may use to vary conditions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostTools {
+    /// libfaketime, where Debian's `faketime` package puts it (the clock variation needs it).
+    pub faketime: Option<PathBuf>,
+    /// Whether disorderfs can mount: installed, and `/dev/fuse` present (some containers
+    /// lack it). The directory-order variation needs it.
+    pub disorderfs: bool,
+}
+
+impl HostTools {
+    /// What this host has.
+    pub fn find() -> Self {
+        let triplet = format!("{}-linux-gnu", std::env::consts::ARCH);
+        let faketime =
+            [format!("/usr/lib/{triplet}/faketime/libfaketime.so.1"), "/usr/lib/faketime/libfaketime.so.1".to_owned()]
+                .into_iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_file());
+        let disorderfs = Path::new("/usr/bin/disorderfs").exists() && Path::new("/dev/fuse").exists();
+        Self { faketime, disorderfs }
     }
 }
 
@@ -157,6 +213,20 @@ impl Conditions {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_default_list_leaves_the_directory_order_to_disorderfs_and_names_are_checked() {
+        assert_eq!(Variation::list(&[], true).unwrap(), Variation::ALL.to_vec());
+        let without = Variation::list(&[], false).unwrap();
+        assert_eq!(without.len(), Variation::ALL.len() - 1);
+        assert!(!without.contains(&Variation::Readdir));
+        let names = ["umask", "clock", "umask"].map(String::from);
+        assert_eq!(Variation::list(&names, false).unwrap(), [Variation::Clock, Variation::Umask]);
+        let error = Variation::list(&["moon".to_owned()], true).unwrap_err();
+        assert_eq!(error, UnknownVariation("moon".into()));
+        let known = Variation::ALL.map(Variation::name).join(", ");
+        assert!(error.to_string().ends_with(&format!("(known: {known})")), "{error}");
+    }
     use super::*;
 
     #[test]

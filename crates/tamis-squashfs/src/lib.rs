@@ -41,7 +41,10 @@ mod write;
 
 pub use compress::Compression;
 pub use read::{Image, ImageEntry};
-pub use stage::{SquashfsStage, SquashfsStageOptions, StageCompressor};
+pub use stage::{
+    ImageFile, ImageFileError, OptionsError, OutputChange, SquashfsStage, SquashfsStageOptions, StageCompressor, XzBcj,
+    write_image_file,
+};
 pub use write::{WriteOptions, WriteOutcome, write_image};
 
 /// Why an image could not be written or read.
