@@ -66,9 +66,11 @@ fn stderr(out: &Output) -> String {
 /// What must not change when a file is left alone: bytes (by digest: the first 64 MiB, for the
 /// sparse giants; every rewrite renames a new inode over the name, which the inode shows),
 /// inode, size, allocated blocks and mtime.
+/// The file is synced first: a file just written has delayed allocation pending, and its block
+/// count settles when writeback runs, which would look like a change made by tamis.
 fn fingerprint(dir: &Path, name: &str) -> (String, u64, u64, u64, i64) {
+    let digest = sh(dir, &format!("sync -- '{name}' && head -c 67108864 '{name}' | sha256sum | cut -d' ' -f1"));
     let meta = fs::symlink_metadata(dir.join(name)).unwrap();
-    let digest = sh(dir, &format!("head -c 67108864 '{name}' | sha256sum | cut -d' ' -f1"));
     (digest, meta.ino(), meta.size(), meta.blocks(), meta.mtime())
 }
 
