@@ -253,6 +253,62 @@ impl std::str::FromStr for Format {
     }
 }
 
+impl Format {
+    /// The first format (in the order of [`Format::ALL`]) whose handler recognises `bytes`
+    /// (its first [`HEAD_LEN`] bytes are enough): the handler that owns this content.
+    pub fn of(path: &Path, bytes: &[u8]) -> Option<Format> {
+        let head = bytes.get(..HEAD_LEN).unwrap_or(bytes);
+        Format::ALL.into_iter().find(|f| f.handler().matches(path, head))
+    }
+}
+
+/// What [`normalize_bytes`] made of a file's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Normalized {
+    /// The normalized bytes, or `None` if they were normal already.
+    pub bytes: Option<Vec<u8>>,
+    /// The formats whose handlers changed something, in the order they ran.
+    pub changed_by: Vec<Format>,
+}
+
+/// A handler that refused a file's bytes: the file is left as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {format} handler refused the file")]
+pub struct HandlerError {
+    /// The handler's format.
+    pub format: Format,
+    /// Why.
+    #[source]
+    pub error: FormatError,
+}
+
+/// Normalizes a file's bytes in memory, exactly as the formats stage would write them: every
+/// handler of `formats` that recognises the bytes runs, in the order given, each on the output
+/// of the one before. `path` is a hint only. This is what `tamis diff --explain` asks to learn
+/// whether two files differ only in what a handler removes.
+pub fn normalize_bytes(
+    formats: &[Format],
+    path: &Path,
+    bytes: &[u8],
+    settings: &Settings,
+) -> Result<Normalized, HandlerError> {
+    let mut current: Option<Vec<u8>> = None;
+    let mut changed_by = Vec::new();
+    for &format in formats {
+        let handler = format.handler();
+        let input = current.as_deref().unwrap_or(bytes);
+        if !handler.matches(path, input.get(..HEAD_LEN).unwrap_or(input)) {
+            continue;
+        }
+        if let Some(out) = handler.normalize(input, settings).map_err(|error| HandlerError { format, error })? {
+            changed_by.push(format);
+            current = Some(out);
+        }
+    }
+    Ok(Normalized { bytes: current, changed_by })
+}
+
 /// Options of the formats stage, as written in a profile (`[[stage]] name = "formats"`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -490,31 +546,23 @@ impl StripFormats {
             Err(e) => return Verdict::Failed(tamis_core::Problem::from_error(path, &e).reason),
         };
         let bytes: &[u8] = buffer;
-        let mut current: Option<Vec<u8>> = None;
-        let mut what: Vec<&'static str> = Vec::new();
-        for format in &self.formats {
-            let handler = format.handler();
-            let input = current.as_deref().unwrap_or(bytes);
-            if !handler.matches(path, input.get(..HEAD_LEN).unwrap_or(input)) {
-                continue;
+        let normalized = match normalize_bytes(&self.formats, path, bytes, settings) {
+            Ok(normalized) => normalized,
+            Err(HandlerError { format, error: FormatError::LeftAlone(why) }) => {
+                return Verdict::Skipped(format!("{shown}: {format}: {why}"));
             }
-            match handler.normalize(input, settings) {
-                Ok(Some(out)) => {
-                    what.push(handler.what());
-                    current = Some(out);
-                }
-                Ok(None) => {}
-                Err(FormatError::LeftAlone(why)) => return Verdict::Skipped(format!("{shown}: {format}: {why}")),
-                // A version tamis does not know is not a fault of the file: said, with its number.
-                Err(e @ FormatError::UnknownVersion { .. }) => {
-                    return Verdict::Skipped(format!("{shown}: {format}: {e}"));
-                }
-                Err(e) => return Verdict::Failed(format!("{shown}: {format}: {e}; left as it was")),
+            // A version tamis does not know is not a fault of the file: said, with its number.
+            Err(HandlerError { format, error: e @ FormatError::UnknownVersion { .. } }) => {
+                return Verdict::Skipped(format!("{shown}: {format}: {e}"));
             }
-        }
-        match current {
-            Some(_) if holes => sparse(what.join("; ")),
-            Some(new) if new != bytes => Verdict::Changed(new, what.join("; ")),
+            Err(HandlerError { format, error }) => {
+                return Verdict::Failed(format!("{shown}: {format}: {error}; left as it was"));
+            }
+        };
+        let what = normalized.changed_by.iter().map(|f| f.handler().what()).collect::<Vec<_>>().join("; ");
+        match normalized.bytes {
+            Some(_) if holes => sparse(what),
+            Some(new) if new != bytes => Verdict::Changed(new, what),
             _ => Verdict::Normal,
         }
     }

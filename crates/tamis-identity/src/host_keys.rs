@@ -23,7 +23,7 @@ pub struct HostKeys {
 
 /// Other secrets generated at build time: the ssl-cert package's snakeoil pair, and GnuPG's
 /// trust database (it records its creation time).
-const SECRETS: &[&str] =
+pub const SECRETS: &[&str] =
     &["etc/ssl/certs/ssl-cert-snakeoil.pem", "etc/ssl/private/ssl-cert-snakeoil.key", "root/.gnupg/trustdb.gpg"];
 
 const UNIT_NAME: &str = "tamis-regenerate-host-keys.service";

@@ -34,7 +34,7 @@ pub struct MachineId {
 
 /// Random seeds saved at build time for "the next boot": every machine would start with the
 /// same entropy.
-const SEEDS: &[&str] = &["var/lib/systemd/random-seed", "var/lib/urandom/random-seed"];
+pub const SEEDS: &[&str] = &["var/lib/systemd/random-seed", "var/lib/urandom/random-seed"];
 
 impl MachineId {
     /// The stage's name.

@@ -28,7 +28,7 @@ pub struct Backups {
 }
 
 /// Fixed paths of backups made while packages were installed.
-const FIXED: &[&str] = &[
+pub const FIXED: &[&str] = &[
     "var/lib/dpkg/status-old",
     "var/lib/dpkg/available-old",
     "var/lib/dpkg/diversions-old",
@@ -41,12 +41,14 @@ const FIXED: &[&str] = &[
     "var/cache/apt/srcpkgcache.bin",
 ];
 
-const ACCOUNTS: &[&str] = &["etc/passwd-", "etc/group-", "etc/shadow-", "etc/gshadow-", "etc/subuid-", "etc/subgid-"];
+/// The previous copies the account tools keep (`/etc/passwd-`, …).
+pub const ACCOUNTS: &[&str] =
+    &["etc/passwd-", "etc/group-", "etc/shadow-", "etc/gshadow-", "etc/subuid-", "etc/subgid-"];
 
 /// Suffixes dpkg and ucf give to the *old* version of a configuration file they replaced.
 /// (`.dpkg-dist`/`.ucf-dist`, the packaged version an administrator has not merged yet, are
 /// configuration, and are kept.)
-const OLD_CONFFILE: &[&str] = &[".dpkg-old", ".dpkg-bak", ".ucf-old"];
+pub const OLD_CONFFILE: &[&str] = &[".dpkg-old", ".dpkg-bak", ".ucf-old"];
 
 impl Backups {
     /// The stage's name.

@@ -37,6 +37,12 @@ pub struct FontconfigCache {
     pub checksum_nano: i64,
 }
 
+/// Whether a file of `/var/cache/fontconfig` named `name` is a cache of the layout this stage
+/// reads (`*-le64.cache-N`, 64-bit little-endian machines).
+pub fn is_le64_cache(name: &str) -> bool {
+    name.contains("-le64.cache-")
+}
+
 impl FontconfigCache {
     /// Reads the header of a `*-le64.cache-N` file.
     pub fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
@@ -156,7 +162,7 @@ impl Normalizer for Fontconfig {
                 continue;
             }
             edits.examined(1);
-            if name.contains("-le64.cache-") {
+            if is_le64_cache(&name) {
                 Self::one(&mut edits, &entry.path, cx.epoch.timestamp());
             } else {
                 let why = format!(

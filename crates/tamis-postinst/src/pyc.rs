@@ -48,6 +48,14 @@ impl PycHeader {
         })
     }
 
+    /// `bytes` (a pyc) with `mtime` recorded as its source's mtime; `None` if shorter than a
+    /// header.
+    pub fn with_source_mtime(bytes: &[u8], mtime: u32) -> Option<Vec<u8>> {
+        let mut out = bytes.to_vec();
+        out.get_mut(8..12)?.copy_from_slice(&mtime.to_le_bytes());
+        Some(out)
+    }
+
     /// Whether Python validates this file against its source's mtime and size (not a hash).
     pub fn is_timestamp_based(&self) -> bool {
         self.flags == 0
@@ -181,17 +189,18 @@ impl Normalizer for Pyc {
                     let links = tree.links(pyc);
                     let reason = "source mtime changes with the clamp";
                     edits.apply_linked(&pyc.path, &links, Action::Rewrite, reason, values, |root| {
-                        let mut bytes = root.read(&pyc.path)?;
+                        let bytes = root.read(&pyc.path)?;
                         // Checked again on the bytes about to be written: never patch what changed since.
-                        if PycHeader::parse(&bytes).ok().map(|h| h.source_mtime) != Some(from) {
+                        let patched = PycHeader::with_source_mtime(&bytes, to)
+                            .filter(|_| PycHeader::parse(&bytes).ok().map(|h| h.source_mtime) == Some(from));
+                        let Some(patched) = patched else {
                             return Err(tamis_core::Error::Io {
                                 path: pyc.path.clone(),
                                 op: "patch (changed while being normalized)",
                                 source: std::io::Error::other("header differs from the one read before"),
                             });
-                        }
-                        bytes[8..12].copy_from_slice(&to.to_le_bytes());
-                        root.replace(&pyc.path, &bytes, &links)
+                        };
+                        root.replace(&pyc.path, &patched, &links)
                     });
                 }
             }

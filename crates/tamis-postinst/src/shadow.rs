@@ -42,18 +42,7 @@ pub fn clamp_last_change(text: &[u8], max_day: i64) -> std::result::Result<Optio
             out.extend_from_slice(line);
             continue;
         }
-        let fields: Vec<&[u8]> = body.split(|&b| b == b':').collect();
-        if fields.len() != 9 {
-            return Err(format!("line {}: {} fields, a shadow entry has 9", number + 1, fields.len()));
-        }
-        let last_change = fields[2];
-        let day = if last_change.is_empty() {
-            None
-        } else {
-            let digits = std::str::from_utf8(last_change).ok().filter(|s| s.bytes().all(|b| b.is_ascii_digit()));
-            let day = digits.and_then(|s| s.parse::<i64>().ok());
-            Some(day.ok_or_else(|| format!("line {}: field 3 is not a number of days", number + 1))?)
-        };
+        let (fields, day) = parse_entry(number, body)?;
         match day {
             Some(day) if day > max_day => {
                 changed = true;
@@ -75,6 +64,34 @@ pub fn clamp_last_change(text: &[u8], max_day: i64) -> std::result::Result<Optio
         }
     }
     Ok(changed.then_some(out))
+}
+
+/// The fields of one shadow(5) entry (line `number`, from 0) and its field 3 as a number of
+/// days (`None` when empty).
+fn parse_entry(number: usize, body: &[u8]) -> std::result::Result<(Vec<&[u8]>, Option<i64>), String> {
+    let fields: Vec<&[u8]> = body.split(|&b| b == b':').collect();
+    if fields.len() != 9 {
+        return Err(format!("line {}: {} fields, a shadow entry has 9", number + 1, fields.len()));
+    }
+    let last_change = fields[2];
+    let day = if last_change.is_empty() {
+        None
+    } else {
+        let digits = std::str::from_utf8(last_change).ok().filter(|s| s.bytes().all(|b| b.is_ascii_digit()));
+        let day = digits.and_then(|s| s.parse::<i64>().ok());
+        Some(day.ok_or_else(|| format!("line {}: field 3 is not a number of days", number + 1))?)
+    };
+    Ok((fields, day))
+}
+
+/// Field 3 (`sp_lstchg`) of every entry of a shadow(5) file, in order (`None` where empty);
+/// empty lines are not entries. An error names the first line that is not a shadow entry.
+pub fn last_change_days(text: &[u8]) -> std::result::Result<Vec<Option<i64>>, String> {
+    text.split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty())
+        .map(|(number, line)| parse_entry(number, line).map(|(_, day)| day))
+        .collect()
 }
 
 impl Normalizer for Shadow {
