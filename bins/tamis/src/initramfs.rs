@@ -34,7 +34,7 @@ pub fn run(args: &InitramfsArgs) -> Result<ExitCode> {
     let epoch = epoch(&args.epoch)?;
     setup_threads(&args.run)?;
     let times = if args.set { TimePolicy::Set } else { TimePolicy::Clamp };
-    let stage = Initramfs::new(InitramfsOptions { times, root_owner: args.root_owner });
+    let stage = Initramfs::new(InitramfsOptions::new(times).with_root_owner(args.root_owner));
     let mode = if args.run.check { Mode::Check } else { Mode::Apply };
     let cx = Context::new(epoch, mode);
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 use tamis_core::{Action, Change, Epoch, Mode, Problem, Report};
-use tamis_iso::{BuildOptions, Options, Plan, Reader, Write};
+use tamis_iso::{BuildOptions, Options, Plan, Reader};
 use tamis_pipeline::Outcome;
 
 use crate::{EpochArgs, RunArgs, epoch, output, setup_threads};
@@ -122,12 +122,11 @@ fn options(epoch: Epoch, ids: &IdArgs) -> Result<Options> {
             .map(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).with_context(|| format!("--{what}: not hex")))
             .transpose()
     };
-    Ok(Options {
-        epoch: epoch.timestamp().secs,
-        disk_guid: ids.disk_guid.as_deref().map(parse_guid).transpose()?,
-        mbr_signature: hex32(&ids.mbr_id, "mbr-id")?,
-        fat_serial: hex32(&ids.fat_serial, "fat-serial")?,
-    })
+    let mut options = Options::new(epoch);
+    options.disk_guid = ids.disk_guid.as_deref().map(parse_guid).transpose()?;
+    options.mbr_signature = hex32(&ids.mbr_id, "mbr-id")?;
+    options.fat_serial = hex32(&ids.fat_serial, "fat-serial")?;
+    Ok(options)
 }
 
 /// A GUID's text form as GPT stores it (first three groups little-endian).
@@ -164,11 +163,11 @@ fn normalize(args: &NormalizeArgs) -> Result<ExitCode> {
     let epoch = epoch(&args.epoch)?;
     setup_threads(&args.run)?;
     let options = options(epoch, &args.ids)?;
-    let (mode, write) = if args.run.check { (Mode::Check, Write::Check) } else { (Mode::Apply, Write::Apply) };
+    let mode = if args.run.check { Mode::Check } else { Mode::Apply };
     let started = std::time::Instant::now();
     let mut stages = Vec::new();
     for image in &args.images {
-        let plan = tamis_iso::normalize_file(image, &options, write)?;
+        let plan = tamis_iso::normalize_file(image, &options, mode)?;
         stages.push(report(image, &plan, mode));
     }
     let outcome = Outcome { profile: "iso".into(), epoch, mode, stages };
@@ -181,15 +180,13 @@ fn normalize(args: &NormalizeArgs) -> Result<ExitCode> {
 
 fn build(args: &BuildArgs) -> Result<ExitCode> {
     let epoch = epoch(&args.epoch)?;
-    let options = BuildOptions {
-        epoch: epoch.timestamp().secs,
-        label: args.label.clone(),
-        efi: args.efi.clone(),
-        bios: args.bios.clone(),
-        catalog: args.catalog.clone(),
-        mbr: args.mbr.clone(),
-        xorriso: args.xorriso.clone(),
-    };
+    let mut options = BuildOptions::new(epoch);
+    options.label.clone_from(&args.label);
+    options.efi.clone_from(&args.efi);
+    options.bios.clone_from(&args.bios);
+    options.catalog.clone_from(&args.catalog);
+    options.mbr.clone_from(&args.mbr);
+    options.xorriso.clone_from(&args.xorriso);
     let started = std::time::Instant::now();
     crate::image_out::refuse_inside(&tamis_core::Root::open(&args.dir)?, &args.out)?;
     crate::interrupt::warn_stale_beside(&args.out, "iso");

@@ -3,6 +3,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "the binary is where output is printed")]
 #![allow(clippy::doc_markdown, reason = "doc comments here are --help text, read without Markdown")]
+#![allow(unreachable_pub, reason = "a binary has no API: its modules' `pub` items are its own")]
 
 /// `eprintln!` that does not panic when standard error is closed (`tamis … 2>&1 | head -1`):
 /// a message nobody can read is dropped.
@@ -36,9 +37,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
-use tamis_core::{Context, Epoch, Mode, Normalizer, Root, Timestamp};
-use tamis_formats::{Format, FormatsOptions, StripFormats, TimePolicy};
-use tamis_mtime::{ClampMtimes, MtimeOptions, Policy};
+use tamis_core::{Context, Epoch, Mode, Normalizer, Root, TimePolicy, Timestamp};
+use tamis_formats::{Format, FormatsOptions, StripFormats};
+use tamis_mtime::{ClampMtimes, MtimeOptions};
 use tamis_pipeline::{Outcome, Pipeline, Profile, Selection};
 
 macro_rules! exit_codes {
@@ -298,8 +299,8 @@ fn mtime(args: &MtimeArgs) -> Result<ExitCode> {
     let epoch = epoch(&args.epoch)?;
     setup_threads(&args.run)?;
     let root = Root::open(&args.root)?;
-    let policy = if args.set { Policy::Set } else { Policy::Clamp };
-    let stage = ClampMtimes::new(MtimeOptions { policy });
+    let policy = if args.set { TimePolicy::Set } else { TimePolicy::Clamp };
+    let stage = ClampMtimes::new(MtimeOptions::new(policy));
     let progress = output::Bar::new(args.run.quiet);
     let cx = Context::new(epoch, mode(&args.run)).with_progress(&progress);
     let started = std::time::Instant::now();
@@ -314,7 +315,9 @@ fn strip(args: &StripArgs) -> Result<ExitCode> {
     setup_threads(&args.run)?;
     let types = if args.types.is_empty() { Format::ALL.to_vec() } else { args.types.clone() };
     let policy = if args.set { TimePolicy::Set } else { TimePolicy::Clamp };
-    let stage = StripFormats::new(&FormatsOptions { policy, gzip_keep_name: args.keep_gzip_name, types });
+    let stage = StripFormats::new(
+        &FormatsOptions::default().with_policy(policy).with_gzip_keep_name(args.keep_gzip_name).with_types(types),
+    );
     let progress = output::Bar::new(args.run.quiet);
     let cx = Context::new(epoch, mode(&args.run)).with_progress(&progress);
     let started = std::time::Instant::now();

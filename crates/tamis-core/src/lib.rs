@@ -56,7 +56,7 @@ pub use path::{canonical_cmp, display_path};
 pub use report::{Action, Change, Mode, Problem, Report, Skipped};
 pub use root::{Directory, Root, fd_xattrs};
 pub use stale::{StaleTemporaries, is_temporary};
-pub use time::{Timestamp, civil_from_days, days_from_civil};
+pub use time::{TimePolicy, Timestamp, civil_from_days, days_from_civil};
 pub use walk::{Entry, FileKind, Metadata, Tree, makedev};
 
 /// The result type of this crate.

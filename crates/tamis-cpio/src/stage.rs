@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use rayon::prelude::*;
-use tamis_core::{Action, Context, Edits, Entry, FileKind, Links, Normalizer, Report, Result, Root};
+use tamis_core::{Action, Context, Edits, Entry, Epoch, FileKind, Links, Normalizer, Report, Result, Root};
 
 use crate::CpioError;
 use crate::archive::{ArchiveOptions, TimePolicy};
@@ -13,11 +13,26 @@ use crate::initramfs::{self, Compression};
 /// Options of the `initramfs` stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct InitramfsOptions {
     /// Clamp (default) or set member times.
     pub times: TimePolicy,
     /// Give every member owner and group 0.
     pub root_owner: bool,
+}
+
+impl InitramfsOptions {
+    /// Member times by `times`; owners kept.
+    pub fn new(times: TimePolicy) -> Self {
+        Self { times, root_owner: false }
+    }
+
+    /// Give every member owner and group 0, or not.
+    #[must_use]
+    pub fn with_root_owner(mut self, root_owner: bool) -> Self {
+        self.root_owner = root_owner;
+        self
+    }
 }
 
 impl From<InitramfsOptions> for ArchiveOptions {
@@ -36,11 +51,11 @@ pub struct Initramfs {
 /// canonical already.
 pub fn normalize_file(
     bytes: &[u8],
-    epoch: i64,
+    epoch: Epoch,
     options: InitramfsOptions,
 ) -> std::result::Result<Option<Vec<u8>>, CpioError> {
     // cpio keeps 32-bit times; an epoch past 2106 cannot be written and is held at the maximum.
-    let epoch = u32::try_from(epoch).unwrap_or(u32::MAX);
+    let epoch = u32::try_from(epoch.secs()).unwrap_or(u32::MAX);
     initramfs::normalize(bytes, epoch, options.into())
 }
 

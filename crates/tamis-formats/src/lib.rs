@@ -112,19 +112,12 @@ pub enum FormatError {
     LeftAlone(&'static str),
 }
 
-/// What to do with a timestamp found inside a file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TimePolicy {
-    /// A time newer than the epoch becomes the epoch; an older one is kept.
-    #[default]
-    Clamp,
-    /// Every time becomes the epoch.
-    Set,
-}
+/// What to do with a timestamp found inside a file: the workspace's one time policy.
+pub use tamis_core::TimePolicy;
 
 /// What handlers are given besides the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Settings {
     /// `SOURCE_DATE_EPOCH`.
     pub epoch: Epoch,
@@ -141,12 +134,23 @@ impl Settings {
         Self { epoch, policy: TimePolicy::Clamp, gzip_keep_name: false }
     }
 
+    /// These settings with times clamped or set.
+    #[must_use]
+    pub fn with_policy(mut self, policy: TimePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// These settings keeping (or dropping) gzip file names.
+    #[must_use]
+    pub fn with_gzip_keep_name(mut self, keep: bool) -> Self {
+        self.gzip_keep_name = keep;
+        self
+    }
+
     /// The time (seconds since 1970) that `secs` should become.
     pub(crate) fn fix_time(&self, secs: i64) -> i64 {
-        match self.policy {
-            TimePolicy::Clamp => secs.min(self.epoch.secs()),
-            TimePolicy::Set => self.epoch.secs(),
-        }
+        self.policy.apply(secs, self.epoch.secs())
     }
 }
 
@@ -312,6 +316,7 @@ pub fn normalize_bytes(
 /// Options of the formats stage, as written in a profile (`[[stage]] name = "formats"`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct FormatsOptions {
     /// Clamp (default) or set every embedded time.
     #[serde(default)]
@@ -326,6 +331,29 @@ pub struct FormatsOptions {
 
 fn all_formats() -> Vec<Format> {
     Format::ALL.to_vec()
+}
+
+impl FormatsOptions {
+    /// These options with times clamped or set.
+    #[must_use]
+    pub fn with_policy(mut self, policy: TimePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// These options keeping (or dropping) gzip file names.
+    #[must_use]
+    pub fn with_gzip_keep_name(mut self, keep: bool) -> Self {
+        self.gzip_keep_name = keep;
+        self
+    }
+
+    /// These options normalizing only `types`.
+    #[must_use]
+    pub fn with_types(mut self, types: Vec<Format>) -> Self {
+        self.types = types;
+        self
+    }
 }
 
 impl Default for FormatsOptions {

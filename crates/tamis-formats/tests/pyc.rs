@@ -180,7 +180,7 @@ fn a_pyc_with_an_unknown_magic_is_reported_with_its_number() {
 
     let root = tamis_core::Root::open(dir.path()).unwrap();
     let cx = tamis_core::Context::new(Epoch::from_secs(1_700_000_000).unwrap(), tamis_core::Mode::Apply);
-    let options = tamis_formats::FormatsOptions { policy: tamis_formats::TimePolicy::Set, ..Default::default() };
+    let options = tamis_formats::FormatsOptions::default().with_policy(tamis_formats::TimePolicy::Set);
     let report = tamis_core::Normalizer::run(&tamis_formats::StripFormats::new(&options), &root, &cx).unwrap();
     assert!(report.changes.is_empty(), "{report:?}");
     assert!(report.problems.is_empty(), "a Python tamis does not know is no fault of the file: {report:?}");

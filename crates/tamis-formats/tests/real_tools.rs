@@ -135,7 +135,7 @@ fn gzip_name_kept_on_request_and_set_policy() {
     }
     let tmp = tempfile::tempdir().unwrap();
     sh(tmp.path(), "echo old > old.txt && touch -d 2001-01-01 old.txt && gzip -k old.txt");
-    let options = FormatsOptions { gzip_keep_name: true, policy: TimePolicy::Set, ..FormatsOptions::default() };
+    let options = FormatsOptions::default().with_gzip_keep_name(true).with_policy(TimePolicy::Set);
     let report = run(tmp.path(), Mode::Apply, &options);
     assert_eq!(report.changes.len(), 1, "an old time is set to the epoch: {report:?}");
     let bytes = fs::read(tmp.path().join("old.txt.gz")).unwrap();
@@ -196,7 +196,7 @@ fn jar_from_a_debian_package() {
     let tmp = tempfile::tempdir().unwrap();
     fs::copy(jar, tmp.path().join("tamis.jar")).unwrap();
     fs::copy(jar, tmp.path().join("sn.jar")).unwrap();
-    let set = FormatsOptions { policy: TimePolicy::Set, ..FormatsOptions::default() };
+    let set = FormatsOptions::default().with_policy(TimePolicy::Set);
     let report = run(tmp.path(), Mode::Check, &set);
     assert_eq!(report.changes.len(), 2, "{report:?}");
     assert_eq!(fs::read(tmp.path().join("sn.jar")).unwrap(), fs::read(jar).unwrap(), "check changes nothing");
@@ -224,7 +224,7 @@ fn every_jar_of_the_installed_packages() {
     }
     let tmp = tempfile::tempdir().unwrap();
     sh(tmp.path(), "for f in /usr/share/java/*.jar; do [ -L \"$f\" ] || cp -p \"$f\" .; done");
-    let set = FormatsOptions { policy: TimePolicy::Set, ..FormatsOptions::default() };
+    let set = FormatsOptions::default().with_policy(TimePolicy::Set);
     let report = run(tmp.path(), Mode::Apply, &set);
     assert!(report.problems.is_empty(), "{report:?}");
     assert!(run(tmp.path(), Mode::Apply, &set).is_clean());
@@ -277,7 +277,7 @@ fn ar_archives_and_debs() {
     assert!(listing.contains("Nov 14 22:13 2023"), "{listing}");
     sh(&a, "ar p lib.a x.txt | cmp - src/x.txt && dpkg-deb -I t.deb >/dev/null && dpkg-deb -c t.deb >/dev/null");
     // strip-nondeterminism sets (never clamps) ar times: compare on a copy made with --set.
-    let set = FormatsOptions { policy: TimePolicy::Set, ..FormatsOptions::default() };
+    let set = FormatsOptions::default().with_policy(TimePolicy::Set);
     run(&a, Mode::Apply, &set);
     assert!(run(&a, Mode::Apply, &set).is_clean());
     if have(&["strip-nondeterminism"]) {

@@ -27,6 +27,6 @@ mod host_config;
 mod host_keys;
 mod machine_id;
 
-pub use host_config::{HostConfig, HostConfigOptions, HostsPolicy, ResolvConfPolicy, check_hostname};
+pub use host_config::{HostConfig, HostConfigOptions, HostnameError, HostsPolicy, ResolvConfPolicy, check_hostname};
 pub use host_keys::{HostKeys, HostKeysOptions, SECRETS as BUILD_SECRETS};
 pub use machine_id::{DbusPolicy, MachineId, MachineIdOptions, SEEDS as RANDOM_SEEDS};

@@ -58,7 +58,7 @@ impl Normalizer for IsoImages {
 
     fn run(&self, root: &Root, cx: &Context<'_>) -> Result<Report> {
         let tree = root.walk()?;
-        let options = Options { epoch: cx.epoch.secs(), ..Options::default() };
+        let options = Options::new(cx.epoch);
         let outcomes: Vec<(&Entry, Outcome)> =
             // A hard-link group once, under its first name: its other names follow the rewrite.
             tree.entries().par_iter().filter(|e| tree.is_first_name(e)).map(|e| (e, examine(root, e, &options))).collect();

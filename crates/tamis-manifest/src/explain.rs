@@ -264,7 +264,7 @@ fn iso(a: &[u8], b: &[u8]) -> Option<Explanation> {
     if a.len() != b.len() || !crate::iso::sniff(a) || !crate::iso::sniff(b) {
         return None;
     }
-    let options = tamis_iso::Options { epoch: EARLY_EPOCH, ..tamis_iso::Options::default() };
+    let options = tamis_iso::Options::new(early_epoch());
     let (mut x, mut y) = (a.to_vec(), b.to_vec());
     let first = tamis_iso::normalize_bytes(&mut x, &options).ok()?;
     tamis_iso::normalize_bytes(&mut y, &options).ok()?;
@@ -285,7 +285,9 @@ fn iso(a: &[u8], b: &[u8]) -> Option<Explanation> {
 
 /// 1980-01-01: earlier than any build, so that normalizing with it makes every time of both
 /// sides the same (and the first date FAT and zip can hold).
-const EARLY_EPOCH: i64 = 315_532_800;
+fn early_epoch() -> tamis_core::Epoch {
+    tamis_core::Epoch::from_secs(315_532_800).expect("1980 is a valid epoch")
+}
 
 /// A pyc whose header differs only in the recorded source mtime: what the `pyc` stage sets.
 fn pyc(a: &[u8], b: &[u8]) -> Option<Explanation> {
@@ -323,7 +325,7 @@ fn fontconfig(a: &[u8], b: &[u8]) -> Option<Explanation> {
 /// in memory with every time set to one early epoch.
 fn formats(path: &str, a: &[u8], b: &[u8]) -> Option<Explanation> {
     use tamis_formats::{Format, Settings, TimePolicy};
-    let settings = Settings { policy: TimePolicy::Set, ..Settings::new(tamis_core::Epoch::from_secs(EARLY_EPOCH)?) };
+    let settings = Settings::new(early_epoch()).with_policy(TimePolicy::Set);
     let normalize = |x: &[u8]| tamis_formats::normalize_bytes(&Format::ALL, path.as_ref(), x, &settings).ok();
     let (na, nb) = (normalize(a)?, normalize(b)?);
     if na.bytes.as_deref().unwrap_or(a) != nb.bytes.as_deref().unwrap_or(b) {

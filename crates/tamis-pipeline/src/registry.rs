@@ -60,7 +60,7 @@ static STAGES: &[StageInfo] = &[
         name: Ldconfig::NAME,
         summary: Ldconfig::SUMMARY,
         build: |options| {
-            let NoOptions {} = options.try_into()?;
+            let NoOptions { .. } = options.try_into()?;
             Ok(Box::new(Ldconfig))
         },
     },
@@ -68,7 +68,7 @@ static STAGES: &[StageInfo] = &[
         name: ManDb::NAME,
         summary: ManDb::SUMMARY,
         build: |options| {
-            let NoOptions {} = options.try_into()?;
+            let NoOptions { .. } = options.try_into()?;
             Ok(Box::new(ManDb))
         },
     },
@@ -87,7 +87,7 @@ static STAGES: &[StageInfo] = &[
         name: IsoImages::NAME,
         summary: IsoImages::SUMMARY,
         build: |options| {
-            let NoOptions {} = options.try_into()?;
+            let NoOptions { .. } = options.try_into()?;
             Ok(Box::new(IsoImages))
         },
     },

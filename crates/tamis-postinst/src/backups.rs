@@ -8,11 +8,21 @@ use tamis_core::{Context, Edits, FileKind, Normalizer, Report, Result, Root};
 /// Options of the `backups` stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct BackupsOptions {
     /// Remove `/etc/passwd-`, `/etc/group-`, `/etc/shadow-`, `/etc/gshadow-`, `/etc/subuid-`,
     /// `/etc/subgid-` (the shadow tools' copies before their last change). When kept, the
     /// `shadow` stage normalizes `/etc/shadow-` too.
     pub account_backups: bool,
+}
+
+impl BackupsOptions {
+    /// Remove (or keep) the account tools' backups (`/etc/passwd-`, …).
+    #[must_use]
+    pub fn with_account_backups(mut self, account_backups: bool) -> Self {
+        self.account_backups = account_backups;
+        self
+    }
 }
 
 impl Default for BackupsOptions {

@@ -38,8 +38,8 @@ pub use backups::{
     ACCOUNTS as ACCOUNT_BACKUPS, Backups, BackupsOptions, FIXED as PACKAGE_TOOL_BACKUPS,
     OLD_CONFFILE as OLD_CONFFILE_SUFFIXES,
 };
-pub use fontconfig::{Fontconfig, FontconfigCache, FontconfigOptions, is_le64_cache};
+pub use fontconfig::{Fontconfig, FontconfigCache, FontconfigCacheError, FontconfigOptions, is_le64_cache};
 pub use logs::{LogPolicy, Logs, LogsOptions};
-pub use pyc::{Pyc, PycHeader, PycOptions};
-pub use shadow::{Shadow, ShadowOptions, clamp_last_change, last_change_days};
+pub use pyc::{Pyc, PycHeader, PycHeaderError, PycOptions};
+pub use shadow::{Shadow, ShadowError, ShadowOptions, clamp_last_change, last_change_days};
 pub use simple::{Ldconfig, ManDb, NoOptions};

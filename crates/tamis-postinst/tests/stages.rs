@@ -328,7 +328,7 @@ fn backups_are_removed_and_configuration_is_kept() {
     );
     assert!(dir.path().join("etc/default/foo.dpkg-dist").exists(), "configuration an admin may merge is kept");
     assert!(dir.path().join("var/lib/ucf/hashfile").exists());
-    let keep = Backups::new(BackupsOptions { account_backups: false });
+    let keep = Backups::new(BackupsOptions::default().with_account_backups(false));
     fs::write(dir.path().join("etc/passwd-"), "x").unwrap();
     assert!(run(&keep, dir.path(), Mode::Apply).is_clean());
 }

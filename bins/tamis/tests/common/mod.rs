@@ -1,6 +1,6 @@
 //! What the tests on real fixtures share: finding a fixture, copying it, running the binary.
 
-#![allow(clippy::disallowed_methods, clippy::print_stderr, dead_code, reason = "test support")]
+#![allow(clippy::disallowed_methods, clippy::print_stderr, dead_code, unreachable_pub, reason = "test support")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
