@@ -153,12 +153,12 @@ impl Planner<'_> {
     }
 
     fn date7(&mut self, offset: u64, old: [u8; 7], location: &str, field: &str) {
-        let new = date::clamp7(old, self.options.epoch.secs());
+        let new = date::clamp7(old, self.options.epoch);
         self.set(offset, &old, &new, location, field, show7);
     }
 
     fn date17(&mut self, offset: u64, old: [u8; 17], location: &str, field: &str) {
-        let new = date::clamp17(old, self.options.epoch.secs());
+        let new = date::clamp17(old, self.options.epoch);
         self.set(offset, &old, &new, location, field, show17);
     }
 

@@ -12,7 +12,7 @@ use tamis_core::{Action, Context, Edits, Entry, FileKind, Normalizer, Report, Re
 
 use crate::normalize::{Options, Plan, normalize_bytes, plan};
 
-/// The `iso` stage. See the [module documentation](self).
+/// The `iso` stage. See the documentation of its module (`src/stage.rs`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IsoImages;
 

@@ -26,6 +26,20 @@
 //! Proof of validity: after a run, no entry is newer than the epoch (tests walk the tree), a
 //! second run changes nothing, and files outside the root behind links, symbolic or hard, keep
 //! their times.
+//!
+//! ```
+//! use tamis_core::{Context, Epoch, Mode, Normalizer, Root, TimePolicy};
+//! use tamis_mtime::{ClampMtimes, MtimeOptions};
+//!
+//! let chroot = tempfile::tempdir()?;
+//! std::fs::write(chroot.path().join("file"), "made now, after the epoch")?;
+//! let epoch = Epoch::from_secs(1_700_000_000).expect("a valid epoch");
+//! let stage = ClampMtimes::new(MtimeOptions::new(TimePolicy::Clamp));
+//! stage.run(&Root::open(chroot.path())?, &Context::new(epoch, Mode::Apply))?;
+//! let mtime = std::fs::metadata(chroot.path().join("file"))?.modified()?;
+//! assert_eq!(mtime, std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
