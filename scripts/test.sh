@@ -113,4 +113,4 @@ fi
 # or private links), and every library crate packages and builds from its own package, against
 # the others packaged alongside it (cargo >= 1.90 packages interdependent crates together).
 RUSTDOCFLAGS='-D warnings' cargo doc --no-deps --workspace
-cargo package --workspace --exclude tamis
+cargo package --workspace --exclude tamis --exclude tamis-test-support

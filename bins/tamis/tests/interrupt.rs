@@ -14,13 +14,11 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 
 use rustix::process::{Pid, Signal};
 
-const EPOCH: &str = "1700000000";
+mod common;
 
-fn tamis() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tamis"));
-    command.env_remove("SOURCE_DATE_EPOCH");
-    command
-}
+use common::tamis_command as tamis;
+
+const EPOCH: &str = "1700000000";
 
 fn run(args: &[&str]) -> Output {
     tamis().args(args).output().unwrap()

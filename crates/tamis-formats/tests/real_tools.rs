@@ -16,37 +16,9 @@ use std::process::Command;
 
 use tamis_core::{Context, Epoch, Mode, Normalizer, Report, Root};
 use tamis_formats::{FormatsOptions, StripFormats, TimePolicy};
+use tamis_test_support::{have, sh};
 
 const EPOCH: i64 = 1_700_000_000;
-
-/// Whether every tool is installed; if not, the test is skipped (or fails when required).
-fn have(tools: &[&str]) -> bool {
-    let missing: Vec<&&str> = tools
-        .iter()
-        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let required = std::env::var_os("TAMIS_REQUIRE_FIXTURES").is_some_and(|v| v == "1");
-    assert!(!required, "missing tools {missing:?} (scripts/test.sh installs them)");
-    eprintln!("skipped: missing tools {missing:?}");
-    false
-}
-
-/// Runs a shell script in `dir`, with the build environment pinned.
-fn sh(dir: &Path, script: &str) -> String {
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .current_dir(dir)
-        .env("TZ", "UTC")
-        .env("LC_ALL", "C")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn run(dir: &Path, mode: Mode, options: &FormatsOptions) -> Report {
     let cx = Context::new(Epoch::from_secs(EPOCH).unwrap(), mode);
