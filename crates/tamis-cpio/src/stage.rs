@@ -7,39 +7,12 @@ use rayon::prelude::*;
 use tamis_core::{Action, Context, Edits, Entry, Epoch, FileKind, Links, Normalizer, Report, Result, Root};
 
 use crate::CpioError;
-use crate::archive::{ArchiveOptions, TimePolicy};
+use crate::archive::ArchiveOptions;
 use crate::initramfs::{self, Compression};
 
-/// Options of the `initramfs` stage.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[non_exhaustive]
-pub struct InitramfsOptions {
-    /// Clamp (default) or set member times.
-    pub times: TimePolicy,
-    /// Give every member owner and group 0.
-    pub root_owner: bool,
-}
-
-impl InitramfsOptions {
-    /// Member times by `times`; owners kept.
-    pub fn new(times: TimePolicy) -> Self {
-        Self { times, root_owner: false }
-    }
-
-    /// Give every member owner and group 0, or not.
-    #[must_use]
-    pub fn with_root_owner(mut self, root_owner: bool) -> Self {
-        self.root_owner = root_owner;
-        self
-    }
-}
-
-impl From<InitramfsOptions> for ArchiveOptions {
-    fn from(options: InitramfsOptions) -> Self {
-        Self { times: options.times, root_owner: options.root_owner }
-    }
-}
+/// Options of the `initramfs` stage: those of every archive it normalizes (`times`,
+/// `root_owner`).
+pub type InitramfsOptions = ArchiveOptions;
 
 /// The `initramfs` stage. See the [crate documentation](crate).
 #[derive(Debug, Clone, Copy, Default)]
@@ -56,7 +29,7 @@ pub fn normalize_file(
 ) -> std::result::Result<Option<Vec<u8>>, CpioError> {
     // cpio keeps 32-bit times; an epoch past 2106 cannot be written and is held at the maximum.
     let epoch = u32::try_from(epoch.secs()).unwrap_or(u32::MAX);
-    initramfs::normalize(bytes, epoch, options.into())
+    initramfs::normalize(bytes, epoch, options)
 }
 
 impl Initramfs {
@@ -143,7 +116,7 @@ fn examine(root: &Root, entry: &Entry, epoch: i64, options: InitramfsOptions, ex
         return Outcome::NotInitramfs;
     }
     let epoch = u32::try_from(epoch).unwrap_or(u32::MAX);
-    match initramfs::normalize_segments(&bytes, segments, epoch, options.into()) {
+    match initramfs::normalize_segments(&bytes, segments, epoch, options) {
         Ok(None) => Outcome::Canonical,
         Ok(Some(new)) => Outcome::Rewrite(new),
         Err(e) => failed(e),

@@ -3,6 +3,7 @@
 //! image hash made with it, so a change of these bytes must be deliberate: it fails here, and
 //! the new digest is pinned in the same commit that says why (docs/publishing.md, semver).
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
@@ -38,7 +39,10 @@ fn every_handler_writes_the_pinned_bytes_for_its_sample() {
         let out = normalized.bytes.unwrap_or_else(|| sample.clone());
         let again = normalize_bytes(&[format], &path, &out, &settings).unwrap();
         assert_eq!(again.bytes, None, "{name}: the output is a fixed point");
-        let digest: String = Sha256::digest(&out).iter().map(|b| format!("{b:02x}")).collect();
+        let digest = Sha256::digest(&out).iter().fold(String::new(), |mut hex, b| {
+            write!(hex, "{b:02x}").expect("writing to a String cannot fail");
+            hex
+        });
         if digest != pinned {
             wrong.push(format!("{format} ({name}): {digest}"));
         }
