@@ -108,3 +108,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace --no-fail-fast "$@"
 fi
+
+# Publishability (docs/publishing.md): the API documentation builds without a warning (broken
+# or private links), and every library crate packages and builds from its own package, against
+# the others packaged alongside it (cargo >= 1.90 packages interdependent crates together).
+RUSTDOCFLAGS='-D warnings' cargo doc --no-deps --workspace
+cargo package --workspace --exclude tamis --exclude tamis-test-support

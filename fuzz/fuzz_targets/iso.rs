@@ -12,7 +12,7 @@ use tamis_iso::{Options, Reader, normalize_bytes};
 
 fuzz_target!(|data: &[u8]| {
     let mut image = data.to_vec();
-    let options = Options { epoch: 1_700_000_000, ..Options::default() };
+    let options = Options::new(tamis_core::Epoch::from_secs(1_700_000_000).expect("a valid epoch"));
     if normalize_bytes(&mut image, &options).is_ok() {
         let again = normalize_bytes(&mut image, &options).expect("a normalized image is still valid");
         assert!(again.patches.is_empty(), "not idempotent: {:?}", again.patches.first());

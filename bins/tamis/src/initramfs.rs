@@ -33,7 +33,7 @@ pub fn run(args: &InitramfsArgs) -> Result<ExitCode> {
     let epoch = args.epoch.resolve()?;
     args.run.threads.setup()?;
     let times = if args.set { TimePolicy::Set } else { TimePolicy::Clamp };
-    let stage = Initramfs::new(InitramfsOptions { times, root_owner: args.owner.all_root });
+    let stage = Initramfs::new(InitramfsOptions::new(times).with_root_owner(args.owner.all_root));
     let cx = Context::new(epoch, args.run.mode());
     let started = std::time::Instant::now();
     let stages = stage.run_on_paths(&args.files, &cx)?;

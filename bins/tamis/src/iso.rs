@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use tamis_core::{Action, Change, Epoch, Mode, Problem, Report};
-use tamis_iso::{BuildOptions, Options, Plan, Reader, Write};
+use tamis_iso::{BuildOptions, Options, Plan, Reader};
 use tamis_pipeline::Outcome;
 
 use crate::args::{EpochArgs, OutputArgs, QuietArgs, RunArgs};
@@ -125,12 +125,11 @@ fn options(epoch: Epoch, ids: &IdArgs) -> Result<Options> {
     let hex32 = |text: &Option<String>, what: &str| {
         text.as_deref().map(tamis_iso::parse_hex32).transpose().with_context(|| format!("--{what}"))
     };
-    Ok(Options {
-        epoch: epoch.timestamp().secs,
-        disk_guid: ids.disk_guid.as_deref().map(tamis_iso::parse_guid).transpose().context("--disk-guid")?,
-        mbr_signature: hex32(&ids.mbr_id, "mbr-id")?,
-        fat_serial: hex32(&ids.fat_serial, "fat-serial")?,
-    })
+    let mut options = Options::new(epoch);
+    options.disk_guid = ids.disk_guid.as_deref().map(tamis_iso::parse_guid).transpose().context("--disk-guid")?;
+    options.mbr_signature = hex32(&ids.mbr_id, "mbr-id")?;
+    options.fat_serial = hex32(&ids.fat_serial, "fat-serial")?;
+    Ok(options)
 }
 
 fn report(image: &Path, plan: &Plan, mode: Mode) -> Report {
@@ -157,11 +156,10 @@ fn normalize(args: &NormalizeArgs) -> Result<ExitCode> {
     args.run.threads.setup()?;
     let options = options(epoch, &args.ids)?;
     let mode = args.run.mode();
-    let write = if mode == Mode::Check { Write::Check } else { Write::Apply };
     let started = std::time::Instant::now();
     let mut stages = Vec::new();
     for image in &args.images {
-        let plan = tamis_iso::normalize_file(image, &options, write)?;
+        let plan = tamis_iso::normalize_file(image, &options, mode)?;
         stages.push(report(image, &plan, mode));
     }
     let outcome = Outcome { profile: "iso".into(), epoch, mode, stages };
@@ -174,15 +172,13 @@ fn normalize(args: &NormalizeArgs) -> Result<ExitCode> {
 
 fn build(args: &BuildArgs) -> Result<ExitCode> {
     let epoch = args.epoch.resolve()?;
-    let options = BuildOptions {
-        epoch: epoch.timestamp().secs,
-        label: args.label.clone(),
-        efi: args.efi.clone(),
-        bios: args.bios.clone(),
-        catalog: args.catalog.clone(),
-        mbr: args.mbr.clone(),
-        xorriso: args.xorriso.clone(),
-    };
+    let mut options = BuildOptions::new(epoch);
+    options.label.clone_from(&args.label);
+    options.efi.clone_from(&args.efi);
+    options.bios.clone_from(&args.bios);
+    options.catalog.clone_from(&args.catalog);
+    options.mbr.clone_from(&args.mbr);
+    options.xorriso.clone_from(&args.xorriso);
     let started = std::time::Instant::now();
     crate::interrupt::warn_stale_beside(&args.out, "iso");
     let built = tamis_iso::build(&args.dir, &args.out, &options)?;

@@ -3,6 +3,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "the binary is where output is printed")]
 #![allow(clippy::doc_markdown, reason = "doc comments here are --help text, read without Markdown")]
+#![allow(unreachable_pub, reason = "a binary has no API: its modules' `pub` items are its own")]
 
 /// `eprintln!` that does not panic when standard error is closed (`tamis … 2>&1 | head -1`):
 /// a message nobody can read is dropped.
@@ -42,9 +43,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use args::{EpochArgs, OutputArgs, RunArgs};
 use clap::{Args, Parser, Subcommand};
-use tamis_core::{Context, Normalizer, Root, Timestamp};
-use tamis_formats::{Format, FormatsOptions, StripFormats, TimePolicy};
-use tamis_mtime::{ClampMtimes, MtimeOptions, Policy};
+use tamis_core::{Context, Normalizer, Root, TimePolicy, Timestamp};
+use tamis_formats::{Format, FormatsOptions, StripFormats};
+use tamis_mtime::{ClampMtimes, MtimeOptions};
 use tamis_pipeline::{Outcome, Pipeline, Profile, Selection};
 
 /// The exit status of the commands that change a tree.
@@ -264,8 +265,8 @@ fn mtime(args: &MtimeArgs) -> Result<ExitCode> {
     let epoch = args.epoch.resolve()?;
     args.run.threads.setup()?;
     let root = Root::open(&args.root)?;
-    let policy = if args.set { Policy::Set } else { Policy::Clamp };
-    let stage = ClampMtimes::new(MtimeOptions { policy });
+    let policy = if args.set { TimePolicy::Set } else { TimePolicy::Clamp };
+    let stage = ClampMtimes::new(MtimeOptions::new(policy));
     let progress = output::Bar::new(args.run.quiet.quiet);
     let cx = Context::new(epoch, args.run.mode()).with_progress(&progress);
     let started = std::time::Instant::now();
@@ -280,7 +281,9 @@ fn strip(args: &StripArgs) -> Result<ExitCode> {
     args.run.threads.setup()?;
     let types = if args.types.is_empty() { Format::ALL.to_vec() } else { args.types.clone() };
     let policy = if args.set { TimePolicy::Set } else { TimePolicy::Clamp };
-    let stage = StripFormats::new(&FormatsOptions { policy, gzip_keep_name: args.keep_gzip_name, types });
+    let stage = StripFormats::new(
+        &FormatsOptions::default().with_policy(policy).with_gzip_keep_name(args.keep_gzip_name).with_types(types),
+    );
     let progress = output::Bar::new(args.run.quiet.quiet);
     let cx = Context::new(epoch, args.run.mode()).with_progress(&progress);
     let started = std::time::Instant::now();

@@ -8,22 +8,8 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
-use std::process::Command;
 
-use common::{have, tamis};
-
-/// Runs a shell script in `dir`, with the environment pinned.
-fn sh(dir: &Path, script: &str) {
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .current_dir(dir)
-        .env("TZ", "UTC")
-        .env("LC_ALL", "C")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
-}
+use common::{have, sh, tamis};
 
 #[test]
 fn differing_compressed_files_are_plain_content_differences() {

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::have;
+use common::{have, sh};
 
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
@@ -23,20 +23,6 @@ const EPOCH: &str = "1700000000";
 /// The address space tamis may use in the tests on large files: far below the sizes involved
 /// (2 to 5 GiB), far above what a bounded run needs.
 const MEMORY_LIMIT: &str = "1500000000";
-
-/// Runs a shell script in `dir`, with the build environment pinned; returns its stdout.
-fn sh(dir: &Path, script: &str) -> String {
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .current_dir(dir)
-        .env("TZ", "UTC")
-        .env("LC_ALL", "C")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// `tamis COMMAND --threads 2 --epoch EPOCH ARGS…` in `dir`, its address space limited to
 /// `limit` bytes.

@@ -14,13 +14,11 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 
 use rustix::process::{Pid, Signal};
 
-const EPOCH: &str = "1700000000";
+mod common;
 
-fn tamis() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tamis"));
-    command.env_remove("SOURCE_DATE_EPOCH");
-    command
-}
+use common::tamis_command as tamis;
+
+const EPOCH: &str = "1700000000";
 
 fn run(args: &[&str]) -> Output {
     tamis().args(args).output().unwrap()
@@ -337,18 +335,25 @@ fn signal_when_written(child: &mut Child, dir: &Path, min: u64, signal: Signal) 
     }
 }
 
-#[test]
-fn an_interrupted_squashfs_removes_its_temporary_and_a_killed_one_is_named_next_time() {
+/// A tree of `files` files of 4 MiB of noise, and an output directory holding a previous image
+/// `name`: (the temporary directory, the tree, the output directory, the image).
+fn tree_and_previous_image(files: usize, name: &str) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("tree");
     std::fs::create_dir(&tree).unwrap();
-    for i in 0..25 {
+    for i in 0..files {
         std::fs::write(tree.join(format!("f{i:02}")), noise(4 << 20)).unwrap();
     }
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
-    let image = out_dir.join("root.squashfs");
+    let image = out_dir.join(name);
     std::fs::write(&image, b"the previous image").unwrap();
+    (dir, tree, out_dir, image)
+}
+
+#[test]
+fn an_interrupted_squashfs_removes_its_temporary_and_a_killed_one_is_named_next_time() {
+    let (dir, tree, out_dir, image) = tree_and_previous_image(25, "root.squashfs");
     let squashfs = |tree: &Path| {
         let mut command = tamis();
         // gzip level 1: a few seconds for the whole image, a signal lands while it is written.
@@ -497,16 +502,7 @@ fn an_append_only_directory_is_named_and_left_without_a_temporary() {
 
 #[test]
 fn an_interrupted_iso_build_removes_its_temporary_and_keeps_the_previous_image() {
-    let dir = tempfile::tempdir().unwrap();
-    let tree = dir.path().join("tree");
-    std::fs::create_dir(&tree).unwrap();
-    for i in 0..40 {
-        std::fs::write(tree.join(format!("f{i:02}")), noise(4 << 20)).unwrap();
-    }
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir(&out_dir).unwrap();
-    let image = out_dir.join("live.iso");
-    std::fs::write(&image, b"the previous image").unwrap();
+    let (_dir, tree, out_dir, image) = tree_and_previous_image(40, "live.iso");
     let mut child =
         tamis().args(["iso", "build", "--epoch", EPOCH]).arg(&tree).arg(&image).stderr(Stdio::null()).spawn().unwrap();
     let status = signal_when_written(&mut child, &out_dir, 1 << 20, Signal::TERM);

@@ -34,12 +34,7 @@ fn run(cmd: &mut Command) -> String {
 
 /// Whether squashfs-tools are here; skips (or fails in CI) without them.
 fn have_unsquashfs() -> bool {
-    if Command::new("unsquashfs").arg("-version").output().is_ok() {
-        return true;
-    }
-    assert!(!common::required(), "unsquashfs is missing (apt-get install squashfs-tools)");
-    eprintln!("skipped: unsquashfs is not installed");
-    false
+    common::have(&["unsquashfs"])
 }
 
 /// A tree with every kind of entry squashfs holds, created in `order` (names reversed or not),
@@ -472,7 +467,7 @@ impl Drop for BindMount {
 #[test]
 fn an_image_is_not_written_inside_its_tree_through_a_bind_mount() {
     if !is_root() {
-        eprintln!("skipped: bind mounts need root");
+        common::skip("bind mounts need root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::{Action, Change, Context, FileKind, Links, Metadata, Mode, Problem, Report, Result, Root, Tree};
 
-/// Applies and records the changes of one stage run. See the [module documentation](self).
+/// Applies and records the changes of one stage run. See the documentation of its module (`src/edits.rs`).
 #[derive(Debug)]
 pub struct Edits<'r> {
     root: &'r Root,

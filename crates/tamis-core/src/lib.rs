@@ -19,13 +19,16 @@
 //! - [`Report`], [`Change`] and [`Problem`] are what every normalizer returns: plain data that the
 //!   binary prints for people or serialises as JSON.
 //!
-//! ```no_run
-//! use tamis_core::{Root, Epoch};
+//! ```
+//! use tamis_core::{Epoch, Root};
 //!
-//! let root = Root::open("/srv/chroot")?;
+//! let chroot = tempfile::tempdir()?; // an image's root tree, such as /srv/chroot
+//! std::fs::write(chroot.path().join("hostname"), "debian\n")?;
+//! let root = Root::open(chroot.path())?;
 //! let epoch = Epoch::parse("1700000000")?;
 //! let tree = root.walk()?;
 //! let newer = tree.entries().iter().filter(|e| e.meta.mtime.secs > epoch.secs()).count();
+//! assert_eq!(newer, 2, "the root directory and the file were made just now");
 //! println!("{newer} entries are newer than {epoch}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -56,7 +59,7 @@ pub use path::{canonical_cmp, display_path};
 pub use report::{Action, Change, Mode, Problem, Report, Skipped};
 pub use root::{Directory, Root, fd_xattrs};
 pub use stale::{StaleTemporaries, is_temporary};
-pub use time::{Timestamp, civil_from_days, days_from_civil};
+pub use time::{TimePolicy, Timestamp, civil_from_days, days_from_civil};
 pub use walk::{Entry, FileKind, Metadata, Tree, makedev};
 
 /// The result type of this crate.

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{Action, Change, Error, Result};
 
-/// The other names that one inode has in a tree. See the [module documentation](self).
+/// The other names that one inode has in a tree. See the documentation of its module (`src/links.rs`).
 ///
 /// Made by [`Tree::links`](crate::Tree::links) from a walk (all the names of the tree, when the
 /// walk was of the whole tree and listed every directory), or by [`Links::unknown`] and
@@ -100,7 +100,7 @@ impl Links {
 
     /// How many of the `nlink` links the inode at `rel` has now are outside the tree: 0 when
     /// the names account for all of them; an error when that cannot be told (see the
-    /// [module documentation](self)).
+    /// documentation of its module (`src/links.rs`)).
     pub(crate) fn outside_now(&self, rel: &Path, nlink: u64) -> Result<u64> {
         let names = self.names();
         if nlink == names {

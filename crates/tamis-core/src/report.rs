@@ -7,6 +7,9 @@ use serde::{Serialize, Serializer};
 use crate::display_path;
 
 /// Whether a normalizer changes the tree or only says what it would change.
+///
+/// Exhaustive on purpose: every stage must honour each mode (a wildcard arm that treated a new
+/// mode as `Apply` would change trees it was told not to), so a new mode is a breaking change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {

@@ -23,7 +23,7 @@ use crate::temp;
 use crate::walk::Metadata;
 use crate::{Error, FileKind, Links, Result, Timestamp};
 
-/// A handle on the tree being normalized. See the [module documentation](self).
+/// A handle on the tree being normalized. See the documentation of its module (`src/root.rs`).
 #[derive(Debug)]
 pub struct Root {
     fd: OwnedFd,

@@ -32,7 +32,7 @@ use crate::{
 /// The reason given for each temporary removed.
 const LEFT_BY_A_RUN: &str = "temporary file left by an interrupted tamis run";
 
-/// The step that clears what interrupted runs left (see the [module documentation](self)). It
+/// The step that clears what interrupted runs left (see the documentation of its module (`src/stale.rs`)). It
 /// is not a stage of a profile: every run that changes a tree runs it first.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StaleTemporaries;

@@ -16,7 +16,7 @@
 //! 3. kills the child processes writing into a temporary (xorriso) and removes every registered
 //!    temporary, by its directory descriptor and name.
 //!
-//! SIGKILL cannot be caught: what it leaves is found by the next run ([`crate::stale`]). For
+//! SIGKILL cannot be caught: what it leaves is found by the next run (`StaleTemporaries`, `src/stale.rs`). For
 //! that, a temporary's name says what it is: `.tamis-PID-N-iINO.tmp` beside a file being
 //! replaced, where `INO` is the inode number of the file it replaces (so that an interrupted
 //! re-pointing of a hard-link group can be finished), and `.tamis-LABEL-PID-N.tmp` beside an

@@ -39,6 +39,41 @@ impl Timestamp {
     }
 }
 
+/// What a stage does with a time found in the tree or inside a file, given the epoch: the one
+/// policy of every stage (`mtime`, `formats`, `initramfs`, …), spelled `clamp` and `set` in
+/// profiles.
+///
+/// ```
+/// # use tamis_core::TimePolicy;
+/// assert_eq!(TimePolicy::Clamp.apply(50, 100), 50);
+/// assert_eq!(TimePolicy::Clamp.apply(150, 100), 100);
+/// assert_eq!(TimePolicy::Set.apply(50, 100), 100);
+/// ```
+///
+/// Exhaustive on purpose, like [`Mode`](crate::Mode): every stage must decide what each policy
+/// means for it, so a new one is a breaking change that the compiler points out in every stage,
+/// not a wildcard arm that silently treats it as another.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimePolicy {
+    /// A time later than the epoch becomes the epoch; an earlier one is kept.
+    #[default]
+    Clamp,
+    /// Every time becomes the epoch.
+    Set,
+}
+
+impl TimePolicy {
+    /// The time that `time` becomes under this policy, `epoch` being the epoch in the same
+    /// unit (seconds, ticks, a date written so that its bytes sort as time does).
+    pub fn apply<T: Ord>(self, time: T, epoch: T) -> T {
+        match self {
+            Self::Clamp => time.min(epoch),
+            Self::Set => epoch,
+        }
+    }
+}
+
 impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC, with nanoseconds only when there are any: `2023-11-14T22:13:20Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

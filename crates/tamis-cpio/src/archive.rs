@@ -8,25 +8,32 @@ use tamis_core::canonical_cmp;
 use crate::newc::{self, Header, Member};
 use crate::{CpioError, Format, odc};
 
-/// What to do with member times.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TimePolicy {
-    /// Times later than the epoch become the epoch.
-    #[default]
-    Clamp,
-    /// Every time becomes the epoch.
-    Set,
-}
+/// What to do with member times: the workspace's one time policy.
+pub use tamis_core::TimePolicy;
 
 /// How an archive is made canonical.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ArchiveOptions {
     /// Clamp or set member times.
     pub times: TimePolicy,
     /// Give every member owner and group 0 (mkinitramfs already does).
     pub root_owner: bool,
+}
+
+impl ArchiveOptions {
+    /// Member times by `times`; owners kept.
+    pub fn new(times: TimePolicy) -> Self {
+        Self { times, root_owner: false }
+    }
+
+    /// Give every member owner and group 0, or not.
+    #[must_use]
+    pub fn with_root_owner(mut self, root_owner: bool) -> Self {
+        self.root_owner = root_owner;
+        self
+    }
 }
 
 impl Default for ArchiveOptions {
@@ -120,10 +127,7 @@ fn write_canonical(
             None if m.is_dir() => (2 + subdirs.get(path_of(m.name)).copied().unwrap_or(0), m.data),
             None => (1, m.data),
         };
-        let mtime = match options.times {
-            TimePolicy::Clamp => m.header.mtime.min(epoch),
-            TimePolicy::Set => epoch,
-        };
+        let mtime = options.times.apply(m.header.mtime, epoch);
         let (uid, gid) = if options.root_owner { (0, 0) } else { (m.header.uid, m.header.gid) };
         let header = Header {
             format: m.header.format,

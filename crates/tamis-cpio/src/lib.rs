@@ -26,6 +26,27 @@
 //! (`flate2`); the other formats by the same tools mkinitramfs uses (`xz`, `zstd`, `lz4`,
 //! `bzip2`, `lzma`), whose output is the same for the same version and options but can change
 //! between versions of the tool — as for any image, pin the tools to reproduce the bytes.
+//!
+//! ```
+//! use tamis_core::Epoch;
+//! use tamis_cpio::newc::{Header, write_member, write_trailer};
+//! use tamis_cpio::{InitramfsOptions, normalize_file};
+//!
+//! // An archive as a build writes it: members in directory order, with the build's times.
+//! let mut archive = Vec::new();
+//! for (name, mtime, ino) in [("init", 1_800_000_000, 7), ("bin", 1_800_000_100, 3)] {
+//!     let mode = if name == "bin" { 0o40755 } else { 0o100755 };
+//!     let data: &[u8] = if name == "init" { b"#!/bin/sh\n" } else { b"" };
+//!     let header = Header { mode, ino, nlink: 1, mtime, filesize: data.len() as u32, ..Header::default() };
+//!     write_member(&mut archive, &header, name.as_bytes(), data)?;
+//! }
+//! write_trailer(&mut archive, false)?;
+//!
+//! let epoch = Epoch::from_secs(1_700_000_000).expect("a valid epoch");
+//! let canonical = normalize_file(&archive, epoch, InitramfsOptions::default())?.expect("order and times change");
+//! assert_eq!(normalize_file(&canonical, epoch, InitramfsOptions::default())?, None, "idempotent");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod archive;
 pub mod initramfs;

@@ -5,27 +5,15 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use tamis_core::{Action, Context, Edits, Entry, FileKind, Links, Normalizer, Report, Result, Root};
+use tamis_core::{Action, Context, Edits, Entry, Epoch, FileKind, Links, Normalizer, Report, Result, Root};
 
 use crate::CpioError;
-use crate::archive::{ArchiveOptions, TimePolicy};
+use crate::archive::ArchiveOptions;
 use crate::initramfs::{self, Compression};
 
-/// Options of the `initramfs` stage.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct InitramfsOptions {
-    /// Clamp (default) or set member times.
-    pub times: TimePolicy,
-    /// Give every member owner and group 0.
-    pub root_owner: bool,
-}
-
-impl From<InitramfsOptions> for ArchiveOptions {
-    fn from(options: InitramfsOptions) -> Self {
-        Self { times: options.times, root_owner: options.root_owner }
-    }
-}
+/// Options of the `initramfs` stage: those of every archive it normalizes (`times`,
+/// `root_owner`).
+pub type InitramfsOptions = ArchiveOptions;
 
 /// The `initramfs` stage. See the [crate documentation](crate).
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,12 +25,12 @@ pub struct Initramfs {
 /// canonical already.
 pub fn normalize_file(
     bytes: &[u8],
-    epoch: i64,
+    epoch: Epoch,
     options: InitramfsOptions,
 ) -> std::result::Result<Option<Vec<u8>>, CpioError> {
     // cpio keeps 32-bit times; an epoch past 2106 cannot be written and is held at the maximum.
-    let epoch = u32::try_from(epoch).unwrap_or(u32::MAX);
-    initramfs::normalize(bytes, epoch, options.into())
+    let epoch = u32::try_from(epoch.secs()).unwrap_or(u32::MAX);
+    initramfs::normalize(bytes, epoch, options)
 }
 
 impl Initramfs {
@@ -129,7 +117,7 @@ fn examine(root: &Root, entry: &Entry, epoch: i64, options: InitramfsOptions, ex
         return Outcome::NotInitramfs;
     }
     let epoch = u32::try_from(epoch).unwrap_or(u32::MAX);
-    match initramfs::normalize_segments(&bytes, segments, epoch, options.into()) {
+    match initramfs::normalize_segments(&bytes, segments, epoch, options) {
         Ok(None) => Outcome::Canonical,
         Ok(Some(new)) => Outcome::Rewrite(new),
         Err(e) => failed(e),

@@ -85,13 +85,17 @@ fn two_builds_packed_by_gnu_cpio_become_identical_and_keep_their_members() {
         let (a, b) = (pack(one.path(), compressor), pack(two.path(), compressor));
         assert_ne!(a, b, "{compressor}: two builds differ");
 
-        let na = normalize_file(&a, EPOCH, InitramfsOptions::default()).unwrap().unwrap();
-        let nb = normalize_file(&b, EPOCH, InitramfsOptions::default()).unwrap().unwrap();
+        let na = normalize_file(&a, Epoch::from_secs(EPOCH).unwrap(), InitramfsOptions::default()).unwrap().unwrap();
+        let nb = normalize_file(&b, Epoch::from_secs(EPOCH).unwrap(), InitramfsOptions::default()).unwrap().unwrap();
         assert!(na == nb, "{compressor}: normalized archives differ");
         let format = Compression::detect(&a).unwrap();
         assert_eq!(Compression::detect(&na), Some(format), "{compressor}: same format");
         assert_eq!(listing(&decompress(&na)), listing(&decompress(&a)), "{compressor}: same members");
-        assert_eq!(normalize_file(&na, EPOCH, InitramfsOptions::default()).unwrap(), None, "idempotent");
+        assert_eq!(
+            normalize_file(&na, Epoch::from_secs(EPOCH).unwrap(), InitramfsOptions::default()).unwrap(),
+            None,
+            "idempotent"
+        );
         if compressor == "gzip" {
             let dir = tempfile::tempdir().unwrap();
             fs::write(dir.path().join("initrd.gz"), &na).unwrap();
@@ -106,7 +110,8 @@ fn extracted_contents_modes_and_links_are_those_packed() {
     let src = tempfile::tempdir().unwrap();
     tree(src.path(), false, 1_795_000_000);
     let packed = pack(src.path(), "gzip");
-    let normalized = normalize_file(&packed, EPOCH, InitramfsOptions::default()).unwrap().unwrap();
+    let normalized =
+        normalize_file(&packed, Epoch::from_secs(EPOCH).unwrap(), InitramfsOptions::default()).unwrap().unwrap();
     let out = tempfile::tempdir().unwrap();
     fs::write(out.path().join("initrd"), &normalized).unwrap();
     fs::create_dir(out.path().join("x")).unwrap();
@@ -129,7 +134,8 @@ fn an_early_uncompressed_archive_stays_in_front_of_the_compressed_one() {
     tree(main.path(), false, 1_795_000_000);
     let mut file = pack(early.path(), "none");
     file.extend(pack(main.path(), "gzip"));
-    let normalized = normalize_file(&file, EPOCH, InitramfsOptions::default()).unwrap().unwrap();
+    let normalized =
+        normalize_file(&file, Epoch::from_secs(EPOCH).unwrap(), InitramfsOptions::default()).unwrap().unwrap();
     let segments = initramfs::split(&normalized).unwrap();
     let formats: Vec<Compression> = segments.iter().map(|s| s.compression).collect();
     assert_eq!(formats, [Compression::None, Compression::Gzip { level: 9 }]);

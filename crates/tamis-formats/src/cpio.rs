@@ -26,10 +26,10 @@
 
 use std::path::Path;
 
-use tamis_cpio::archive::{ArchiveOptions, TimePolicy as CpioTimes};
+use tamis_cpio::archive::ArchiveOptions;
 use tamis_cpio::initramfs::normalize_archives;
 
-use crate::{Format, FormatError, Handler, Settings, TimePolicy};
+use crate::{Format, FormatError, Handler, Settings};
 
 /// The magic of the old binary format (`cpio -H bin`), octal 070707 as a 16-bit word, in
 /// either byte order.
@@ -81,13 +81,10 @@ impl Handler for Cpio {
                 Ok(None)
             };
         }
-        let times = match settings.policy {
-            TimePolicy::Clamp => CpioTimes::Clamp,
-            TimePolicy::Set => CpioTimes::Set,
-        };
+        let times = settings.policy;
         // cpio keeps 32-bit times: an epoch past 2106 is held at the largest one.
         let epoch = u32::try_from(settings.epoch.secs().max(0)).unwrap_or(u32::MAX);
-        let out = normalize_archives(bytes, epoch, ArchiveOptions { times, root_owner: false }).map_err(|e| match e {
+        let out = normalize_archives(bytes, epoch, ArchiveOptions::new(times)).map_err(|e| match e {
             tamis_cpio::CpioError::UnknownData { .. } => FormatError::LeftAlone(
                 "cpio archives followed by other data, such as an initramfs with a compressed archive: normalized by the initramfs stage",
             ),

@@ -147,6 +147,12 @@ fn shift(e: FormatError, by: usize) -> FormatError {
     }
 }
 
+/// The mtime and file name recorded in the header of the gzip member that starts `bytes`:
+/// what differs between two compressions of the same data at different times.
+pub fn header_mtime_and_name(bytes: &[u8]) -> Result<(u32, Option<&[u8]>), FormatError> {
+    parse_header(bytes).map(|h| (h.mtime, h.name))
+}
+
 fn parse_header(bytes: &[u8]) -> Result<Header<'_>, FormatError> {
     let fixed = bytes.get(..10).ok_or(FormatError::Truncated { what: "gzip header", offset: 0 })?;
     if fixed[2] != 8 {

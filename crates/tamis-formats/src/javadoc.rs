@@ -62,10 +62,11 @@ impl Handler for Javadoc {
             let start = at + meta.len();
             let date = head.get(start..start + 10).filter(|d| is_date(d));
             let date = date.ok_or(FormatError::Malformed { what: "javadoc meta date", offset: start })?;
-            let wanted = match settings.policy {
-                crate::TimePolicy::Clamp if date <= epoch_day.as_slice() => continue,
-                _ => epoch_day.clone(),
-            };
+            // Dates written YYYY-MM-DD sort as time does.
+            if settings.policy.apply(date, epoch_day.as_slice()) == date {
+                continue;
+            }
+            let wanted = epoch_day.clone();
             if date != wanted.as_slice() {
                 dates.push((start, wanted));
             }

@@ -112,19 +112,12 @@ pub enum FormatError {
     LeftAlone(&'static str),
 }
 
-/// What to do with a timestamp found inside a file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TimePolicy {
-    /// A time newer than the epoch becomes the epoch; an older one is kept.
-    #[default]
-    Clamp,
-    /// Every time becomes the epoch.
-    Set,
-}
+/// What to do with a timestamp found inside a file: the workspace's one time policy.
+pub use tamis_core::TimePolicy;
 
 /// What handlers are given besides the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Settings {
     /// `SOURCE_DATE_EPOCH`.
     pub epoch: Epoch,
@@ -141,12 +134,23 @@ impl Settings {
         Self { epoch, policy: TimePolicy::Clamp, gzip_keep_name: false }
     }
 
+    /// These settings with times clamped or set.
+    #[must_use]
+    pub fn with_policy(mut self, policy: TimePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// These settings keeping (or dropping) gzip file names.
+    #[must_use]
+    pub fn with_gzip_keep_name(mut self, keep: bool) -> Self {
+        self.gzip_keep_name = keep;
+        self
+    }
+
     /// The time (seconds since 1970) that `secs` should become.
     pub(crate) fn fix_time(&self, secs: i64) -> i64 {
-        match self.policy {
-            TimePolicy::Clamp => secs.min(self.epoch.secs()),
-            TimePolicy::Set => self.epoch.secs(),
-        }
+        self.policy.apply(secs, self.epoch.secs())
     }
 }
 
@@ -253,9 +257,66 @@ impl std::str::FromStr for Format {
     }
 }
 
+impl Format {
+    /// The first format (in the order of [`Format::ALL`]) whose handler recognises `bytes`
+    /// (its first [`HEAD_LEN`] bytes are enough): the handler that owns this content.
+    pub fn of(path: &Path, bytes: &[u8]) -> Option<Format> {
+        let head = bytes.get(..HEAD_LEN).unwrap_or(bytes);
+        Format::ALL.into_iter().find(|f| f.handler().matches(path, head))
+    }
+}
+
+/// What [`normalize_bytes`] made of a file's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Normalized {
+    /// The normalized bytes, or `None` if they were normal already.
+    pub bytes: Option<Vec<u8>>,
+    /// The formats whose handlers changed something, in the order they ran.
+    pub changed_by: Vec<Format>,
+}
+
+/// A handler that refused a file's bytes: the file is left as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {format} handler refused the file")]
+pub struct HandlerError {
+    /// The handler's format.
+    pub format: Format,
+    /// Why.
+    #[source]
+    pub error: FormatError,
+}
+
+/// Normalizes a file's bytes in memory, exactly as the formats stage would write them: every
+/// handler of `formats` that recognises the bytes runs, in the order given, each on the output
+/// of the one before. `path` is a hint only. This is what `tamis diff --explain` asks to learn
+/// whether two files differ only in what a handler removes.
+pub fn normalize_bytes(
+    formats: &[Format],
+    path: &Path,
+    bytes: &[u8],
+    settings: &Settings,
+) -> Result<Normalized, HandlerError> {
+    let mut current: Option<Vec<u8>> = None;
+    let mut changed_by = Vec::new();
+    for &format in formats {
+        let handler = format.handler();
+        let input = current.as_deref().unwrap_or(bytes);
+        if !handler.matches(path, input.get(..HEAD_LEN).unwrap_or(input)) {
+            continue;
+        }
+        if let Some(out) = handler.normalize(input, settings).map_err(|error| HandlerError { format, error })? {
+            changed_by.push(format);
+            current = Some(out);
+        }
+    }
+    Ok(Normalized { bytes: current, changed_by })
+}
+
 /// Options of the formats stage, as written in a profile (`[[stage]] name = "formats"`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct FormatsOptions {
     /// Clamp (default) or set every embedded time.
     #[serde(default)]
@@ -270,6 +331,29 @@ pub struct FormatsOptions {
 
 fn all_formats() -> Vec<Format> {
     Format::ALL.to_vec()
+}
+
+impl FormatsOptions {
+    /// These options with times clamped or set.
+    #[must_use]
+    pub fn with_policy(mut self, policy: TimePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// These options keeping (or dropping) gzip file names.
+    #[must_use]
+    pub fn with_gzip_keep_name(mut self, keep: bool) -> Self {
+        self.gzip_keep_name = keep;
+        self
+    }
+
+    /// These options normalizing only `types`.
+    #[must_use]
+    pub fn with_types(mut self, types: Vec<Format>) -> Self {
+        self.types = types;
+        self
+    }
 }
 
 impl Default for FormatsOptions {
@@ -536,31 +620,23 @@ impl StripFormats {
             Err(e) => return Verdict::Failed(tamis_core::Problem::from_error(path, &e).reason),
         };
         let bytes: &[u8] = buffer;
-        let mut current: Option<Vec<u8>> = None;
-        let mut what: Vec<&'static str> = Vec::new();
-        for format in &self.formats {
-            let handler = format.handler();
-            let input = current.as_deref().unwrap_or(bytes);
-            if !handler.matches(path, input.get(..HEAD_LEN).unwrap_or(input)) {
-                continue;
+        let normalized = match normalize_bytes(&self.formats, path, bytes, settings) {
+            Ok(normalized) => normalized,
+            Err(HandlerError { format, error: FormatError::LeftAlone(why) }) => {
+                return Verdict::Skipped(format!("{shown}: {format}: {why}"));
             }
-            match handler.normalize(input, settings) {
-                Ok(Some(out)) => {
-                    what.push(handler.what());
-                    current = Some(out);
-                }
-                Ok(None) => {}
-                Err(FormatError::LeftAlone(why)) => return Verdict::Skipped(format!("{shown}: {format}: {why}")),
-                // A version tamis does not know is not a fault of the file: said, with its number.
-                Err(e @ FormatError::UnknownVersion { .. }) => {
-                    return Verdict::Skipped(format!("{shown}: {format}: {e}"));
-                }
-                Err(e) => return Verdict::Failed(format!("{shown}: {format}: {e}; left as it was")),
+            // A version tamis does not know is not a fault of the file: said, with its number.
+            Err(HandlerError { format, error: e @ FormatError::UnknownVersion { .. } }) => {
+                return Verdict::Skipped(format!("{shown}: {format}: {e}"));
             }
-        }
-        match current {
-            Some(_) if holes => sparse(what.join("; ")),
-            Some(new) if new != bytes => Verdict::Changed(new, what.join("; ")),
+            Err(HandlerError { format, error }) => {
+                return Verdict::Failed(format!("{shown}: {format}: {error}; left as it was"));
+            }
+        };
+        let what = normalized.changed_by.iter().map(|f| f.handler().what()).collect::<Vec<_>>().join("; ");
+        match normalized.bytes {
+            Some(_) if holes => sparse(what),
+            Some(new) if new != bytes => Verdict::Changed(new, what),
             _ => Verdict::Normal,
         }
     }

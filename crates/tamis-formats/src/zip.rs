@@ -461,10 +461,7 @@ fn fix_ntfs(field: &mut [u8], settings: &Settings) {
     let fixed = settings.fix_time(secs);
     // Compared in ticks, so that a clamped time keeps its sub-second part only if not newer.
     let fixed_ticks = u64::try_from(fixed.saturating_add(NTFS_TO_UNIX)).unwrap_or(0).saturating_mul(10_000_000);
-    let new = match settings.policy {
-        crate::TimePolicy::Clamp => ticks.min(fixed_ticks),
-        crate::TimePolicy::Set => fixed_ticks,
-    };
+    let new = settings.policy.apply(ticks, fixed_ticks);
     field.copy_from_slice(&new.to_le_bytes());
 }
 

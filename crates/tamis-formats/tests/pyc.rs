@@ -5,7 +5,7 @@
 #![allow(clippy::disallowed_methods, clippy::print_stderr, reason = "a test finds its fixture and says what it skips")]
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use tamis_core::Epoch;
@@ -180,7 +180,7 @@ fn a_pyc_with_an_unknown_magic_is_reported_with_its_number() {
 
     let root = tamis_core::Root::open(dir.path()).unwrap();
     let cx = tamis_core::Context::new(Epoch::from_secs(1_700_000_000).unwrap(), tamis_core::Mode::Apply);
-    let options = tamis_formats::FormatsOptions { policy: tamis_formats::TimePolicy::Set, ..Default::default() };
+    let options = tamis_formats::FormatsOptions::default().with_policy(tamis_formats::TimePolicy::Set);
     let report = tamis_core::Normalizer::run(&tamis_formats::StripFormats::new(&options), &root, &cx).unwrap();
     assert!(report.changes.is_empty(), "{report:?}");
     assert!(report.problems.is_empty(), "a Python tamis does not know is no fault of the file: {report:?}");
@@ -195,18 +195,8 @@ fn a_pyc_with_an_unknown_magic_is_reported_with_its_number() {
 /// idempotent on it.
 #[test]
 fn every_pyc_of_a_real_rootfs_parses() {
-    let base = std::env::var_os("TAMIS_FIXTURE_DIR")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/fixtures"), PathBuf::from);
-    let root = base.join("rootfs-pair/a");
-    if !root.join("usr").exists() {
-        assert!(
-            std::env::var_os("TAMIS_REQUIRE_FIXTURES").is_none_or(|v| v != "1"),
-            "no fixture at {}",
-            root.display()
-        );
-        eprintln!("skipped: no fixture");
-        return;
-    }
+    let Some(pair) = tamis_test_support::fixture("rootfs-pair") else { return };
+    let root = pair.join("a");
     let tree = tamis_core::Root::open(&root).unwrap().walk().unwrap();
     let handler = Format::Pyc.handler();
     let mut seen = 0;

@@ -16,37 +16,9 @@ use std::process::Command;
 
 use tamis_core::{Context, Epoch, Mode, Normalizer, Report, Root};
 use tamis_formats::{FormatsOptions, StripFormats, TimePolicy};
+use tamis_test_support::{have, sh};
 
 const EPOCH: i64 = 1_700_000_000;
-
-/// Whether every tool is installed; if not, the test is skipped (or fails when required).
-fn have(tools: &[&str]) -> bool {
-    let missing: Vec<&&str> = tools
-        .iter()
-        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let required = std::env::var_os("TAMIS_REQUIRE_FIXTURES").is_some_and(|v| v == "1");
-    assert!(!required, "missing tools {missing:?} (scripts/test.sh installs them)");
-    eprintln!("skipped: missing tools {missing:?}");
-    false
-}
-
-/// Runs a shell script in `dir`, with the build environment pinned.
-fn sh(dir: &Path, script: &str) -> String {
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .current_dir(dir)
-        .env("TZ", "UTC")
-        .env("LC_ALL", "C")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn run(dir: &Path, mode: Mode, options: &FormatsOptions) -> Report {
     let cx = Context::new(Epoch::from_secs(EPOCH).unwrap(), mode);
@@ -135,7 +107,7 @@ fn gzip_name_kept_on_request_and_set_policy() {
     }
     let tmp = tempfile::tempdir().unwrap();
     sh(tmp.path(), "echo old > old.txt && touch -d 2001-01-01 old.txt && gzip -k old.txt");
-    let options = FormatsOptions { gzip_keep_name: true, policy: TimePolicy::Set, ..FormatsOptions::default() };
+    let options = FormatsOptions::default().with_gzip_keep_name(true).with_policy(TimePolicy::Set);
     let report = run(tmp.path(), Mode::Apply, &options);
     assert_eq!(report.changes.len(), 1, "an old time is set to the epoch: {report:?}");
     let bytes = fs::read(tmp.path().join("old.txt.gz")).unwrap();
@@ -196,7 +168,7 @@ fn jar_from_a_debian_package() {
     let tmp = tempfile::tempdir().unwrap();
     fs::copy(jar, tmp.path().join("tamis.jar")).unwrap();
     fs::copy(jar, tmp.path().join("sn.jar")).unwrap();
-    let set = FormatsOptions { policy: TimePolicy::Set, ..FormatsOptions::default() };
+    let set = FormatsOptions::default().with_policy(TimePolicy::Set);
     let report = run(tmp.path(), Mode::Check, &set);
     assert_eq!(report.changes.len(), 2, "{report:?}");
     assert_eq!(fs::read(tmp.path().join("sn.jar")).unwrap(), fs::read(jar).unwrap(), "check changes nothing");
@@ -224,7 +196,7 @@ fn every_jar_of_the_installed_packages() {
     }
     let tmp = tempfile::tempdir().unwrap();
     sh(tmp.path(), "for f in /usr/share/java/*.jar; do [ -L \"$f\" ] || cp -p \"$f\" .; done");
-    let set = FormatsOptions { policy: TimePolicy::Set, ..FormatsOptions::default() };
+    let set = FormatsOptions::default().with_policy(TimePolicy::Set);
     let report = run(tmp.path(), Mode::Apply, &set);
     assert!(report.problems.is_empty(), "{report:?}");
     assert!(run(tmp.path(), Mode::Apply, &set).is_clean());
@@ -277,7 +249,7 @@ fn ar_archives_and_debs() {
     assert!(listing.contains("Nov 14 22:13 2023"), "{listing}");
     sh(&a, "ar p lib.a x.txt | cmp - src/x.txt && dpkg-deb -I t.deb >/dev/null && dpkg-deb -c t.deb >/dev/null");
     // strip-nondeterminism sets (never clamps) ar times: compare on a copy made with --set.
-    let set = FormatsOptions { policy: TimePolicy::Set, ..FormatsOptions::default() };
+    let set = FormatsOptions::default().with_policy(TimePolicy::Set);
     run(&a, Mode::Apply, &set);
     assert!(run(&a, Mode::Apply, &set).is_clean());
     if have(&["strip-nondeterminism"]) {

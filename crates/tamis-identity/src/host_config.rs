@@ -8,6 +8,7 @@ use tamis_core::{Context, Edits, FileKind, Normalizer, Report, Result, Root};
 /// What to do with `/etc/hosts`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum HostsPolicy {
     /// Debian's default contents, with the profile's host name for `127.0.1.1`.
     #[default]
@@ -20,6 +21,7 @@ pub enum HostsPolicy {
 /// is always kept).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum ResolvConfPolicy {
     /// Emptied: the network configuration of the booted machine writes it.
     #[default]
@@ -33,6 +35,7 @@ pub enum ResolvConfPolicy {
 /// Options of the `host-config` stage.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct HostConfigOptions {
     /// The host name written to `/etc/hostname`, `/etc/hosts` and `/etc/mailname`: labels of
     /// letters, digits and hyphens (RFC 1123), checked when a profile is read ([`check_hostname`]).
@@ -44,19 +47,56 @@ pub struct HostConfigOptions {
     pub resolv_conf: ResolvConfPolicy,
 }
 
+impl HostConfigOptions {
+    /// The host name to write.
+    #[must_use]
+    pub fn with_hostname(mut self, hostname: impl Into<String>) -> Self {
+        self.hostname = hostname.into();
+        self
+    }
+
+    /// What to do with `/etc/hosts`.
+    #[must_use]
+    pub fn with_hosts(mut self, hosts: HostsPolicy) -> Self {
+        self.hosts = hosts;
+        self
+    }
+
+    /// What to do with `/etc/resolv.conf`.
+    #[must_use]
+    pub fn with_resolv_conf(mut self, resolv_conf: ResolvConfPolicy) -> Self {
+        self.resolv_conf = resolv_conf;
+        self
+    }
+}
+
 impl Default for HostConfigOptions {
     fn default() -> Self {
         Self { hostname: "debian".to_owned(), hosts: HostsPolicy::default(), resolv_conf: ResolvConfPolicy::default() }
     }
 }
 
+/// A name that cannot be a host name, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostnameError {
+    /// Empty, or longer than 64 bytes.
+    #[error("host name {0:?}: must be 1 to 64 characters long")]
+    Length(String),
+    /// A label that is not 1 to 63 letters, digits or inner hyphens.
+    #[error(
+        "host name {0:?}: each dot-separated label must be 1 to 63 letters, digits or hyphens, not starting or ending with a hyphen (RFC 1123)"
+    )]
+    Label(String),
+}
+
 /// Why `name` cannot be a host name, if it cannot: RFC 1123 labels (1 to 63 letters, digits
 /// and hyphens, no hyphen first or last) separated by dots, 64 bytes at most (Linux's
 /// `HOST_NAME_MAX`). A `/`, a space or a newline written to `/etc/hostname` would give the
 /// booted system a name that is no name, or more lines than the file has.
-pub fn check_hostname(name: &str) -> std::result::Result<(), String> {
+pub fn check_hostname(name: &str) -> std::result::Result<(), HostnameError> {
     if name.is_empty() || name.len() > 64 {
-        return Err(format!("host name {name:?}: must be 1 to 64 characters long"));
+        return Err(HostnameError::Length(name.to_owned()));
     }
     for label in name.split('.') {
         let ok = (1..=63).contains(&label.len())
@@ -64,9 +104,7 @@ pub fn check_hostname(name: &str) -> std::result::Result<(), String> {
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
-            return Err(format!(
-                "host name {name:?}: each dot-separated label must be 1 to 63 letters, digits or hyphens, not starting or ending with a hyphen (RFC 1123)"
-            ));
+            return Err(HostnameError::Label(name.to_owned()));
         }
     }
     Ok(())

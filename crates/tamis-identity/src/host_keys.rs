@@ -8,11 +8,21 @@ use tamis_core::{Action, Context, Edits, FileKind, Normalizer, Report, Result, R
 /// Options of the `host-keys` stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct HostKeysOptions {
     /// Install a systemd unit that creates new SSH host keys and a new snakeoil pair at first
     /// boot (when they are missing), before the SSH server starts.
     #[serde(default)]
     pub regenerate: bool,
+}
+
+impl HostKeysOptions {
+    /// Install (or not) the first-boot unit that makes new keys.
+    #[must_use]
+    pub fn with_regenerate(mut self, regenerate: bool) -> Self {
+        self.regenerate = regenerate;
+        self
+    }
 }
 
 /// The `host-keys` stage. See the [crate documentation](crate).
@@ -23,7 +33,7 @@ pub struct HostKeys {
 
 /// Other secrets generated at build time: the ssl-cert package's snakeoil pair, and GnuPG's
 /// trust database (it records its creation time).
-const SECRETS: &[&str] =
+pub const SECRETS: &[&str] =
     &["etc/ssl/certs/ssl-cert-snakeoil.pem", "etc/ssl/private/ssl-cert-snakeoil.key", "root/.gnupg/trustdb.gpg"];
 
 const UNIT_NAME: &str = "tamis-regenerate-host-keys.service";

@@ -22,11 +22,26 @@
 //! Proof: on two real mmdebstrap builds (different host names, clocks 3 days apart) the files
 //! these stages handle are identical afterwards, and the system still resolves its users and
 //! boots its services (tests in `bins/tamis/tests/rootfs.rs`).
+//!
+//! ```
+//! use tamis_core::{Context, Epoch, Mode, Normalizer, Root};
+//! use tamis_identity::{MachineId, MachineIdOptions};
+//!
+//! let chroot = tempfile::tempdir()?;
+//! std::fs::create_dir(chroot.path().join("etc"))?;
+//! std::fs::write(chroot.path().join("etc/machine-id"), "0123456789abcdef0123456789abcdef\n")?;
+//!
+//! let cx = Context::new(Epoch::from_secs(1_700_000_000).expect("a valid epoch"), Mode::Apply);
+//! let report = MachineId::new(MachineIdOptions::default()).run(&Root::open(chroot.path())?, &cx)?;
+//! assert!(!report.changes.is_empty());
+//! assert_eq!(std::fs::read(chroot.path().join("etc/machine-id"))?, b"", "made again at first boot");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod host_config;
 mod host_keys;
 mod machine_id;
 
-pub use host_config::{HostConfig, HostConfigOptions, HostsPolicy, ResolvConfPolicy, check_hostname};
-pub use host_keys::{HostKeys, HostKeysOptions};
-pub use machine_id::{DbusPolicy, MachineId, MachineIdOptions};
+pub use host_config::{HostConfig, HostConfigOptions, HostnameError, HostsPolicy, ResolvConfPolicy, check_hostname};
+pub use host_keys::{HostKeys, HostKeysOptions, SECRETS as BUILD_SECRETS};
+pub use machine_id::{DbusPolicy, MachineId, MachineIdOptions, SEEDS as RANDOM_SEEDS};

@@ -8,6 +8,7 @@ use tamis_core::{Context, Edits, FileKind, Normalizer, Report, Result, Root};
 /// What to do with D-Bus' copy of the machine id.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum DbusPolicy {
     /// `/var/lib/dbus/machine-id` becomes a link to `/etc/machine-id`, as Debian sets it up on
     /// systems installed since D-Bus 1.12.
@@ -20,10 +21,20 @@ pub enum DbusPolicy {
 /// Options of the `machine-id` stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct MachineIdOptions {
     /// D-Bus' copy.
     #[serde(default)]
     pub dbus: DbusPolicy,
+}
+
+impl MachineIdOptions {
+    /// What to do with D-Bus' copy of the machine id.
+    #[must_use]
+    pub fn with_dbus(mut self, dbus: DbusPolicy) -> Self {
+        self.dbus = dbus;
+        self
+    }
 }
 
 /// The `machine-id` stage. See the [crate documentation](crate).
@@ -34,7 +45,7 @@ pub struct MachineId {
 
 /// Random seeds saved at build time for "the next boot": every machine would start with the
 /// same entropy.
-const SEEDS: &[&str] = &["var/lib/systemd/random-seed", "var/lib/urandom/random-seed"];
+pub const SEEDS: &[&str] = &["var/lib/systemd/random-seed", "var/lib/urandom/random-seed"];
 
 impl MachineId {
     /// The stage's name.

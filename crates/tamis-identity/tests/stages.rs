@@ -58,7 +58,7 @@ fn ssh_host_keys_made_by_ssh_keygen_are_removed_and_regenerated_at_first_boot() 
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(root.join("etc/ssh/ssh_host_ed25519_key").exists());
 
-    let report = run(&HostKeys::new(HostKeysOptions { regenerate: true }), root, Mode::Apply);
+    let report = run(&HostKeys::new(HostKeysOptions::default().with_regenerate(true)), root, Mode::Apply);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     let tree = Root::open(root.join("etc/ssh")).unwrap().walk().unwrap();
     let left: Vec<String> = tree.entries().iter().skip(1).map(|e| e.path.display().to_string()).collect();
@@ -76,7 +76,7 @@ fn ssh_host_keys_made_by_ssh_keygen_are_removed_and_regenerated_at_first_boot() 
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(!said.contains("tamis-regenerate-host-keys.service:"), "systemd-analyze verify: {said}");
     }
-    assert!(run(&HostKeys::new(HostKeysOptions { regenerate: true }), root, Mode::Check).is_clean());
+    assert!(run(&HostKeys::new(HostKeysOptions::default().with_regenerate(true)), root, Mode::Check).is_clean());
 }
 
 #[test]
@@ -91,11 +91,10 @@ fn build_host_configuration_is_replaced_by_the_profiles() {
     write(root, "etc/udev/rules.d/70-persistent-net.rules", "SUBSYSTEM==\"net\"\n");
     write(root, "etc/udev/rules.d/99-local.rules", "# mine\n");
 
-    let options = HostConfigOptions {
-        hostname: "tails".into(),
-        hosts: HostsPolicy::Template,
-        resolv_conf: ResolvConfPolicy::Empty,
-    };
+    let options = HostConfigOptions::default()
+        .with_hostname("tails")
+        .with_hosts(HostsPolicy::Template)
+        .with_resolv_conf(ResolvConfPolicy::Empty);
     let report = run(&HostConfig::new(options.clone()), root, Mode::Apply);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(fs::read_to_string(root.join("etc/hostname")).unwrap(), "tails\n");
@@ -124,7 +123,7 @@ fn a_host_name_that_is_no_host_name_is_refused_and_nothing_is_written() {
     write(root, "etc/mailname", "buildd-42\n");
     write(root, "etc/hosts", "127.0.0.1 localhost\n");
     for bad in ["a/b", "two\nlines", "", "-lead", "trail-", "has space", "a..b", &"x".repeat(65)] {
-        let options = HostConfigOptions { hostname: bad.into(), ..HostConfigOptions::default() };
+        let options = HostConfigOptions::default().with_hostname(bad);
         let report = run(&HostConfig::new(options), root, Mode::Apply);
         assert_eq!(report.problems.len(), 1, "{bad:?}: {:?}", report.problems);
         assert!(report.problems[0].reason.contains("RFC 1123") || report.problems[0].reason.contains("1 to 64"));

@@ -21,15 +21,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use tamis_core::temp::{ChildGuard, OutputFile};
+use tamis_core::{Epoch, Mode};
 
 use crate::error::{Error, Result};
-use crate::normalize::{Options, Plan, Write, normalize_file};
+use crate::normalize::{Options, Plan, normalize_file};
 
 /// What to build.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct BuildOptions {
-    /// Seconds since 1970: every date of the image is this or earlier.
-    pub epoch: i64,
+    /// Every date of the image is this or earlier.
+    pub epoch: Epoch,
     /// The volume label (ISO 9660 volume ID, at most 32 characters).
     pub label: String,
     /// An EFI FAT image inside the tree (`boot/grub/efi.img`): an El Torito EFI entry and a
@@ -47,10 +49,11 @@ pub struct BuildOptions {
     pub xorriso: PathBuf,
 }
 
-impl Default for BuildOptions {
-    fn default() -> Self {
+impl BuildOptions {
+    /// A build dated `epoch`, labelled `TAMIS`, with no boot images, by the `xorriso` of `PATH`.
+    pub fn new(epoch: Epoch) -> Self {
         Self {
-            epoch: 0,
+            epoch,
             label: "TAMIS".into(),
             efi: None,
             bios: None,
@@ -72,10 +75,10 @@ pub struct Built {
 
 /// The xorriso arguments for building `tree` into `out`.
 pub fn xorriso_args(tree: &Path, out: &Path, options: &BuildOptions) -> Vec<String> {
-    let t = tamis_core::Timestamp::from_secs(options.epoch).to_string();
+    let t = options.epoch.timestamp().to_string();
     // xorriso's time strings: "=SECONDS" is seconds since 1970; the uuid wants YYYYMMDDhhmmsscc.
     let uuid: String = t.chars().filter(char::is_ascii_digit).chain("00".chars()).collect();
-    let at = format!("={}", options.epoch);
+    let at = format!("={}", options.epoch.secs());
     let mut a: Vec<String> = [
         "-no_rc",
         "-report_about",
@@ -167,7 +170,7 @@ pub fn build(tree: &Path, out: &Path, options: &BuildOptions) -> Result<Built> {
     let args = xorriso_args(tree, &temp_path, options);
     let child = Command::new(&options.xorriso)
         .args(&args)
-        .env("SOURCE_DATE_EPOCH", options.epoch.to_string())
+        .env("SOURCE_DATE_EPOCH", options.epoch.secs().to_string())
         .env("TZ", "UTC")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -192,12 +195,11 @@ pub fn build(tree: &Path, out: &Path, options: &BuildOptions) -> Result<Built> {
             reason: format!("failed ({}): {}", output.status, tail.into_iter().rev().collect::<Vec<_>>().join("\n")),
         });
     }
-    let plan = normalize_file(&temp_path, &Options { epoch: options.epoch, ..Options::default() }, Write::Apply)
-        .map_err(|e| match e {
-            // Name the image asked for, not the temporary file.
-            Error::Corrupt { reason, .. } => Error::Corrupt { path: out.to_owned(), reason },
-            other => other,
-        })?;
+    let plan = normalize_file(&temp_path, &Options::new(options.epoch), Mode::Apply).map_err(|e| match e {
+        // Name the image asked for, not the temporary file.
+        Error::Corrupt { reason, .. } => Error::Corrupt { path: out.to_owned(), reason },
+        other => other,
+    })?;
     temp.persist(0o644).map_err(|e| io("write", e))?;
     let mut command = vec![options.xorriso.display().to_string()];
     command.extend(xorriso_args(tree, out, options));

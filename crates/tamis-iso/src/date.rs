@@ -11,6 +11,8 @@
 //! offset 0, so that the time zone of the build host does not show) and makes a later one the
 //! epoch. A date that is not specified stays so; one that cannot be decoded is left alone.
 
+use tamis_core::Epoch;
+
 use tamis_core::{civil_from_days, days_from_civil};
 
 /// Seconds since 1970 of a civil date and time in UTC, `None` when a field is out of range.
@@ -51,7 +53,8 @@ pub fn encode7(secs: i64) -> Option<[u8; 7]> {
 }
 
 /// The 7-byte date clamped to `epoch` (see the [module documentation](self)).
-pub fn clamp7(b: [u8; 7], epoch: i64) -> [u8; 7] {
+pub fn clamp7(b: [u8; 7], epoch: Epoch) -> [u8; 7] {
+    let epoch = epoch.secs();
     match decode7(b) {
         Some(t) => encode7(t.min(epoch)).unwrap_or(b),
         None => b,
@@ -86,7 +89,8 @@ pub fn encode17(secs: i64, hundredths: u8) -> Option<[u8; 17]> {
 }
 
 /// The 17-byte date clamped to `epoch`: a later date becomes the epoch with no hundredths.
-pub fn clamp17(b: [u8; 17], epoch: i64) -> [u8; 17] {
+pub fn clamp17(b: [u8; 17], epoch: Epoch) -> [u8; 17] {
+    let epoch = epoch.secs();
     match decode17(b) {
         Some((t, _)) if t > epoch => encode17(epoch, 0).unwrap_or(b),
         Some((t, cs)) => encode17(t, cs).unwrap_or(b),
@@ -125,7 +129,11 @@ pub fn encode_fat(secs: i64) -> Option<(u16, u16)> {
 mod tests {
     use super::*;
 
-    const EPOCH: i64 = 1_700_000_000; // 2023-11-14T22:13:20Z
+    const EPOCH: i64 = 1_700_000_000;
+
+    fn epoch() -> Epoch {
+        Epoch::from_secs(EPOCH).unwrap()
+    } // 2023-11-14T22:13:20Z
 
     #[test]
     fn seven_byte_dates_round_trip_and_clamp() {
@@ -137,11 +145,11 @@ mod tests {
         assert_eq!(decode7(later_plus_one), None, "hour 24 is invalid");
         let later = [123, 11, 15, 0, 13, 20, 4];
         assert_eq!(decode7(later), Some(EPOCH + 3600));
-        assert_eq!(clamp7(later, EPOCH), b);
+        assert_eq!(clamp7(later, epoch()), b);
         // An earlier date keeps its instant, in UTC.
         let earlier = [100, 1, 1, 1, 0, 0, 4];
-        assert_eq!(clamp7(earlier, EPOCH), [100, 1, 1, 0, 0, 0, 0]);
-        assert_eq!(clamp7([0; 7], EPOCH), [0; 7]);
+        assert_eq!(clamp7(earlier, epoch()), [100, 1, 1, 0, 0, 0, 0]);
+        assert_eq!(clamp7([0; 7], epoch()), [0; 7]);
     }
 
     #[test]
@@ -149,10 +157,10 @@ mod tests {
         let mut later = *b"2026112313110042\0";
         later[16] = 0xfc; // GMT-1
         assert_eq!(decode17(later).unwrap().1, 42);
-        assert_eq!(&clamp17(later, EPOCH), b"2023111422132000\0");
-        assert_eq!(clamp17(UNSPECIFIED17, EPOCH), UNSPECIFIED17);
+        assert_eq!(&clamp17(later, epoch()), b"2023111422132000\0");
+        assert_eq!(clamp17(UNSPECIFIED17, epoch()), UNSPECIFIED17);
         let earlier = *b"2001020304050607\0";
-        assert_eq!(clamp17(earlier, EPOCH), earlier);
+        assert_eq!(clamp17(earlier, epoch()), earlier);
     }
 
     #[test]

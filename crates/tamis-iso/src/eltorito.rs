@@ -10,11 +10,11 @@ use crate::iso9660::{BLOCK, Volume};
 use crate::source::{Source, le16, le32, read};
 
 /// The platform ID of EFI boot entries.
-pub const PLATFORM_EFI: u8 = 0xEF;
+pub(crate) const PLATFORM_EFI: u8 = 0xEF;
 
 /// One bootable image named by the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootImage {
+pub(crate) struct BootImage {
     /// The platform of its section (0 x86 BIOS, 0xEF EFI).
     pub platform: u8,
     /// Absolute byte offset of the image.
@@ -24,7 +24,7 @@ pub struct BootImage {
 }
 
 /// Reads and validates the catalog at block `lba` of `volume`.
-pub fn read_catalog(src: &dyn Source, volume: &Volume, lba: u32) -> Parse<Vec<BootImage>> {
+pub(crate) fn read_catalog(src: &dyn Source, volume: &Volume, lba: u32) -> Parse<Vec<BootImage>> {
     let at = volume.at(lba);
     let cat = read(src, at, BLOCK, "El Torito boot catalog")?;
     let sum = (0..16).fold(0u16, |s, i| s.wrapping_add(le16(&cat, i * 2)));

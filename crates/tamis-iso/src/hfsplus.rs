@@ -13,11 +13,11 @@ use crate::error::{Parse, corrupt};
 use crate::source::{Source, read};
 
 /// Seconds between 1904-01-01 and 1970-01-01.
-pub const HFS_EPOCH_OFFSET: i64 = 2_082_844_800;
+pub(crate) const HFS_EPOCH_OFFSET: i64 = 2_082_844_800;
 
 /// A date field: where it lies and its value.
 #[derive(Debug, Clone)]
-pub struct DateField {
+pub(crate) struct DateField {
     /// Absolute byte offset of the big-endian `u32`.
     pub offset: u64,
     /// Its value (seconds since 1904, 0 for "not set").
@@ -39,13 +39,13 @@ fn be64(b: &[u8], at: usize) -> Option<u64> {
 }
 
 /// Whether an HFS+ (or HFSX) volume header lies 1024 bytes past `offset`.
-pub fn is_hfs_plus(src: &dyn Source, offset: u64) -> bool {
+pub(crate) fn is_hfs_plus(src: &dyn Source, offset: u64) -> bool {
     offset.checked_add(1026).is_some_and(|end| end <= src.len())
         && read(src, offset + 1024, 2, "HFS+ volume header").is_ok_and(|s| s == b"H+" || s == b"HX")
 }
 
 /// Every date of the HFS+ volume at `offset`: both volume headers and every catalog record.
-pub fn dates(src: &dyn Source, offset: u64) -> Parse<Vec<DateField>> {
+pub(crate) fn dates(src: &dyn Source, offset: u64) -> Parse<Vec<DateField>> {
     let bad = |what: &str| corrupt(format!("HFS+ volume at offset {offset}: {what}"));
     let header = read(src, offset + 1024, 512, "HFS+ volume header")?;
     let block = u64::from(be32(&header, 40).unwrap_or(0));

@@ -12,9 +12,9 @@ use crate::error::{Parse, corrupt};
 use crate::source::{Source, le32, read};
 
 /// The ISO 9660 logical block size (the only one in practice).
-pub const BLOCK: u64 = 2048;
+pub(crate) const BLOCK: u64 = 2048;
 /// Where the volume descriptors start: block 16.
-pub const DESCRIPTORS: u64 = 16 * BLOCK;
+pub(crate) const DESCRIPTORS: u64 = 16 * BLOCK;
 /// How many descriptors are read before giving up on a terminator.
 const MAX_DESCRIPTORS: u64 = 64;
 /// How many directories a hierarchy may have before it is called a loop.
@@ -23,20 +23,20 @@ const MAX_DIRECTORIES: usize = 1 << 20;
 const MAX_CONTINUATIONS: usize = 64;
 
 /// Volume descriptor types.
-pub mod kind {
+pub(crate) mod kind {
     /// A boot record (El Torito).
-    pub const BOOT: u8 = 0;
+    pub(crate) const BOOT: u8 = 0;
     /// The primary volume descriptor.
-    pub const PRIMARY: u8 = 1;
+    pub(crate) const PRIMARY: u8 = 1;
     /// A supplementary (Joliet) or, with version 2, enhanced volume descriptor.
-    pub const SUPPLEMENTARY: u8 = 2;
+    pub(crate) const SUPPLEMENTARY: u8 = 2;
     /// The set terminator.
-    pub const TERMINATOR: u8 = 255;
+    pub(crate) const TERMINATOR: u8 = 255;
 }
 
 /// One volume descriptor.
 #[derive(Debug, Clone)]
-pub struct Descriptor {
+pub(crate) struct Descriptor {
     /// Its type (see [`kind`]).
     pub kind: u8,
     /// Its version byte (2 for an ISO 9660:1999 enhanced descriptor).
@@ -49,18 +49,18 @@ pub struct Descriptor {
 
 impl Descriptor {
     /// Whether this is a Joliet descriptor (escape sequence `%/@`, `%/C` or `%/E`).
-    pub fn is_joliet(&self) -> bool {
+    pub(crate) fn is_joliet(&self) -> bool {
         self.kind == kind::SUPPLEMENTARY && matches!(&self.bytes[88..91], b"%/@" | b"%/C" | b"%/E")
     }
 
     /// The root directory record held at offset 156 (primary and supplementary descriptors).
-    pub fn root(&self) -> Parse<Record> {
+    pub(crate) fn root(&self) -> Parse<Record> {
         Record::parse(&self.bytes[156..190], self.offset + 156)
             .ok_or_else(|| corrupt(format!("volume descriptor at {}: bad root directory record", self.offset)))
     }
 
     /// A name for messages: "primary volume descriptor".
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match (self.kind, self.version) {
             (kind::PRIMARY, _) => "primary volume descriptor",
             (kind::SUPPLEMENTARY, 2) => "enhanced volume descriptor",
@@ -74,7 +74,7 @@ impl Descriptor {
 
 /// The volume descriptor set of one ISO 9660 volume.
 #[derive(Debug, Clone)]
-pub struct Volume {
+pub(crate) struct Volume {
     /// Absolute byte offset of the volume's block 0.
     pub base: u64,
     /// Descriptors in order, the terminator excluded.
@@ -83,7 +83,7 @@ pub struct Volume {
 
 impl Volume {
     /// Reads the descriptor set of the volume starting at `base`.
-    pub fn read(src: &dyn Source, base: u64) -> Parse<Self> {
+    pub(crate) fn read(src: &dyn Source, base: u64) -> Parse<Self> {
         let mut descriptors = Vec::new();
         for i in 0..MAX_DESCRIPTORS {
             let offset = base + DESCRIPTORS + i * BLOCK;
@@ -110,12 +110,12 @@ impl Volume {
     }
 
     /// Absolute byte offset of block `lba` of this volume.
-    pub fn at(&self, lba: u32) -> u64 {
+    pub(crate) fn at(&self, lba: u32) -> u64 {
         self.base + u64::from(lba) * BLOCK
     }
 
     /// The El Torito boot catalog's block, when the volume has an El Torito boot record.
-    pub fn boot_catalog(&self) -> Option<u32> {
+    pub(crate) fn boot_catalog(&self) -> Option<u32> {
         self.descriptors
             .iter()
             .find(|d| d.kind == kind::BOOT && d.bytes[7..30] == *b"EL TORITO SPECIFICATION")
@@ -124,7 +124,7 @@ impl Volume {
 }
 
 /// A both-endian 32-bit field (little-endian then big-endian copy); `None` when they differ.
-pub fn both32(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn both32(b: &[u8], at: usize) -> Option<u32> {
     let le = le32(b, at);
     let be = u32::from_be_bytes([b[at + 4], b[at + 5], b[at + 6], b[at + 7]]);
     (le == be).then_some(le)
@@ -132,7 +132,7 @@ pub fn both32(b: &[u8], at: usize) -> Option<u32> {
 
 /// One directory record.
 #[derive(Debug, Clone)]
-pub struct Record {
+pub(crate) struct Record {
     /// Absolute byte offset of the record.
     pub offset: u64,
     /// The record's first block (relative to the volume).
@@ -180,23 +180,23 @@ impl Record {
     }
 
     /// Whether it is a directory.
-    pub fn is_dir(&self) -> bool {
+    pub(crate) fn is_dir(&self) -> bool {
         self.flags & 2 != 0
     }
 
     /// Whether more extents of the same file follow in the next record.
-    pub fn is_multi_extent(&self) -> bool {
+    pub(crate) fn is_multi_extent(&self) -> bool {
         self.flags & 0x80 != 0
     }
 
     /// Absolute byte offset of the recording date.
-    pub fn date_offset(&self) -> u64 {
+    pub(crate) fn date_offset(&self) -> u64 {
         self.offset + 18
     }
 }
 
 /// Reads every record of the directory at `extent`, `size` bytes long.
-pub fn read_directory(src: &dyn Source, volume: &Volume, extent: u32, size: u32) -> Parse<Vec<Record>> {
+pub(crate) fn read_directory(src: &dyn Source, volume: &Volume, extent: u32, size: u32) -> Parse<Vec<Record>> {
     let start = volume.at(extent);
     let bytes = read(src, start, u64::from(size), "directory")?;
     let mut records = Vec::new();
@@ -223,7 +223,7 @@ pub fn read_directory(src: &dyn Source, volume: &Volume, extent: u32, size: u32)
 
 /// One System Use entry, with where it lies.
 #[derive(Debug, Clone)]
-pub struct SuEntry {
+pub(crate) struct SuEntry {
     /// The two-letter signature (`PX`, `TF`, `NM`, `SL`, `CE`…).
     pub signature: [u8; 2],
     /// Absolute byte offset of the entry.
@@ -233,14 +233,14 @@ pub struct SuEntry {
 }
 
 /// Whether the volume's root directory starts a SUSP area (`SP` entry), and its skip count.
-pub fn susp_skip(root_dot: &Record) -> Option<usize> {
+pub(crate) fn susp_skip(root_dot: &Record) -> Option<usize> {
     let su = &root_dot.system_use;
     (su.len() >= 7 && &su[..2] == b"SP" && su[2] >= 7 && su[4] == 0xBE && su[5] == 0xEF).then(|| usize::from(su[6]))
 }
 
 /// Every System Use entry of `record`, following continuation areas (`CE`). `skip` is the
 /// `SP` entry's skip count, applied to every record but the root's ".".
-pub fn su_entries(src: &dyn Source, volume: &Volume, record: &Record, skip: usize) -> Parse<Vec<SuEntry>> {
+pub(crate) fn su_entries(src: &dyn Source, volume: &Volume, record: &Record, skip: usize) -> Parse<Vec<SuEntry>> {
     let mut entries = Vec::new();
     let start = skip.min(record.system_use.len());
     let mut area = record.system_use[start..].to_vec();
@@ -297,7 +297,7 @@ pub fn su_entries(src: &dyn Source, volume: &Volume, record: &Record, skip: usiz
 
 /// A directory met in a walk, with its path.
 #[derive(Debug, Clone)]
-pub struct Visit {
+pub(crate) struct Visit {
     /// The directory's path: its raw ISO identifiers from the root (empty for the root).
     pub path: Vec<Vec<u8>>,
     /// Its records, "." and ".." first.
@@ -306,7 +306,12 @@ pub struct Visit {
 
 /// Walks the hierarchy below `root`, depth first in record order, calling `visit` on each
 /// directory. Refuses loops and too many directories.
-pub fn walk(src: &dyn Source, volume: &Volume, root: &Record, mut visit: impl FnMut(&Visit) -> Parse<()>) -> Parse<()> {
+pub(crate) fn walk(
+    src: &dyn Source,
+    volume: &Volume,
+    root: &Record,
+    mut visit: impl FnMut(&Visit) -> Parse<()>,
+) -> Parse<()> {
     let mut seen = BTreeSet::new();
     let mut stack = vec![(Vec::new(), root.extent, root.size)];
     while let Some((path, extent, size)) = stack.pop() {

@@ -14,12 +14,29 @@
 //! - [`IsoImages`] is the `iso` pipeline stage: images inside a tree, found by content.
 //!
 //! A corrupt image is an error naming it, never a panic, and is left untouched.
+//!
+//! ```
+//! use tamis_core::Epoch;
+//!
+//! // Dates are clamped to the epoch as ISO 9660 writes them (here a 7-byte directory record
+//! // date: years since 1900, month, day, hour, minute, second, offset from UTC in 15 minutes).
+//! let epoch = Epoch::from_secs(1_700_000_000).expect("a valid epoch"); // 2023-11-14T22:13:20Z
+//! let recorded = [126, 6, 1, 12, 0, 0, 0]; // 2026-06-01 12:00 UTC, after the epoch
+//! assert_eq!(tamis_iso::date::clamp7(recorded, epoch), [123, 11, 14, 22, 13, 20, 0]);
+//!
+//! // A whole image: `normalize_file(path, &Options::new(epoch), Mode::Apply)`; bytes that are no
+//! // ISO 9660 image are refused, never patched.
+//! let mut not_an_image = vec![0u8; 4096];
+//! assert!(tamis_iso::normalize_bytes(&mut not_an_image, &tamis_iso::Options::new(epoch)).is_err());
+//! ```
 
 pub mod build;
 pub mod date;
 mod eltorito;
 mod error;
+#[allow(unreachable_pub, reason = "moving to their own crate (issue 14), where they become its API")]
 mod fat;
+#[allow(unreachable_pub, reason = "moving to their own crate (issue 14), where they become its API")]
 mod gpt;
 mod hfsplus;
 mod iso9660;
@@ -32,7 +49,7 @@ mod stage;
 pub use build::{BuildOptions, Built, build};
 pub use error::{Error, Result};
 pub use gpt::{IdError, parse_guid, parse_hex32};
-pub use normalize::{Options, Patch, Plan, Write, normalize_bytes, normalize_file};
+pub use normalize::{Options, Patch, Plan, normalize_bytes, normalize_file};
 pub use reader::{IsoEntry, Reader};
 pub use source::Source;
 pub use stage::IsoImages;

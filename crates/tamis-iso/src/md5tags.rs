@@ -20,7 +20,7 @@ use crate::source::{Source, read};
 
 /// One tag, parsed.
 #[derive(Debug, Clone)]
-pub struct Tag {
+pub(crate) struct Tag {
     /// Absolute byte offset of the tag block.
     pub offset: u64,
     /// The tag's text, `\n` included.
@@ -74,7 +74,7 @@ fn md5_hex_at(text: &[u8], name: &str) -> Option<usize> {
 
 /// Every tag of the volume at `base`: those in the 48 blocks after the descriptors, and the
 /// ones their `next` fields lead to.
-pub fn find(src: &dyn Source, base: u64) -> Parse<Vec<Tag>> {
+pub(crate) fn find(src: &dyn Source, base: u64) -> Parse<Vec<Tag>> {
     let mut tags: Vec<Tag> = Vec::new();
     let mut queue: Vec<u64> = (17..64).collect();
     let mut seen = std::collections::BTreeSet::new();
@@ -110,7 +110,12 @@ fn read_patched(src: &dyn Source, offset: u64, len: u64, patches: &[Patch]) -> P
 /// The tags recomputed over the image as `patches` leave it: (tag, new text) for those that
 /// change. `patches` must be sorted by offset; the new tags are inserted into it as they come,
 /// so that a later tag covering an earlier one sees its new text.
-pub fn recompute(src: &dyn Source, base: u64, tags: &[Tag], patches: &mut Vec<Patch>) -> Parse<Vec<(Tag, Vec<u8>)>> {
+pub(crate) fn recompute(
+    src: &dyn Source,
+    base: u64,
+    tags: &[Tag],
+    patches: &mut Vec<Patch>,
+) -> Parse<Vec<(Tag, Vec<u8>)>> {
     const CHUNK: u64 = 4 << 20;
     let mut out = Vec::new();
     for tag in tags {

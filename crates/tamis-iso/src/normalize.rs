@@ -29,7 +29,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
-use tamis_core::Timestamp;
+use tamis_core::{Epoch, Mode, Timestamp};
 
 use crate::date;
 use crate::eltorito::{self, PLATFORM_EFI};
@@ -42,10 +42,11 @@ use crate::md5tags;
 use crate::source::{Source, inside, le16, le32, read};
 
 /// What the normalizer does with identifiers and dates.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
-    /// Seconds since 1970: dates later than it become it; identifiers derive from it.
-    pub epoch: i64,
+    /// Dates later than it become it; identifiers derive from it.
+    pub epoch: Epoch,
     /// The GPT disk GUID to write (as stored), instead of one derived from the epoch; partition
     /// GUIDs, the MBR signature and FAT serials then derive from it.
     pub disk_guid: Option<[u8; 16]>,
@@ -53,6 +54,13 @@ pub struct Options {
     pub mbr_signature: Option<u32>,
     /// The FAT volume serial to write instead of a derived one.
     pub fat_serial: Option<u32>,
+}
+
+impl Options {
+    /// Options for `epoch`: every identifier derived from it.
+    pub fn new(epoch: Epoch) -> Self {
+        Self { epoch, disk_guid: None, mbr_signature: None, fat_serial: None }
+    }
 }
 
 /// One field rewritten (or to be rewritten with `--check`).
@@ -295,7 +303,7 @@ impl Planner<'_> {
     fn hfs_plus(&mut self, offset: u64) -> Parse<()> {
         self.plan.hfs_volumes += 1;
         let location = format!("HFS+@{offset}");
-        let epoch = u32::try_from(self.options.epoch + hfsplus::HFS_EPOCH_OFFSET).unwrap_or(u32::MAX);
+        let epoch = u32::try_from(self.options.epoch.secs() + hfsplus::HFS_EPOCH_OFFSET).unwrap_or(u32::MAX);
         for date in hfsplus::dates(self.src, offset)? {
             let new = if date.value > epoch { epoch } else { date.value };
             self.set(
@@ -332,7 +340,7 @@ impl Planner<'_> {
                 self.set(at + 5, &boot[ext + 5..ext + 16], &new_label, &location, "volume label", show_text);
             }
         }
-        let epoch = self.options.epoch;
+        let epoch = self.options.epoch.secs();
         for e in fat.entries(self.src)? {
             let b = &e.bytes;
             let location = format!("{location}:{}", e.path);
@@ -458,7 +466,7 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
     if !has_volume(src, 0) {
         return Err(corrupt("not an ISO 9660 image (no CD001 at byte 32769)"));
     }
-    let seed = options.disk_guid.map_or_else(|| options.epoch.to_string().into_bytes(), |g| g.to_vec());
+    let seed = options.disk_guid.map_or_else(|| options.epoch.secs().to_string().into_bytes(), |g| g.to_vec());
     let mut p = Planner { src, options, seed, plan: Plan::default(), patched: BTreeSet::new() };
 
     // The partition tables first: they name where further volumes and the EFI images are.
@@ -537,27 +545,18 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
     Ok(p.plan)
 }
 
-/// Whether normalizing writes or only reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Write {
-    /// Patch the image.
-    Apply,
-    /// Change nothing.
-    Check,
-}
-
-/// Normalizes the image at `path` in place (or, with [`Write::Check`], only says what would
+/// Normalizes the image at `path` in place (or, with [`Mode::Check`], only says what would
 /// change). The whole image is validated before the first byte is written: a corrupt image is
 /// an error and is left untouched.
-pub fn normalize_file(path: &Path, options: &Options, write: Write) -> Result<Plan> {
+pub fn normalize_file(path: &Path, options: &Options, mode: Mode) -> Result<Plan> {
     let io = |op, source| Error::Io { path: path.to_owned(), op, source };
     let file =
-        std::fs::OpenOptions::new().read(true).write(write == Write::Apply).open(path).map_err(|e| io("open", e))?;
+        std::fs::OpenOptions::new().read(true).write(mode == Mode::Apply).open(path).map_err(|e| io("open", e))?;
     if !file.metadata().map_err(|e| io("stat", e))?.is_file() {
         return Err(Error::Corrupt { path: path.to_owned(), reason: "not a regular file".into() });
     }
     let plan = plan(&file, options).map_err(|f| f.at(path))?;
-    if write == Write::Apply && !plan.patches.is_empty() {
+    if mode == Mode::Apply && !plan.patches.is_empty() {
         // Whole, or not at all when interrupted: a signal handler waits for a commit to end.
         let mut applied = Ok(());
         tamis_core::temp::commit(|| {
@@ -587,9 +586,9 @@ fn apply(file: &File, plan: &Plan) -> Parse<()> {
 }
 
 /// Normalizes an image held in memory (tests, fuzzing): the plan, and the bytes patched.
-pub fn normalize_bytes(image: &mut [u8], options: &Options) -> std::result::Result<Plan, String> {
+pub fn normalize_bytes(image: &mut [u8], options: &Options) -> Result<Plan> {
     let src: &[u8] = image;
-    let plan = plan(&src, options).map_err(|f| f.at(Path::new("image")).to_string())?;
+    let plan = plan(&src, options).map_err(|f| f.at(Path::new("image")))?;
     for patch in &plan.patches {
         let at = patch.offset as usize;
         image[at..at + patch.new.len()].copy_from_slice(&patch.new);

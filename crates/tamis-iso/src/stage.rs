@@ -12,7 +12,7 @@ use tamis_core::{Action, Context, Edits, Entry, FileKind, Normalizer, Report, Re
 
 use crate::normalize::{Options, Plan, normalize_bytes, plan};
 
-/// The `iso` stage. See the [module documentation](self).
+/// The `iso` stage. See the documentation of its module (`src/stage.rs`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IsoImages;
 
@@ -58,7 +58,7 @@ impl Normalizer for IsoImages {
 
     fn run(&self, root: &Root, cx: &Context<'_>) -> Result<Report> {
         let tree = root.walk()?;
-        let options = Options { epoch: cx.epoch.secs(), ..Options::default() };
+        let options = Options::new(cx.epoch);
         let outcomes: Vec<(&Entry, Outcome)> =
             // A hard-link group once, under its first name: its other names follow the rewrite.
             tree.entries().par_iter().filter(|e| tree.is_first_name(e)).map(|e| (e, examine(root, e, &options))).collect();

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::Command;
 
 use tamis_core::FileKind;
-use tamis_iso::{Options, Reader, Write, normalize_file};
+use tamis_core::Mode;
+use tamis_iso::{Options, Reader, normalize_file};
 
 const EPOCH: i64 = 1_700_000_000;
 
@@ -73,12 +74,12 @@ fn rock_ridge_metadata_reads_back_and_continuation_areas_are_normalized() {
     assert_eq!((setuid.mode, setuid.uid, setuid.gid), (0o4751, meta.uid(), meta.gid()));
     assert_eq!(setuid.mtime.secs, meta.mtime());
 
-    let options = Options { epoch: EPOCH, ..Options::default() };
-    let plan = normalize_file(&a, &options, Write::Apply).unwrap();
+    let options = Options::new(tamis_core::Epoch::from_secs(EPOCH).unwrap());
+    let plan = normalize_file(&a, &options, Mode::Apply).unwrap();
     assert!(plan.patches.iter().any(|p| p.field.starts_with("Rock Ridge TF")));
-    normalize_file(&b, &options, Write::Apply).unwrap();
+    normalize_file(&b, &options, Mode::Apply).unwrap();
     assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "still different after normalize");
-    assert!(normalize_file(&a, &options, Write::Check).unwrap().patches.is_empty(), "not idempotent");
+    assert!(normalize_file(&a, &options, Mode::Check).unwrap().patches.is_empty(), "not idempotent");
     // The reader sees the clamped times, the same names.
     let after = Reader::open(&a).unwrap().entries().unwrap();
     assert_eq!(after.len(), entries.len());
@@ -93,11 +94,16 @@ fn every_truncation_of_a_real_image_is_an_error_not_a_panic() {
     let image = dir.path().join("a.iso");
     xorriso(&root, &image, false);
     let bytes = std::fs::read(&image).unwrap();
-    let options = Options { epoch: EPOCH, ..Options::default() };
-    // Cut inside each block of the metadata, and flip bytes there: never a panic.
+    let options = Options::new(tamis_core::Epoch::from_secs(EPOCH).unwrap());
+    // Cut inside each block of the metadata: a corrupt image, said so, never a panic nor a
+    // plan for bytes that are not there. Flip bytes there: never a panic.
     for cut in (0..bytes.len().min(64 * 2048)).step_by(509) {
         let mut short = bytes[..cut].to_vec();
-        let _ = tamis_iso::normalize_bytes(&mut short, &options);
+        match tamis_iso::normalize_bytes(&mut short, &options) {
+            Err(tamis_iso::Error::Corrupt { reason, .. }) => assert!(!reason.is_empty(), "cut at {cut}"),
+            other => panic!("cut at {cut} of {}: {other:?}", bytes.len()),
+        }
+        assert_eq!(short, bytes[..cut], "cut at {cut}: nothing patched");
         let mut flipped = bytes.clone();
         flipped[cut] ^= 0xA5;
         let _ = tamis_iso::normalize_bytes(&mut flipped, &options);
@@ -148,7 +154,7 @@ fn hostile_partition_tables_with_valid_crcs_are_errors_or_ignored_never_panics()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let bytes = std::fs::read(&image).unwrap();
-    let options = Options { epoch: EPOCH, ..Options::default() };
+    let options = Options::new(tamis_core::Epoch::from_secs(EPOCH).unwrap());
     let esp: [u8; 16] =
         [0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b];
     let hfs: [u8; 16] =

@@ -24,6 +24,7 @@ pub enum Difference {
 /// The groups a difference falls in, in the order a report lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Group {
     /// Only the first tree has the entry.
     OnlyInFirst,

@@ -20,14 +20,22 @@
 //! `bins/tamis/tests/rootfs.rs` (every content difference attributed to its stage; none left
 //! after `tamis normalize`).
 //!
-//! ```no_run
+//! ```
 //! use tamis_manifest::{Comparison, input};
 //!
-//! let (a, b) = (input::open("build-a".as_ref())?, input::open("build-b.jsonl".as_ref())?);
+//! // Two builds of one tree (a directory, a manifest `.jsonl`, a squashfs or an ISO image each).
+//! let (build_a, build_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+//! for (build, id) in [(&build_a, "0123"), (&build_b, "4567")] {
+//!     std::fs::create_dir(build.path().join("etc"))?;
+//!     std::fs::write(build.path().join("etc/machine-id"), id)?;
+//! }
+//! let (a, b) = (input::open(build_a.path())?, input::open(build_b.path())?);
 //! let comparison = Comparison::of(a.as_ref(), b.as_ref(), true)?;
 //! for d in &comparison.differences {
 //!     println!("{} {:?} {:?}", d.path, d.group, d.explanation.as_ref().map(|e| e.stage));
 //! }
+//! let id = comparison.differences.iter().find(|d| d.path == "/etc/machine-id").expect("differs");
+//! assert_eq!(id.explanation.as_ref().and_then(|e| e.stage), Some("machine-id"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -9,7 +9,7 @@
 //! `SOURCE_DATE_EPOCH` gets the epoch, an older one (a file shipped in a package, which carries
 //! the package's own date) keeps its time in whole seconds: nanoseconds are dropped, as every
 //! image format drops them ([`Timestamp::clamped`]), so that the tree is the one its image
-//! will hold. With [`Policy::Set`] every entry gets the epoch.
+//! will hold. With [`TimePolicy::Set`] every entry gets the epoch.
 //! Entries of every type are handled without following links: regular files, directories,
 //! links themselves, devices, FIFOs and sockets. Directories are done after their contents.
 //! An entry whose mtime changes gets the same value as its access time.
@@ -26,6 +26,20 @@
 //! Proof of validity: after a run, no entry is newer than the epoch (tests walk the tree), a
 //! second run changes nothing, and files outside the root behind links, symbolic or hard, keep
 //! their times.
+//!
+//! ```
+//! use tamis_core::{Context, Epoch, Mode, Normalizer, Root, TimePolicy};
+//! use tamis_mtime::{ClampMtimes, MtimeOptions};
+//!
+//! let chroot = tempfile::tempdir()?;
+//! std::fs::write(chroot.path().join("file"), "made now, after the epoch")?;
+//! let epoch = Epoch::from_secs(1_700_000_000).expect("a valid epoch");
+//! let stage = ClampMtimes::new(MtimeOptions::new(TimePolicy::Clamp));
+//! stage.run(&Root::open(chroot.path())?, &Context::new(epoch, Mode::Apply))?;
+//! let mtime = std::fs::metadata(chroot.path().join("file"))?.modified()?;
+//! assert_eq!(mtime, std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -33,27 +47,24 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Deserialize;
 use tamis_core::{
-    Action, Change, Context, Entry, FileKind, Mode, Normalizer, Problem, Report, Result, Root, Timestamp,
+    Action, Change, Context, Entry, FileKind, Mode, Normalizer, Problem, Report, Result, Root, TimePolicy, Timestamp,
 };
-
-/// What to do with times.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Policy {
-    /// Entries newer than the epoch get the epoch; older ones keep their time.
-    #[default]
-    Clamp,
-    /// Every entry gets the epoch.
-    Set,
-}
 
 /// Options of the mtime stage, as written in a profile (`[[stage]] name = "mtime"`, `policy = "set"`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct MtimeOptions {
     /// Clamp (default) or set.
     #[serde(default)]
-    pub policy: Policy,
+    pub policy: TimePolicy,
+}
+
+impl MtimeOptions {
+    /// Options with this policy.
+    pub fn new(policy: TimePolicy) -> Self {
+        Self { policy }
+    }
 }
 
 /// The mtime stage. See the [crate documentation](crate).
@@ -75,10 +86,8 @@ impl ClampMtimes {
 
     /// The time `entry` should have, if it is not the one it has.
     fn target(self, entry: &Entry, epoch: Timestamp) -> Option<Timestamp> {
-        let wanted = match self.options.policy {
-            Policy::Clamp => entry.meta.mtime.clamped(epoch),
-            Policy::Set => epoch,
-        };
+        // Whole seconds: see `Timestamp::clamped`.
+        let wanted = self.options.policy.apply(Timestamp::from_secs(entry.meta.mtime.secs), epoch);
         (entry.meta.mtime != wanted).then_some(wanted)
     }
 }
@@ -96,8 +105,8 @@ impl Normalizer for ClampMtimes {
         report.problems.extend(tree.problems().iter().cloned());
 
         let reason = match self.options.policy {
-            Policy::Clamp => "newer than the epoch, or not in whole seconds",
-            Policy::Set => "not at the epoch",
+            TimePolicy::Clamp => "newer than the epoch, or not in whole seconds",
+            TimePolicy::Set => "not at the epoch",
         };
         let todo: Vec<(&Entry, Timestamp)> =
             tree.entries().iter().filter_map(|e| self.target(e, epoch).map(|t| (e, t))).collect();

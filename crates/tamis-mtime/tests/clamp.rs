@@ -6,8 +6,8 @@ use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::Command;
 
-use tamis_core::{Context, Epoch, Mode, Normalizer, Report, Root};
-use tamis_mtime::{ClampMtimes, MtimeOptions, Policy};
+use tamis_core::{Context, Epoch, Mode, Normalizer, Report, Root, TimePolicy};
+use tamis_mtime::{ClampMtimes, MtimeOptions};
 
 const EPOCH: i64 = 1_700_000_000;
 const OLD: i64 = 1_600_000_000;
@@ -56,8 +56,8 @@ fn build(dir: &Path, reverse: bool) {
     }
 }
 
-fn run(root: &Path, policy: Policy, mode: Mode) -> Report {
-    let stage = ClampMtimes::new(MtimeOptions { policy });
+fn run(root: &Path, policy: TimePolicy, mode: Mode) -> Report {
+    let stage = ClampMtimes::new(MtimeOptions::new(policy));
     let cx = Context::new(Epoch::from_secs(EPOCH).unwrap(), mode);
     stage.run(&Root::open(root).unwrap(), &cx).unwrap()
 }
@@ -76,7 +76,7 @@ fn clamps_every_type_of_entry_and_nothing_outside() {
     build(dir.path(), false);
     let root = dir.path().join("root");
 
-    let report = run(&root, Policy::Clamp, Mode::Apply);
+    let report = run(&root, TimePolicy::Clamp, Mode::Apply);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     let changed = report.changes.len();
     assert_eq!(changed, mtimes(&root).len(), "all were newer but etc/a, which had nanoseconds");
@@ -94,7 +94,7 @@ fn clamps_every_type_of_entry_and_nothing_outside() {
     assert_eq!(fs::symlink_metadata(root.join("etc/b")).unwrap().atime(), EPOCH);
 
     // A second run has nothing to do.
-    let again = run(&root, Policy::Clamp, Mode::Apply);
+    let again = run(&root, TimePolicy::Clamp, Mode::Apply);
     assert!(again.is_clean(), "{:?}", again.changes);
 }
 
@@ -104,7 +104,7 @@ fn check_mode_reports_and_changes_nothing() {
     build(dir.path(), false);
     let root = dir.path().join("root");
     let before = mtimes(&root);
-    let report = run(&root, Policy::Clamp, Mode::Check);
+    let report = run(&root, TimePolicy::Clamp, Mode::Check);
     assert_eq!(report.mode, Mode::Check);
     assert!(!report.changes.is_empty());
     assert_eq!(report.changes[0].after.as_deref(), Some("2023-11-14T22:13:20Z"));
@@ -116,9 +116,9 @@ fn set_policy_moves_older_entries_too() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path(), false);
     let root = dir.path().join("root");
-    run(&root, Policy::Set, Mode::Apply);
+    run(&root, TimePolicy::Set, Mode::Apply);
     assert!(mtimes(&root).iter().all(|(_, secs, nanos)| (*secs, *nanos) == (EPOCH, 0)));
-    assert!(run(&root, Policy::Set, Mode::Check).is_clean());
+    assert!(run(&root, TimePolicy::Set, Mode::Check).is_clean());
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn reports_do_not_depend_on_creation_order_or_threads() {
         let dir = tempfile::tempdir().unwrap();
         build(dir.path(), reverse);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        let report = pool.install(|| run(&dir.path().join("root"), Policy::Clamp, Mode::Apply));
+        let report = pool.install(|| run(&dir.path().join("root"), TimePolicy::Clamp, Mode::Apply));
         reports.push(report);
     }
     for r in &reports[1..] {

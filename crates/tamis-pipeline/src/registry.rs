@@ -25,92 +25,47 @@ impl std::fmt::Debug for StageInfo {
     }
 }
 
+/// A stage built by `Stage::new(options)` from its `[[stage]]` table, or by `$build`.
+macro_rules! stage {
+    ($stage:ident) => {
+        stage!($stage, |options| Ok(Box::new($stage::new(options.try_into()?))))
+    };
+    ($stage:ident, $build:expr) => {
+        StageInfo { name: $stage::NAME, summary: $stage::SUMMARY, build: $build }
+    };
+}
+
+/// A stage that takes no options: its `[[stage]]` table must hold nothing but the name.
+macro_rules! stage_without_options {
+    ($stage:ident) => {
+        stage!($stage, |options| {
+            let NoOptions { .. } = options.try_into()?;
+            Ok(Box::new($stage))
+        })
+    };
+}
+
 static STAGES: &[StageInfo] = &[
-    StageInfo {
-        name: MachineId::NAME,
-        summary: MachineId::SUMMARY,
-        build: |options| Ok(Box::new(MachineId::new(options.try_into()?))),
-    },
-    StageInfo {
-        name: HostKeys::NAME,
-        summary: HostKeys::SUMMARY,
-        build: |options| Ok(Box::new(HostKeys::new(options.try_into()?))),
-    },
-    StageInfo {
-        name: HostConfig::NAME,
-        summary: HostConfig::SUMMARY,
-        build: |options| Ok(Box::new(HostConfig::new(options.try_into()?))),
-    },
-    StageInfo {
-        name: Logs::NAME,
-        summary: Logs::SUMMARY,
-        build: |options| Ok(Box::new(Logs::new(options.try_into()?))),
-    },
-    StageInfo {
-        name: Backups::NAME,
-        summary: Backups::SUMMARY,
-        build: |options| Ok(Box::new(Backups::new(options.try_into()?))),
-    },
-    StageInfo {
-        name: Shadow::NAME,
-        summary: Shadow::SUMMARY,
-        build: |options| Ok(Box::new(Shadow::new(options.try_into()?))),
-    },
-    StageInfo {
-        name: Ldconfig::NAME,
-        summary: Ldconfig::SUMMARY,
-        build: |options| {
-            let NoOptions {} = options.try_into()?;
-            Ok(Box::new(Ldconfig))
-        },
-    },
-    StageInfo {
-        name: ManDb::NAME,
-        summary: ManDb::SUMMARY,
-        build: |options| {
-            let NoOptions {} = options.try_into()?;
-            Ok(Box::new(ManDb))
-        },
-    },
-    StageInfo { name: Pyc::NAME, summary: Pyc::SUMMARY, build: |options| Ok(Box::new(Pyc::new(options.try_into()?))) },
-    StageInfo {
-        name: Fontconfig::NAME,
-        summary: Fontconfig::SUMMARY,
-        build: |options| Ok(Box::new(Fontconfig::new(options.try_into()?))),
-    },
-    StageInfo {
-        name: Initramfs::NAME,
-        summary: Initramfs::SUMMARY,
-        build: |options| Ok(Box::new(Initramfs::new(options.try_into()?))),
-    },
-    StageInfo {
-        name: IsoImages::NAME,
-        summary: IsoImages::SUMMARY,
-        build: |options| {
-            let NoOptions {} = options.try_into()?;
-            Ok(Box::new(IsoImages))
-        },
-    },
-    StageInfo {
-        name: StripFormats::NAME,
-        summary: StripFormats::SUMMARY,
-        build: |options| Ok(Box::new(StripFormats::new(&options.try_into()?))),
-    },
-    StageInfo {
-        name: ClampMtimes::NAME,
-        summary: ClampMtimes::SUMMARY,
-        build: |options| Ok(Box::new(ClampMtimes::new(options.try_into()?))),
-    },
-    StageInfo {
-        name: SquashfsStage::NAME,
-        summary: SquashfsStage::SUMMARY,
-        build: |options| {
-            let options: SquashfsStageOptions = options.try_into()?;
-            // A wrong compression level is a profile error, found before anything runs.
-            options.compression().map_err(<toml::de::Error as serde::de::Error>::custom)?;
-            Ok(Box::new(SquashfsStage::new(options)))
-        },
-    },
+    stage!(MachineId),
+    stage!(HostKeys),
+    stage!(HostConfig),
+    stage!(Logs),
+    stage!(Backups),
+    stage!(Shadow),
+    stage_without_options!(Ldconfig),
+    stage_without_options!(ManDb),
+    stage!(Pyc),
+    stage!(Fontconfig),
+    stage!(Initramfs),
+    stage_without_options!(IsoImages),
+    stage!(StripFormats, |options| Ok(Box::new(StripFormats::new(&options.try_into()?)))),
+    stage!(ClampMtimes),
+    stage!(SquashfsStage, |options| {
+        let options: SquashfsStageOptions = options.try_into()?;
+        // A wrong compression level is a profile error, found before anything runs.
+        options.compression().map_err(<toml::de::Error as serde::de::Error>::custom)?;
+        Ok(Box::new(SquashfsStage::new(options)))
+    }),
 ];
 
 /// Every registered stage, in the order `tamis stages` lists them.

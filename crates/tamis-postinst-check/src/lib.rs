@@ -21,6 +21,11 @@
 //!
 //! A [`Job`] (packages, base, variations) is plain data, written into every report: a batch
 //! engine runs one job per package (see `docs/postinst-check.md`).
+//!
+//! ```
+//! // Bases made for one check are kept by day, the day of the epoch they were made for.
+//! assert_eq!(tamis_postinst_check::day_of(1_700_000_000), "2023-11-14");
+//! ```
 
 mod base;
 mod classify;

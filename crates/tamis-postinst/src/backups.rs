@@ -8,11 +8,21 @@ use tamis_core::{Context, Edits, FileKind, Normalizer, Report, Result, Root};
 /// Options of the `backups` stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct BackupsOptions {
     /// Remove `/etc/passwd-`, `/etc/group-`, `/etc/shadow-`, `/etc/gshadow-`, `/etc/subuid-`,
     /// `/etc/subgid-` (the shadow tools' copies before their last change). When kept, the
     /// `shadow` stage normalizes `/etc/shadow-` too.
     pub account_backups: bool,
+}
+
+impl BackupsOptions {
+    /// Remove (or keep) the account tools' backups (`/etc/passwd-`, …).
+    #[must_use]
+    pub fn with_account_backups(mut self, account_backups: bool) -> Self {
+        self.account_backups = account_backups;
+        self
+    }
 }
 
 impl Default for BackupsOptions {
@@ -28,7 +38,7 @@ pub struct Backups {
 }
 
 /// Fixed paths of backups made while packages were installed.
-const FIXED: &[&str] = &[
+pub const FIXED: &[&str] = &[
     "var/lib/dpkg/status-old",
     "var/lib/dpkg/available-old",
     "var/lib/dpkg/diversions-old",
@@ -41,12 +51,14 @@ const FIXED: &[&str] = &[
     "var/cache/apt/srcpkgcache.bin",
 ];
 
-const ACCOUNTS: &[&str] = &["etc/passwd-", "etc/group-", "etc/shadow-", "etc/gshadow-", "etc/subuid-", "etc/subgid-"];
+/// The previous copies the account tools keep (`/etc/passwd-`, …).
+pub const ACCOUNTS: &[&str] =
+    &["etc/passwd-", "etc/group-", "etc/shadow-", "etc/gshadow-", "etc/subuid-", "etc/subgid-"];
 
 /// Suffixes dpkg and ucf give to the *old* version of a configuration file they replaced.
 /// (`.dpkg-dist`/`.ucf-dist`, the packaged version an administrator has not merged yet, are
 /// configuration, and are kept.)
-const OLD_CONFFILE: &[&str] = &[".dpkg-old", ".dpkg-bak", ".ucf-old"];
+pub const OLD_CONFFILE: &[&str] = &[".dpkg-old", ".dpkg-bak", ".ucf-old"];
 
 impl Backups {
     /// The stage's name.

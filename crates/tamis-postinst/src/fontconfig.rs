@@ -8,6 +8,7 @@ use tamis_core::{Context, Edits, FileKind, Normalizer, Report, Result, Root, Tim
 /// Options of the `fontconfig` stage (none yet).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct FontconfigOptions {}
 
 /// The `fontconfig` stage. See the [crate documentation](crate).
@@ -25,6 +26,29 @@ const CHECKSUM_AT: usize = 48;
 const CHECKSUM_NANO_AT: usize = 56;
 const HEADER_LEN: usize = 64;
 
+/// Why bytes are not a fontconfig cache this stage reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FontconfigCacheError {
+    /// Shorter than a cache header.
+    #[error("{0} bytes, shorter than a cache header")]
+    Short(usize),
+    /// Not `FC_CACHE_MAGIC_MMAP`.
+    #[error("magic {0:#010x} is not a fontconfig cache's")]
+    Magic(u32),
+    /// The header's size is not the file's.
+    #[error("header says {header} bytes, the file has {file}")]
+    Size {
+        /// The size in the header.
+        header: i64,
+        /// The file's size.
+        file: usize,
+    },
+    /// The font directory's name cannot be read.
+    #[error("{0}")]
+    Directory(&'static str),
+}
+
 /// The parts of a fontconfig cache file that say which directory it describes and which
 /// state of that directory it is valid for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,37 +61,43 @@ pub struct FontconfigCache {
     pub checksum_nano: i64,
 }
 
+/// Whether a file of `/var/cache/fontconfig` named `name` is a cache of the layout this stage
+/// reads (`*-le64.cache-N`, 64-bit little-endian machines).
+pub fn is_le64_cache(name: &str) -> bool {
+    name.contains("-le64.cache-")
+}
+
 impl FontconfigCache {
     /// Reads the header of a `*-le64.cache-N` file.
-    pub fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
-        let word = |at: usize| -> Option<[u8; 8]> { bytes.get(at..at + 8)?.try_into().ok() };
-        let int = |at: usize| -> Option<[u8; 4]> { bytes.get(at..at + 4)?.try_into().ok() };
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Self, FontconfigCacheError> {
         if bytes.len() < HEADER_LEN {
-            return Err(format!("{} bytes, shorter than a cache header", bytes.len()));
+            return Err(FontconfigCacheError::Short(bytes.len()));
         }
-        let magic = u32::from_le_bytes(int(0).ok_or("no magic")?);
+        // Offsets inside the header, whose length was checked above.
+        let word = |at: usize| i64::from_le_bytes(std::array::from_fn(|i| bytes[at + i]));
+        let int = |at: usize| u32::from_le_bytes(std::array::from_fn(|i| bytes[at + i]));
+        let magic = int(0);
         if magic != MAGIC {
-            return Err(format!("magic {magic:#010x} is not a fontconfig cache's"));
+            return Err(FontconfigCacheError::Magic(magic));
         }
-        let size = i64::from_le_bytes(word(SIZE_AT).ok_or("no size")?);
+        let size = word(SIZE_AT);
         if usize::try_from(size).ok() != Some(bytes.len()) {
-            return Err(format!("header says {size} bytes, the file has {}", bytes.len()));
+            return Err(FontconfigCacheError::Size { header: size, file: bytes.len() });
         }
-        let dir_at = usize::try_from(i64::from_le_bytes(word(DIR_AT).ok_or("no directory")?))
+        let dir_at = usize::try_from(word(DIR_AT))
             .ok()
             .filter(|&at| at >= HEADER_LEN && at < bytes.len())
-            .ok_or("directory name outside the file")?;
+            .ok_or(FontconfigCacheError::Directory("directory name outside the file"))?;
         let name = &bytes[dir_at..];
-        let end = name.iter().position(|&b| b == 0).ok_or("directory name not terminated")?;
+        let end = name
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(FontconfigCacheError::Directory("directory name not terminated"))?;
         let dir = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&name[..end]));
         if !dir.is_absolute() {
-            return Err(format!("directory {} is not absolute", dir.display()));
+            return Err(FontconfigCacheError::Directory("directory is not absolute"));
         }
-        Ok(Self {
-            dir,
-            checksum: i32::from_le_bytes(int(CHECKSUM_AT).ok_or("no checksum")?),
-            checksum_nano: i64::from_le_bytes(word(CHECKSUM_NANO_AT).ok_or("no checksum")?),
-        })
+        Ok(Self { dir, checksum: int(CHECKSUM_AT) as i32, checksum_nano: word(CHECKSUM_NANO_AT) })
     }
 
     /// Whether fontconfig finds this cache valid for a directory with this mtime.
@@ -156,7 +186,7 @@ impl Normalizer for Fontconfig {
                 continue;
             }
             edits.examined(1);
-            if name.contains("-le64.cache-") {
+            if is_le64_cache(&name) {
                 Self::one(&mut edits, &entry.path, cx.epoch.timestamp());
             } else {
                 let why = format!(

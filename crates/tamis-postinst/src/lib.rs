@@ -26,6 +26,17 @@
 //! `tamis normalize`; in the normalized chroot `python3` imports without rewriting a `.pyc`,
 //! `fc-cache` finds every cache valid, `getent` and `pwck` read the account databases
 //! (`bins/tamis/tests/rootfs.rs`).
+//!
+//! ```
+//! // /etc/shadow as useradd wrote it on the day of the build (day 20780), and an account made
+//! // long before; the stage keeps every byte but field 3 of the later one.
+//! let shadow = b"root:*:20780:0:99999:7:::\nold:*:19000:0:99999:7:::\n";
+//! let epoch = tamis_core::Epoch::from_secs(1_700_000_000).expect("a valid epoch"); // day 19675
+//! let fixed = tamis_postinst::clamp_last_change(shadow, epoch.days())?.expect("a later day");
+//! assert_eq!(fixed, b"root:*:19675:0:99999:7:::\nold:*:19000:0:99999:7:::\n");
+//! assert_eq!(tamis_postinst::clamp_last_change(&fixed, epoch.days())?, None);
+//! # Ok::<(), tamis_postinst::ShadowError>(())
+//! ```
 
 mod backups;
 mod fontconfig;
@@ -34,9 +45,12 @@ mod pyc;
 mod shadow;
 mod simple;
 
-pub use backups::{Backups, BackupsOptions};
-pub use fontconfig::{Fontconfig, FontconfigCache, FontconfigOptions};
+pub use backups::{
+    ACCOUNTS as ACCOUNT_BACKUPS, Backups, BackupsOptions, FIXED as PACKAGE_TOOL_BACKUPS,
+    OLD_CONFFILE as OLD_CONFFILE_SUFFIXES,
+};
+pub use fontconfig::{Fontconfig, FontconfigCache, FontconfigCacheError, FontconfigOptions, is_le64_cache};
 pub use logs::{LogPolicy, Logs, LogsOptions};
-pub use pyc::{Pyc, PycHeader, PycOptions};
-pub use shadow::{Shadow, ShadowOptions, clamp_last_change};
+pub use pyc::{Pyc, PycHeader, PycHeaderError, PycOptions};
+pub use shadow::{Shadow, ShadowError, ShadowOptions, clamp_last_change, last_change_days};
 pub use simple::{Ldconfig, ManDb, NoOptions};

@@ -8,6 +8,7 @@ use tamis_core::{Context, Edits, FileKind, Normalizer, Report, Result, Root};
 /// What to do with a log file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum LogPolicy {
     /// Emptied in place: owner, group and mode stay, which some programs need
     /// (`/var/log/btmp` is `root:utmp 0660`).
@@ -20,10 +21,20 @@ pub enum LogPolicy {
 /// Options of the `logs` stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LogsOptions {
     /// Truncate (default) or remove plain log files.
     #[serde(default)]
     pub policy: LogPolicy,
+}
+
+impl LogsOptions {
+    /// Empty or remove logs.
+    #[must_use]
+    pub fn with_policy(mut self, policy: LogPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
 }
 
 /// The `logs` stage. See the [crate documentation](crate).

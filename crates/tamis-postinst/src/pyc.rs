@@ -10,11 +10,24 @@ use tamis_core::{Action, Context, Edits, Entry, FileKind, Normalizer, Report, Re
 /// Options of the `pyc` stage (none yet).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PycOptions {}
 
 /// The `pyc` stage. See the [crate documentation](crate).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Pyc;
+
+/// Why bytes are not a pyc header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PycHeaderError {
+    /// Fewer than 16 bytes.
+    #[error("{0} bytes, shorter than a pyc header")]
+    Short(usize),
+    /// The magic number does not end in `\r\n`.
+    #[error("no pyc magic number")]
+    NoMagic,
+}
 
 /// The 16-byte header of a `.pyc` file (PEP 552).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,14 +44,12 @@ pub struct PycHeader {
 
 impl PycHeader {
     /// Parses the first 16 bytes of a `.pyc`.
-    pub fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
-        let header: &[u8; 16] = bytes
-            .get(..16)
-            .and_then(|h| h.try_into().ok())
-            .ok_or_else(|| format!("{} bytes, shorter than a pyc header", bytes.len()))?;
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Self, PycHeaderError> {
+        let header: &[u8; 16] =
+            bytes.get(..16).and_then(|h| h.try_into().ok()).ok_or(PycHeaderError::Short(bytes.len()))?;
         let word = |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
         if header[2..4] != *b"\r\n" {
-            return Err("no pyc magic number".to_owned());
+            return Err(PycHeaderError::NoMagic);
         }
         Ok(Self {
             magic: [header[0], header[1], header[2], header[3]],
@@ -46,6 +57,14 @@ impl PycHeader {
             source_mtime: word(8),
             source_size: word(12),
         })
+    }
+
+    /// `bytes` (a pyc) with `mtime` recorded as its source's mtime; `None` if shorter than a
+    /// header.
+    pub fn with_source_mtime(bytes: &[u8], mtime: u32) -> Option<Vec<u8>> {
+        let mut out = bytes.to_vec();
+        out.get_mut(8..12)?.copy_from_slice(&mtime.to_le_bytes());
+        Some(out)
     }
 
     /// Whether Python validates this file against its source's mtime and size (not a hash).
@@ -181,17 +200,18 @@ impl Normalizer for Pyc {
                     let links = tree.links(pyc);
                     let reason = "source mtime changes with the clamp";
                     edits.apply_linked(&pyc.path, &links, Action::Rewrite, reason, values, |root| {
-                        let mut bytes = root.read(&pyc.path)?;
+                        let bytes = root.read(&pyc.path)?;
                         // Checked again on the bytes about to be written: never patch what changed since.
-                        if PycHeader::parse(&bytes).ok().map(|h| h.source_mtime) != Some(from) {
+                        let patched = PycHeader::with_source_mtime(&bytes, to)
+                            .filter(|_| PycHeader::parse(&bytes).ok().map(|h| h.source_mtime) == Some(from));
+                        let Some(patched) = patched else {
                             return Err(tamis_core::Error::Io {
                                 path: pyc.path.clone(),
                                 op: "patch (changed while being normalized)",
                                 source: std::io::Error::other("header differs from the one read before"),
                             });
-                        }
-                        bytes[8..12].copy_from_slice(&to.to_le_bytes());
-                        root.replace(&pyc.path, &bytes, &links)
+                        };
+                        root.replace(&pyc.path, &patched, &links)
                     });
                 }
             }

@@ -8,6 +8,7 @@ use tamis_core::{Context, Edits, FileKind, Normalizer, Report, Result, Root};
 /// Options of the `shadow` stage (none yet).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ShadowOptions {}
 
 /// The `shadow` stage. See the [crate documentation](crate).
@@ -27,13 +28,33 @@ impl Shadow {
     }
 }
 
+/// A line of a shadow(5) file that is not an entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShadowError {
+    /// Not the 9 fields of an entry.
+    #[error("line {line}: {fields} fields, a shadow entry has 9")]
+    Fields {
+        /// The line, from 1.
+        line: usize,
+        /// How many fields it has.
+        fields: usize,
+    },
+    /// Field 3 is neither empty nor a number of days.
+    #[error("line {line}: field 3 is not a number of days")]
+    LastChange {
+        /// The line, from 1.
+        line: usize,
+    },
+}
+
 /// Sets field 3 (`sp_lstchg`, days since 1970-01-01) of every entry of a shadow(5) file to
 /// `max_day` where it is later; every other byte stays as it is. An empty field 3 (aging
 /// disabled) and `0` (change forced at next login) mean something else and are kept.
 ///
 /// Returns the new contents if anything changed, `Ok(None)` if nothing had to, and an error
 /// naming the first line that is not a shadow entry (the file is then left alone).
-pub fn clamp_last_change(text: &[u8], max_day: i64) -> std::result::Result<Option<Vec<u8>>, String> {
+pub fn clamp_last_change(text: &[u8], max_day: i64) -> std::result::Result<Option<Vec<u8>>, ShadowError> {
     let mut out = Vec::with_capacity(text.len());
     let mut changed = false;
     for (number, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
@@ -42,18 +63,7 @@ pub fn clamp_last_change(text: &[u8], max_day: i64) -> std::result::Result<Optio
             out.extend_from_slice(line);
             continue;
         }
-        let fields: Vec<&[u8]> = body.split(|&b| b == b':').collect();
-        if fields.len() != 9 {
-            return Err(format!("line {}: {} fields, a shadow entry has 9", number + 1, fields.len()));
-        }
-        let last_change = fields[2];
-        let day = if last_change.is_empty() {
-            None
-        } else {
-            let digits = std::str::from_utf8(last_change).ok().filter(|s| s.bytes().all(|b| b.is_ascii_digit()));
-            let day = digits.and_then(|s| s.parse::<i64>().ok());
-            Some(day.ok_or_else(|| format!("line {}: field 3 is not a number of days", number + 1))?)
-        };
+        let (fields, day) = parse_entry(number, body)?;
         match day {
             Some(day) if day > max_day => {
                 changed = true;
@@ -75,6 +85,34 @@ pub fn clamp_last_change(text: &[u8], max_day: i64) -> std::result::Result<Optio
         }
     }
     Ok(changed.then_some(out))
+}
+
+/// The fields of one shadow(5) entry (line `number`, from 0) and its field 3 as a number of
+/// days (`None` when empty).
+fn parse_entry(number: usize, body: &[u8]) -> std::result::Result<(Vec<&[u8]>, Option<i64>), ShadowError> {
+    let fields: Vec<&[u8]> = body.split(|&b| b == b':').collect();
+    if fields.len() != 9 {
+        return Err(ShadowError::Fields { line: number + 1, fields: fields.len() });
+    }
+    let last_change = fields[2];
+    let day = if last_change.is_empty() {
+        None
+    } else {
+        let digits = std::str::from_utf8(last_change).ok().filter(|s| s.bytes().all(|b| b.is_ascii_digit()));
+        let day = digits.and_then(|s| s.parse::<i64>().ok());
+        Some(day.ok_or(ShadowError::LastChange { line: number + 1 })?)
+    };
+    Ok((fields, day))
+}
+
+/// Field 3 (`sp_lstchg`) of every entry of a shadow(5) file, in order (`None` where empty);
+/// empty lines are not entries. An error names the first line that is not a shadow entry.
+pub fn last_change_days(text: &[u8]) -> std::result::Result<Vec<Option<i64>>, ShadowError> {
+    text.split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty())
+        .map(|(number, line)| parse_entry(number, line).map(|(_, day)| day))
+        .collect()
 }
 
 impl Normalizer for Shadow {
@@ -135,10 +173,13 @@ mod tests {
     #[test]
     fn malformed_lines_are_refused_with_their_number() {
         assert_eq!(
-            clamp_last_change(b"root:*:1:0:99999:7:::\nbroken\n", 5).unwrap_err(),
+            clamp_last_change(b"root:*:1:0:99999:7:::\nbroken\n", 5).unwrap_err().to_string(),
             "line 2: 1 fields, a shadow entry has 9"
         );
-        assert!(clamp_last_change(b"root:*:soon:0:99999:7:::\n", 5).unwrap_err().contains("line 1: field 3"));
+        assert_eq!(
+            clamp_last_change(b"root:*:soon:0:99999:7:::\n", 5).unwrap_err(),
+            ShadowError::LastChange { line: 1 }
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use tamis_core::{Context, Edits, FileKind, Normalizer, Report, Result, Root};
 /// A stage without options.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct NoOptions {}
 
 /// The `ldconfig` stage: removes `/var/cache/ldconfig/aux-cache`, which records the inode

@@ -51,7 +51,7 @@ fn p(path: &Path) -> &str {
 #[test]
 fn shadow_written_by_useradd_gets_the_epoch_day_and_stays_valid() {
     if !is_root() {
-        eprintln!("skipped: useradd --prefix needs root");
+        tamis_test_support::skip("useradd --prefix needs root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -176,18 +176,8 @@ fn hash_based_and_malformed_pycs_are_left_alone() {
 
 /// A cache written by the real fc-cache in the real rootfs fixture, if it was built.
 fn real_fontconfig_cache() -> Option<(Vec<u8>, FontconfigCache)> {
-    let base = std::env::var_os("TAMIS_FIXTURE_DIR")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/fixtures"), PathBuf::from);
-    let caches = base.join("rootfs-pair/a/var/cache/fontconfig");
-    let Ok(entries) = fs::read_dir(&caches) else {
-        assert!(
-            std::env::var_os("TAMIS_REQUIRE_FIXTURES").is_none_or(|v| v != "1"),
-            "{}: no fixture (scripts/make-rootfs-pair.sh)",
-            caches.display()
-        );
-        eprintln!("skipped: no rootfs fixture");
-        return None;
-    };
+    let caches = tamis_test_support::fixture("rootfs-pair")?.join("a/var/cache/fontconfig");
+    let entries = fs::read_dir(&caches).unwrap_or_else(|e| panic!("{}: {e}", caches.display()));
     let mut found: Vec<_> =
         entries.map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(".cache-8")).collect();
     found.sort();
@@ -328,7 +318,7 @@ fn backups_are_removed_and_configuration_is_kept() {
     );
     assert!(dir.path().join("etc/default/foo.dpkg-dist").exists(), "configuration an admin may merge is kept");
     assert!(dir.path().join("var/lib/ucf/hashfile").exists());
-    let keep = Backups::new(BackupsOptions { account_backups: false });
+    let keep = Backups::new(BackupsOptions::default().with_account_backups(false));
     fs::write(dir.path().join("etc/passwd-"), "x").unwrap();
     assert!(run(&keep, dir.path(), Mode::Apply).is_clean());
 }

@@ -15,20 +15,25 @@
 //! bytes; two real rootfs builds, normalized, give identical images
 //! (`bins/tamis/tests/squashfs.rs`). The reader is fuzzed (`fuzz/fuzz_targets/squashfs.rs`).
 //!
-//! ```no_run
+//! ```
 //! use tamis_core::{Epoch, Root};
 //! use tamis_squashfs::{Compression, Image, WriteOptions, write_image};
 //!
-//! let root = Root::open("/srv/chroot")?;
+//! let chroot = tempfile::tempdir()?; // an image's root tree, such as /srv/chroot
+//! std::fs::write(chroot.path().join("hostname"), "debian\n")?;
+//! let root = Root::open(chroot.path())?;
 //! let mut options = WriteOptions::new(Epoch::parse("1700000000")?);
 //! options.compression = Compression::Xz { dict_size: None, x86: true };
 //! options.block_size = 1 << 20;
-//! write_image(&root, std::fs::File::create("filesystem.squashfs")?, &options)?;
+//! let out = tempfile::tempdir()?;
+//! let image_path = out.path().join("filesystem.squashfs");
+//! write_image(&root, std::fs::File::create(&image_path)?, &options)?;
 //!
-//! let image = Image::open("filesystem.squashfs".as_ref())?;
+//! let image = Image::open(&image_path)?;
 //! for entry in image.entries()? {
 //!     println!("{} {:o} {}", entry.path.display(), entry.mode, entry.size);
 //! }
+//! assert!(image.entries()?.iter().any(|e| e.path.ends_with("hostname") && e.size == 7));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

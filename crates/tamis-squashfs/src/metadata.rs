@@ -20,33 +20,33 @@ pub(crate) struct MetadataWriter {
 }
 
 impl MetadataWriter {
-    pub fn new(compression: Compression) -> Self {
+    pub(crate) fn new(compression: Compression) -> Self {
         Self { compression, out: Vec::new(), pending: Vec::with_capacity(METADATA_SIZE), starts: Vec::new() }
     }
 
     /// Where the next byte goes: (block start, offset in the block).
-    pub fn position(&self) -> (u64, u16) {
+    pub(crate) fn position(&self) -> (u64, u16) {
         (self.out.len() as u64, self.pending.len() as u16)
     }
 
     /// The position as an inode reference: block start << 16 | offset.
-    pub fn reference(&self) -> u64 {
+    pub(crate) fn reference(&self) -> u64 {
         let (start, offset) = self.position();
         (start << 16) | u64::from(offset)
     }
 
     /// The uncompressed length written so far.
-    pub fn uncompressed_len(&self) -> u64 {
+    pub(crate) fn uncompressed_len(&self) -> u64 {
         (self.starts.len() * METADATA_SIZE + self.pending.len()) as u64
     }
 
     /// The start of the block holding uncompressed offset `at` (written or being filled).
-    pub fn block_start_of(&self, at: u64) -> u64 {
+    pub(crate) fn block_start_of(&self, at: u64) -> u64 {
         let block = (at / METADATA_SIZE as u64) as usize;
         self.starts.get(block).copied().unwrap_or(self.out.len() as u64)
     }
 
-    pub fn push(&mut self, mut bytes: &[u8]) -> Result<(), String> {
+    pub(crate) fn push(&mut self, mut bytes: &[u8]) -> Result<(), String> {
         while !bytes.is_empty() {
             let room = METADATA_SIZE - self.pending.len();
             let (now, later) = bytes.split_at(room.min(bytes.len()));
@@ -76,7 +76,7 @@ impl MetadataWriter {
     }
 
     /// The compressed table and the start of each of its blocks.
-    pub fn finish(mut self) -> Result<(Vec<u8>, Vec<u64>), String> {
+    pub(crate) fn finish(mut self) -> Result<(Vec<u8>, Vec<u64>), String> {
         self.flush()?;
         Ok((self.out, self.starts))
     }

@@ -1,0 +1,88 @@
+//! What tamis' tests share: where the real-rootfs fixtures are, whether the real tools are
+//! installed, and the rule for a test that lacks one: it says "skipped" and passes on a
+//! developer's machine, and **fails** when `TAMIS_REQUIRE_FIXTURES=1` (set by `scripts/test.sh`,
+//! hence by CI, which builds every fixture and installs every tool), so that a missing fixture
+//! can never turn a CI run green by skipping.
+//!
+//! ```
+//! // A tool every machine has: the test goes on.
+//! assert!(tamis_test_support::have(&["sh"]));
+//! let out = tamis_test_support::sh(std::path::Path::new("."), "printf '%s' \"$TZ\"");
+//! assert_eq!(out, "UTC", "scripts run with the build environment pinned");
+//! ```
+
+#![allow(
+    clippy::disallowed_methods,
+    clippy::print_stderr,
+    clippy::missing_panics_doc,
+    reason = "test support: reads the environment, says what it skipped, panics as a test fails"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Whether the run requires every fixture and tool (`TAMIS_REQUIRE_FIXTURES=1`, as in CI).
+pub fn required() -> bool {
+    std::env::var_os("TAMIS_REQUIRE_FIXTURES").is_some_and(|v| v == "1")
+}
+
+/// Says that a test is skipped, and why; a failure instead when the run is [`required`].
+pub fn skip(why: &str) {
+    assert!(!required(), "{why} (TAMIS_REQUIRE_FIXTURES=1: scripts/test.sh builds and installs everything)");
+    eprintln!("skipped: {why}");
+}
+
+/// Where the fixtures are: `TAMIS_FIXTURE_DIR`, or `target/fixtures` of the workspace.
+pub fn fixture_dir() -> PathBuf {
+    std::env::var_os("TAMIS_FIXTURE_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/fixtures"), PathBuf::from)
+}
+
+/// The fixture `name` built by `scripts/make-rootfs-pair.sh` (`rootfs-pair`, `initramfs-pair`,
+/// …), complete (its `stamp` written last). When it is missing: `None` after [`skip`].
+pub fn fixture(name: &str) -> Option<PathBuf> {
+    let dir = fixture_dir().join(name);
+    if dir.join("stamp").exists() {
+        return Some(dir);
+    }
+    skip(&format!("no fixture at {}; build it with scripts/make-rootfs-pair.sh", dir.display()));
+    None
+}
+
+/// Whether every tool is on `PATH`; if not, [`skip`] naming the missing ones.
+pub fn have(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| !Command::new("sh").args(["-c", &format!("command -v {t}")]).output().unwrap().status.success())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    skip(&format!("missing tools {missing:?}"));
+    false
+}
+
+/// Runs a bash script in `dir` with the build environment pinned (`TZ=UTC`, `LC_ALL=C`, no
+/// `SOURCE_DATE_EPOCH`), `-euo pipefail`; returns its stdout, or fails the test with its stderr.
+pub fn sh(dir: &Path, script: &str) -> String {
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(dir)
+        .env("TZ", "UTC")
+        .env("LC_ALL", "C")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A copy of a fixture tree that a test may change, as `root` in a new temporary directory.
+pub fn copy(tree: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        Command::new("cp").args(["-a", "--reflink=auto"]).arg(tree).arg(dir.path().join("root")).output().unwrap();
+    assert!(out.status.success(), "cp: {}", String::from_utf8_lossy(&out.stderr));
+    dir
+}
