@@ -19,8 +19,6 @@ pub mod build;
 pub mod date;
 mod eltorito;
 mod error;
-mod fat;
-mod gpt;
 mod hfsplus;
 mod iso9660;
 mod md5tags;

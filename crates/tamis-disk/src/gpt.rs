@@ -1,46 +1,18 @@
-//! The MBR and the GUID Partition Table of a hybrid image: read, validated (signatures, header
-//! and entry-array CRCs, both copies), and the offsets of the identifiers that a tool draws at
-//! random (the MBR disk signature, the disk GUID, each partition's unique GUID).
+//! The GUID Partition Table: both headers and both entry arrays read and validated (signature,
+//! header and array CRCs, where each copy says the other lies, partitions inside the usable
+//! area), and rewritten with new GUIDs and recomputed CRCs. Partitioning tools (`sgdisk`,
+//! `parted`, udisks, `xorriso`) draw the disk GUID and every partition's unique GUID at random.
 
 use crate::error::{Parse, corrupt};
-use crate::source::{Source, le32, le64, read};
+use crate::mbr::SECTOR;
+use crate::source::{Source, inside, le32, le64, read};
 
-/// The sector size partition tables are written with on a hybrid ISO.
-pub const SECTOR: u64 = 512;
 /// The type GUID of an EFI System Partition, as stored (mixed-endian).
 pub const ESP_TYPE: [u8; 16] =
     [0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b];
 /// The type GUID of an HFS+ partition, as stored.
 pub const HFS_TYPE: [u8; 16] =
     [0x00, 0x53, 0x46, 0x48, 0x00, 0x00, 0xaa, 0x11, 0xaa, 0x11, 0x00, 0x30, 0x65, 0x43, 0xec, 0xac];
-
-/// An MBR partition entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MbrPartition {
-    /// The partition type byte.
-    pub kind: u8,
-    /// First sector.
-    pub start: u64,
-    /// Sectors.
-    pub sectors: u64,
-}
-
-/// The MBR, when the image has the 0x55AA signature: (disk signature, partitions in use).
-pub fn read_mbr(src: &dyn Source) -> Parse<Option<(u32, Vec<MbrPartition>)>> {
-    if src.len() < SECTOR {
-        return Ok(None);
-    }
-    let mbr = read(src, 0, SECTOR, "MBR")?;
-    if mbr[510..512] != [0x55, 0xAA] {
-        return Ok(None);
-    }
-    let parts = (0..4)
-        .map(|i| &mbr[446 + i * 16..462 + i * 16])
-        .filter(|e| e[4] != 0)
-        .map(|e| MbrPartition { kind: e[4], start: le32(e, 8).into(), sectors: le32(e, 12).into() })
-        .collect();
-    Ok(Some((le32(&mbr, 440), parts)))
-}
 
 /// One GPT header and its entry array.
 #[derive(Debug, Clone)]
@@ -60,14 +32,37 @@ pub struct Header {
 /// A GPT partition entry in use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partition {
-    /// Its index in the array.
+    /// Its index in the array (partition number − 1).
     pub index: usize,
     /// Its type GUID as stored.
     pub type_guid: [u8; 16],
-    /// First and last sector.
+    /// Its unique GUID as stored.
+    pub unique_guid: [u8; 16],
+    /// First sector.
     pub first: u64,
     /// Last sector (inclusive).
     pub last: u64,
+    /// Attribute bits (0 required, 2 legacy BIOS bootable, 60–63 Microsoft's).
+    pub attributes: u64,
+    /// Its name (UTF-16LE in the entry).
+    pub name: String,
+}
+
+impl Partition {
+    /// Absolute byte offset of its first sector.
+    pub fn start(&self) -> u64 {
+        self.first.saturating_mul(SECTOR)
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        (self.last + 1 - self.first).saturating_mul(SECTOR)
+    }
+
+    /// Whether it holds no sector (never for a partition [`Gpt::read`] accepted).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Both copies of a GPT.
@@ -100,7 +95,7 @@ fn read_header(src: &dyn Source, lba: u64, which: &str) -> Parse<Header> {
     }
     let array_offset = le64(&bytes, 72)
         .checked_mul(SECTOR)
-        .ok_or_else(|| corrupt(format!("{which} GPT header: bad entry array address")))?;
+        .ok_or_else(|| corrupt(format!("{which} GPT header at offset {offset}: bad entry array address")))?;
     let array = read(src, array_offset, count * entry_size as u64, &format!("{which} GPT entry array"))?;
     if crc32fast::hash(&array) != le32(&bytes, 88) {
         return Err(corrupt(format!("{which} GPT entry array at offset {array_offset}: CRC mismatch")));
@@ -116,7 +111,9 @@ pub fn header_crc(bytes: &[u8]) -> u32 {
 }
 
 impl Gpt {
-    /// Both copies of the GPT, `None` when sector 1 holds no GPT header.
+    /// Both copies of the GPT, `None` when sector 1 holds no GPT header. Each header's CRC,
+    /// each array's CRC, and that the copies point at each other and agree in shape are
+    /// checked; [`Gpt::check_partitions`] checks the entries.
     pub fn read(src: &dyn Source) -> Parse<Option<Self>> {
         if src.len() < 2 * SECTOR || read(src, SECTOR, 8, "GPT header")? != b"EFI PART" {
             return Ok(None);
@@ -124,9 +121,34 @@ impl Gpt {
         let primary = read_header(src, 1, "primary")?;
         let backup = read_header(src, le64(&primary.bytes, 32), "backup")?;
         if backup.array.len() != primary.array.len() || backup.entry_size != primary.entry_size {
-            return Err(corrupt("the backup GPT's entry array differs in shape from the primary's"));
+            return Err(corrupt(format!(
+                "backup GPT header at offset {}: its entry array differs in shape from the primary's",
+                backup.offset
+            )));
         }
         Ok(Some(Self { primary, backup }))
+    }
+
+    /// Checks that every partition in use lies inside the usable area the header declares and
+    /// inside the image, and ends after it starts; the error names the entry and its offset.
+    pub fn check_partitions(&self, src: &dyn Source) -> Parse<()> {
+        let (first_usable, last_usable) = (le64(&self.primary.bytes, 40), le64(&self.primary.bytes, 48));
+        for part in self.partitions() {
+            let at = self.primary.array_offset + (part.index * self.primary.entry_size) as u64;
+            let what = format!("GPT partition {} (entry at offset {at})", part.index + 1);
+            if part.last < part.first {
+                return Err(corrupt(format!("{what}: ends (sector {}) before it starts ({})", part.last, part.first)));
+            }
+            if part.first < first_usable || part.last > last_usable {
+                return Err(corrupt(format!(
+                    "{what}: sectors {}..={} lie outside the usable area {first_usable}..={last_usable}",
+                    part.first, part.last
+                )));
+            }
+            let start = part.first.checked_mul(SECTOR).ok_or_else(|| corrupt(format!("{what}: bad address")))?;
+            inside(src, start, part.len(), &what)?;
+        }
+        Ok(())
     }
 
     /// The partitions in use (non-zero type GUID).
@@ -139,15 +161,42 @@ impl Gpt {
             .map(|(index, e)| {
                 let mut type_guid = [0u8; 16];
                 type_guid.copy_from_slice(&e[..16]);
-                Partition { index, type_guid, first: le64(e, 32), last: le64(e, 40) }
+                let mut unique_guid = [0u8; 16];
+                unique_guid.copy_from_slice(&e[16..32]);
+                let units: Vec<u16> = e[56..128]
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .take_while(|&u| u != 0)
+                    .collect();
+                Partition {
+                    index,
+                    type_guid,
+                    unique_guid,
+                    first: le64(e, 32),
+                    last: le64(e, 40),
+                    attributes: le64(e, 48),
+                    name: String::from_utf16_lossy(&units),
+                }
             })
             .collect()
+    }
+
+    /// The number of entries of the array (in use or not).
+    pub fn entry_count(&self) -> usize {
+        self.primary.array.len() / self.primary.entry_size
+    }
+
+    /// The disk GUID, as stored.
+    pub fn disk_guid(&self) -> [u8; 16] {
+        let mut g = [0u8; 16];
+        g.copy_from_slice(&self.primary.bytes[56..72]);
+        g
     }
 }
 
 impl Header {
-    /// This header with a new disk GUID and partition GUIDs (`guid(index)`), both CRCs
-    /// recomputed: (new header bytes, new array bytes).
+    /// This header with a new disk GUID and partition GUIDs (`guid(index)`, for the entries in
+    /// use), both CRCs recomputed: (new header bytes, new array bytes).
     pub fn rewritten(&self, disk: [u8; 16], guid: impl Fn(usize) -> [u8; 16]) -> (Vec<u8>, Vec<u8>) {
         let mut array = self.array.clone();
         for (index, e) in array.chunks_exact_mut(self.entry_size).enumerate() {
@@ -162,12 +211,4 @@ impl Header {
         header[16..20].copy_from_slice(&crc.to_le_bytes());
         (header, array)
     }
-}
-
-/// A GUID in the usual text form (the first three groups little-endian, as GPT stores them).
-pub fn guid_text(g: &[u8]) -> String {
-    format!(
-        "{:02X}{:02X}{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}",
-        g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]
-    )
 }
