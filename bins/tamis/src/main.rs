@@ -23,6 +23,7 @@ macro_rules! note_text {
 
 mod compare;
 mod demo;
+mod disk;
 mod image_out;
 mod initramfs;
 mod interrupt;
@@ -110,6 +111,8 @@ enum Command {
     Diff(compare::DiffArgs),
     /// ISO 9660 hybrid images: normalize one in place, build one reproducibly, list one.
     Iso(iso::IsoArgs),
+    /// Disk images (USB images, raw GPT/MBR images with FAT partitions): normalize in place.
+    Disk(disk::DiskArgs),
     /// Install Debian packages twice, under different clock, host name, umask, time zone,
     /// locale, environment, build path and CPU count, and say what their maintainer scripts
     /// leave differently: what tamis removes, and what remains the package's. Needs root.
@@ -233,6 +236,7 @@ fn main() -> ExitCode {
         Command::Manifest(args) => compare::manifest(&args),
         Command::Diff(args) => compare::diff(&args),
         Command::Iso(args) => iso::run(&args),
+        Command::Disk(args) => disk::run(&args),
         Command::PostinstCheck(args) => postinst_check::run(&args),
         Command::Squashfs(args) => squashfs::run(&args),
     };

@@ -197,11 +197,24 @@ impl Fat {
         (self.boot[at] == 0x29).then_some(at)
     }
 
-    /// Absolute offset of the FAT32 backup boot sector, when there is one.
-    pub fn backup_boot_offset(&self) -> Option<u64> {
-        let sector = u64::from(le16(&self.boot, 50));
-        (self.bits == 32 && sector != 0 && sector != 0xFFFF && sector < self.reserved)
-            .then(|| self.offset + sector * self.bytes_per_sector)
+    /// Absolute offsets of the copies of the boot sector in the reserved area: sectors with a
+    /// jump, the same BIOS parameter block and the 0x55AA signature. `mkfs.fat` writes a
+    /// backup at the sector the boot sector names (6); `syslinux --install` on FAT32 keeps
+    /// the boot sector it replaced at sector 12. Each holds a volume serial.
+    pub fn boot_copies(&self, src: &dyn Source) -> Parse<Vec<u64>> {
+        if self.reserved < 2 {
+            return Ok(Vec::new());
+        }
+        let len = (self.reserved - 1) * self.bytes_per_sector;
+        let area = read(src, self.offset + self.bytes_per_sector, len, "FAT reserved sectors")?;
+        Ok(area
+            .chunks_exact(self.bytes_per_sector as usize)
+            .enumerate()
+            .filter(|(_, s)| {
+                matches!(s[0], 0xEB | 0xE9) && s[11..36] == self.boot[11..36] && s[510..512] == [0x55, 0xAA]
+            })
+            .map(|(i, _)| self.offset + (i as u64 + 1) * self.bytes_per_sector)
+            .collect())
     }
 
     /// The `FSInfo` sector of a FAT32 file system, when it has a valid one.
@@ -344,7 +357,7 @@ impl Fat {
                     let mut bytes = [0u8; 32];
                     bytes.copy_from_slice(e);
                     let short = short_name(e);
-                    let name = long.take(e).unwrap_or_else(|| short.clone());
+                    let name = long.take(e).unwrap_or_else(|| cased_name(e));
                     let entry = DirEntry {
                         offset: start + i as u64 * 32,
                         bytes,
@@ -416,6 +429,18 @@ impl LongName {
 fn short_name(e: &[u8]) -> String {
     let part = |b: &[u8]| String::from_utf8_lossy(b).trim_end().to_owned();
     let (base, ext) = (part(&e[..8]), part(&e[8..11]));
+    if ext.is_empty() { base } else { format!("{base}.{ext}") }
+}
+
+/// The 8.3 name as Windows and mtools show it: the base and the extension in lower case when
+/// byte 12 says so (0x08, 0x10), which is how a lower-case name that fits 8.3 is stored
+/// without a long name.
+fn cased_name(e: &[u8]) -> String {
+    let part = |b: &[u8], lower: bool| {
+        let text = String::from_utf8_lossy(b).trim_end().to_owned();
+        if lower { text.to_ascii_lowercase() } else { text }
+    };
+    let (base, ext) = (part(&e[..8], e[12] & 0x08 != 0), part(&e[8..11], e[12] & 0x10 != 0));
     if ext.is_empty() { base } else { format!("{base}.{ext}") }
 }
 

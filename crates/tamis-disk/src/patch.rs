@@ -86,7 +86,7 @@ pub struct FatSummary {
 }
 
 /// Plans the normalization of a FAT file system: the volume serial (`serial`) and the label's
-/// padding in the boot sector and its FAT32 backup, the volume label entry's padding, the
+/// padding in the boot sector and its copies in the reserved area, the volume label entry's padding, the
 /// creation, access and modification times of every directory entry clamped to `epoch`, and
 /// the `FSInfo` hints: the free count recomputed from the table and the next-free hint made the
 /// first free cluster (or "unknown" when none is). The whole file system is validated (every
@@ -103,7 +103,7 @@ pub fn plan_fat(
         let label = &fat.boot[ext + 5..ext + 16];
         let new_label = pad_label(label);
         let mut sectors = vec![fat.offset];
-        sectors.extend(fat.backup_boot_offset());
+        sectors.extend(fat.boot_copies(src)?);
         for (i, sector) in sectors.into_iter().enumerate() {
             let boot = if i == 0 { fat.boot.clone() } else { read(src, sector, 512, "FAT backup boot sector")? };
             if i > 0 && boot[ext] != 0x29 {
