@@ -267,8 +267,9 @@ impl Fat {
 
     /// (free clusters, first free cluster) counted in the table.
     pub fn free_clusters(&self) -> (u32, Option<u32>) {
-        let free: Vec<u32> = (2..self.clusters + 2).filter(|&c| self.value(c) == 0).collect();
-        (free.len() as u32, free.first().copied())
+        let mut free = (2..self.clusters + 2).filter(|&c| self.value(c) == 0);
+        let first = free.next();
+        (u32::from(first.is_some()) + free.count() as u32, first)
     }
 
     fn in_range(&self, cluster: u32) -> bool {
