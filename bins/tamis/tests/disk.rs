@@ -414,3 +414,38 @@ fn partitions_that_are_not_fat_are_named_and_left_as_they_are() {
     let sgdisk = run(Command::new("sgdisk").arg("-v").arg(&image));
     assert!(String::from_utf8_lossy(&sgdisk.stdout).contains("No problems found"), "{sgdisk:?}");
 }
+
+/// `tamis diff --explain` reads both disk images (the FAT partition's entries as a tree under
+/// `/p1`) and says why they differ: the FAT entry times, and, for images inside two trees,
+/// only identifiers and times that `tamis disk normalize` removes.
+#[test]
+fn diff_explains_why_two_usb_images_differ() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let boot = tiny_boot(dir.path());
+    let (ta, tb) = (dir.path().join("ta"), dir.path().join("tb"));
+    std::fs::create_dir_all(&ta).unwrap();
+    std::fs::create_dir_all(&tb).unwrap();
+    let a = usb_image(&boot, dir.path(), "a", false, None);
+    let b = usb_image(&boot, dir.path(), "b", true, None);
+    std::fs::copy(&a, ta.join("usb.img")).unwrap();
+    std::fs::copy(&b, tb.join("usb.img")).unwrap();
+    let out = common::tamis(&["diff", "--explain", "--json", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    let text = report.to_string();
+    assert!(text.contains("/p1/live/vmlinuz") && text.contains("disk-image"), "{text}");
+    assert_eq!(report["counts"]["content"], 0, "a file's content differs: {text}");
+    assert!(report["counts"]["mtime-only"].as_u64().unwrap() >= 7, "{text}");
+    let out = common::tamis(&["diff", "--explain", ta.to_str().unwrap(), tb.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("/usb.img  tamis disk normalize: only identifiers and times"), "{said}");
+    assert!(said.contains("volume serial") && said.contains("disk GUID"), "{said}");
+    // Normalized, the two images are the same: nothing left to explain.
+    for image in [&a, &b] {
+        assert_eq!(normalize(image, &[]).status.code(), Some(0));
+    }
+    let out = common::tamis(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
