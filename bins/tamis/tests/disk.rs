@@ -242,7 +242,7 @@ fn a_damaged_image_is_refused_by_name_and_offset_and_left_untouched() {
     };
     let kernel = {
         let file = std::fs::File::open(&good).unwrap();
-        fat.entries(&file).unwrap().into_iter().find(|e| e.long_path == "/live/vmlinuz").unwrap()
+        fat.entries(&file).unwrap().into_iter().find(|e| e.long_path == "/live/vmlinuz").unwrap().first_cluster()
     };
     let fat_table = PART as usize + 512 * usize::from(u16::from_le_bytes([fat.boot[14], fat.boot[15]]));
     assert_eq!(fat.bits, 16);
@@ -261,10 +261,18 @@ fn a_damaged_image_is_refused_by_name_and_offset_and_left_untouched() {
         (
             "FAT chain out of range",
             Box::new(move |b| {
-                let at = fat_table + kernel.first_cluster() as usize * 2;
+                let at = fat_table + kernel as usize * 2;
                 b[at..at + 2].copy_from_slice(&0xFFF0u16.to_le_bytes());
             }),
             &["FAT file system at offset 1048576", "/LIVE/VMLINUZ", "cluster chain out of range", "points to 65520"],
+        ),
+        (
+            "FAT chain loop",
+            Box::new(move |b| {
+                let at = fat_table + kernel as usize * 2;
+                b[at..at + 2].copy_from_slice(&(kernel as u16).to_le_bytes());
+            }),
+            &["FAT file system at offset 1048576", "/LIVE/VMLINUZ", "cluster chain loops"],
         ),
         (
             "partition past the end",
