@@ -281,7 +281,7 @@ fn a_damaged_image_is_refused_by_name_and_offset_and_left_untouched() {
                 b[1024 + 40..1024 + 48].copy_from_slice(&last.to_le_bytes());
                 fix_gpt_crcs(b);
             }),
-            &["GPT partition 1 (entry at offset 1024)", "outside the usable area"],
+            &["GPT partition 1 (entry at offset 1024)", "lie beyond the end of the image"],
         ),
     ];
     for (name, damage, expected) in cases {
@@ -456,4 +456,35 @@ fn diff_explains_why_two_usb_images_differ() {
     }
     let out = common::tamis(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// A hybrid ISO given to `tamis disk normalize`: its GPT and EFI FAT partition are normalized,
+/// its ISO 9660 volume is named and left, and `tamis iso normalize` still reads it.
+#[test]
+fn a_hybrid_iso_gets_its_gpt_and_efi_fat_normalized_and_its_iso_volume_named() {
+    let Some(boot) = boot_dir() else { return };
+    if !tools() || !common::have(&["xorriso", "grub-mkimage", "mksquashfs"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let iso = dir.path().join("live.iso");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/iso/make-live-iso.sh");
+    run(Command::new("sh").arg(script).arg(&boot).arg(dir.path().join("work")).arg(&iso));
+    let json = dir.path().join("report.json");
+    let out = normalize(&iso, &["--json", json.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let stage = &report["stages"][0];
+    let reasons: Vec<&str> =
+        stage["changes"].as_array().unwrap().iter().map(|c| c["reason"].as_str().unwrap()).collect();
+    assert!(reasons.contains(&"disk GUID") && reasons.contains(&"volume serial"), "{reasons:?}");
+    let skipped = stage["skipped"].to_string();
+    assert!(skipped.contains("an ISO 9660 volume"), "{skipped}");
+    let iso_run = common::tamis(&["iso", "normalize", "--epoch", EPOCH, iso.to_str().unwrap()]);
+    assert_eq!(iso_run.status.code(), Some(0), "{}", stderr(&iso_run));
+    // The two commands derive identifiers each their own way; the ISO's wins, and a second disk
+    // normalization would change them back: the order is iso last, and a second iso run finds
+    // nothing to change.
+    let again = common::tamis(&["iso", "normalize", "--check", "--epoch", EPOCH, iso.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
 }

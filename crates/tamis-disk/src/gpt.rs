@@ -54,9 +54,9 @@ impl Partition {
         self.first.saturating_mul(SECTOR)
     }
 
-    /// Its length in bytes.
+    /// Its length in bytes (saturating; [`Gpt::check_partitions`] refuses what overflows).
     pub fn len(&self) -> u64 {
-        (self.last + 1 - self.first).saturating_mul(SECTOR)
+        self.last.saturating_sub(self.first).saturating_add(1).saturating_mul(SECTOR)
     }
 
     /// Whether it holds no sector (never for a partition [`Gpt::read`] accepted).
@@ -129,24 +129,22 @@ impl Gpt {
         Ok(Some(Self { primary, backup }))
     }
 
-    /// Checks that every partition in use lies inside the usable area the header declares and
-    /// inside the image, and ends after it starts; the error names the entry and its offset.
+    /// Checks that every partition in use ends after it starts and lies inside the image; the
+    /// error names the entry and its offset. A partition outside the usable area the header
+    /// declares is accepted (`sgdisk -v` says so): xorriso's hybrid ISOs start one at sector 0.
     pub fn check_partitions(&self, src: &dyn Source) -> Parse<()> {
-        let (first_usable, last_usable) = (le64(&self.primary.bytes, 40), le64(&self.primary.bytes, 48));
         for part in self.partitions() {
             let at = self.primary.array_offset + (part.index * self.primary.entry_size) as u64;
             let what = format!("GPT partition {} (entry at offset {at})", part.index + 1);
             if part.last < part.first {
                 return Err(corrupt(format!("{what}: ends (sector {}) before it starts ({})", part.last, part.first)));
             }
-            if part.first < first_usable || part.last > last_usable {
-                return Err(corrupt(format!(
-                    "{what}: sectors {}..={} lie outside the usable area {first_usable}..={last_usable}",
-                    part.first, part.last
-                )));
-            }
             let start = part.first.checked_mul(SECTOR).ok_or_else(|| corrupt(format!("{what}: bad address")))?;
-            inside(src, start, part.len(), &what)?;
+            let len = (part.last - part.first)
+                .checked_add(1)
+                .and_then(|n| n.checked_mul(SECTOR))
+                .ok_or_else(|| corrupt(format!("{what}: bad length")))?;
+            inside(src, start, len, &what)?;
         }
         Ok(())
     }

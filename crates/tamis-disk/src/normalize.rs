@@ -133,7 +133,9 @@ pub fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
             show_hex,
         );
     }
-    let gpt = if mbr.is_protective() || mbr.partitions.is_empty() { Gpt::read(src)? } else { None };
+    // A GPT, when sector 1 holds one, is the table that counts, behind a protective MBR or a
+    // hybrid one (an isohybrid image, a Mac's): its partitions are the ones looked into.
+    let gpt = Gpt::read(src)?;
     let mut slots = Vec::new();
     if let Some(gpt) = &gpt {
         gpt.check_partitions(src)?;
