@@ -41,6 +41,7 @@ const GROUPS: &[(&str, &[Group])] = &[
     ("manifest", &[Threads, Quiet]),
     ("diff", &[Output, Threads, Quiet, Limit]),
     ("iso normalize", TREE),
+    ("disk normalize", TREE),
     ("iso build", &[Epoch, Output, Quiet]),
     ("iso list", &[Output]),
     ("postinst-check", &[Epoch, Output, Quiet, Limit]),

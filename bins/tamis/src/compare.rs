@@ -154,6 +154,7 @@ fn summary(out: &mut String, a: &str, b: &str, comparison: &Comparison, list: us
                     let stage = match explanation.stage {
                         Some(s) => format!("stage {s}"),
                         None if explanation.cause == Cause::NestedImage => "image".to_owned(),
+                        None if explanation.cause == Cause::DiskImage => "tamis disk normalize".to_owned(),
                         None => "unknown".to_owned(),
                     };
                     let _ = write!(line, "  {stage}: {}", explanation.detail);

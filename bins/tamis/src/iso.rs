@@ -123,10 +123,10 @@ pub fn run(args: &IsoArgs) -> Result<ExitCode> {
 
 fn options(epoch: Epoch, ids: &IdArgs) -> Result<Options> {
     let hex32 = |text: &Option<String>, what: &str| {
-        text.as_deref().map(tamis_iso::parse_hex32).transpose().with_context(|| format!("--{what}"))
+        text.as_deref().map(tamis_disk::parse_hex32).transpose().with_context(|| format!("--{what}"))
     };
     let mut options = Options::new(epoch);
-    options.disk_guid = ids.disk_guid.as_deref().map(tamis_iso::parse_guid).transpose().context("--disk-guid")?;
+    options.disk_guid = ids.disk_guid.as_deref().map(tamis_disk::parse_guid).transpose().context("--disk-guid")?;
     options.mbr_signature = hex32(&ids.mbr_id, "mbr-id")?;
     options.fat_serial = hex32(&ids.fat_serial, "fat-serial")?;
     Ok(options)

@@ -30,6 +30,7 @@ mod args;
 mod cli_help;
 mod compare;
 mod demo;
+mod disk;
 mod initramfs;
 mod interrupt;
 mod iso;
@@ -101,6 +102,8 @@ enum Command {
     Diff(compare::DiffArgs),
     /// ISO 9660 hybrid images: normalize one in place, build one reproducibly, list one.
     Iso(iso::IsoArgs),
+    /// Disk images (USB images, raw GPT/MBR images with FAT partitions): normalize in place.
+    Disk(disk::DiskArgs),
     /// Install Debian packages twice, under different clock, host name, umask, time zone,
     /// locale, environment, build path and CPU count, and say what their maintainer scripts
     /// leave differently: what tamis removes, and what remains the package's. Needs root.
@@ -196,6 +199,7 @@ fn main() -> ExitCode {
         Command::Manifest(args) => compare::manifest(&args),
         Command::Diff(args) => compare::diff(&args),
         Command::Iso(args) => iso::run(&args),
+        Command::Disk(args) => disk::run(&args),
         Command::PostinstCheck(args) => postinst_check::run(&args),
         Command::Squashfs(args) => squashfs::run(&args),
     };

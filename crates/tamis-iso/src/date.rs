@@ -101,29 +101,7 @@ pub fn clamp17(b: [u8; 17], epoch: Epoch) -> [u8; 17] {
 /// The 17-byte "not specified" date: sixteen ASCII zeros and offset 0.
 pub const UNSPECIFIED17: [u8; 17] = *b"0000000000000000\0";
 
-/// A FAT date and time (both `u16`, time `None` for the access date) as seconds since 1970;
-/// `None` when the date is zero or invalid.
-pub fn decode_fat(date: u16, time: Option<u16>) -> Option<i64> {
-    if date == 0 {
-        return None;
-    }
-    let t = time.unwrap_or(0);
-    instant(
-        1980 + i64::from(date >> 9),
-        u32::from((date >> 5) & 0xf),
-        u32::from(date & 0x1f),
-        u32::from(t >> 11),
-        u32::from((t >> 5) & 0x3f),
-        u32::from(t & 0x1f) * 2,
-    )
-}
-
-/// An instant as a FAT (date, time), seconds rounded down to even; `None` outside 1980–2107.
-pub fn encode_fat(secs: i64) -> Option<(u16, u16)> {
-    let (y, mo, d, h, mi, sec) = civil(secs);
-    let year = u16::try_from(y - 1980).ok().filter(|&y| y < 128)?;
-    Some(((year << 9) | ((mo as u16) << 5) | d as u16, ((h as u16) << 11) | ((mi as u16) << 5) | (sec as u16 / 2)))
-}
+pub use tamis_disk::fat::{decode_fat, encode_fat};
 
 #[cfg(test)]
 mod tests {

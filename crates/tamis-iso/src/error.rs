@@ -60,6 +60,15 @@ impl Fault {
     }
 }
 
+impl From<tamis_disk::Fault> for Fault {
+    fn from(f: tamis_disk::Fault) -> Self {
+        match f {
+            tamis_disk::Fault::Io(e) => Self::Io(e),
+            other => Self::Corrupt(other.to_string()),
+        }
+    }
+}
+
 /// A corrupt-image fault with a message.
 pub(crate) fn corrupt(reason: impl Into<String>) -> Fault {
     Fault::Corrupt(reason.into())

@@ -34,10 +34,6 @@ pub mod build;
 pub mod date;
 mod eltorito;
 mod error;
-#[allow(unreachable_pub, reason = "moving to their own crate (issue 14), where they become its API")]
-mod fat;
-#[allow(unreachable_pub, reason = "moving to their own crate (issue 14), where they become its API")]
-mod gpt;
 mod hfsplus;
 mod iso9660;
 mod md5tags;
@@ -48,7 +44,6 @@ mod stage;
 
 pub use build::{BuildOptions, Built, build};
 pub use error::{Error, Result};
-pub use gpt::{IdError, parse_guid, parse_hex32};
 pub use normalize::{Options, Patch, Plan, normalize_bytes, normalize_file};
 pub use reader::{IsoEntry, Reader};
 pub use source::Source;

@@ -22,7 +22,6 @@
 //!   patched.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::fs::File;
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
@@ -34,12 +33,14 @@ use tamis_core::{Epoch, Mode, Timestamp};
 use crate::date;
 use crate::eltorito::{self, PLATFORM_EFI};
 use crate::error::{Error, Fault, Parse, Result, corrupt};
-use crate::fat::Fat;
-use crate::gpt::{self, ESP_TYPE, Gpt, HFS_TYPE};
 use crate::hfsplus;
 use crate::iso9660::{self, Descriptor, Record, Volume, kind};
 use crate::md5tags;
-use crate::source::{Source, inside, le16, le32, read};
+use crate::source::{Source, inside, le32, read};
+use tamis_disk::gpt::{ESP_TYPE, HFS_TYPE};
+use tamis_disk::mbr::SECTOR;
+use tamis_disk::patch::{Sink, plan_fat, plan_gpt, show_hex};
+use tamis_disk::{Fat, Gpt, Mbr};
 
 /// What the normalizer does with identifiers and dates.
 #[derive(Debug, Clone)]
@@ -63,26 +64,7 @@ impl Options {
     }
 }
 
-/// One field rewritten (or to be rewritten with `--check`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Patch {
-    /// Absolute byte offset of the field.
-    pub offset: u64,
-    /// Where in the image, for people: `primary:/LIVE/VMLINUZ`, `GPT`, `EFI FAT@120832:/EFI`.
-    pub location: String,
-    /// Which field: "recording date", "Rock Ridge TF modification time", "disk GUID".
-    pub field: String,
-    /// The value before, readable.
-    pub before: String,
-    /// The value after, readable.
-    pub after: String,
-    /// The bytes before.
-    #[serde(skip)]
-    pub old: Vec<u8>,
-    /// The bytes after.
-    #[serde(skip)]
-    pub new: Vec<u8>,
-}
+pub use tamis_disk::Patch;
 
 /// What the normalizer found and what it changes.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -275,29 +257,9 @@ impl Planner<'_> {
     fn gpt(&mut self, gpt: &Gpt) {
         self.plan.gpt = true;
         let disk = self.options.disk_guid.unwrap_or_else(|| self.guid("gpt-disk"));
-        let guids: Vec<[u8; 16]> = (0..gpt.primary.array.len() / gpt.primary.entry_size)
-            .map(|index| self.guid(&format!("gpt-partition-{index}")))
-            .collect();
-        for (header, which) in [(&gpt.primary, "primary GPT"), (&gpt.backup, "backup GPT")] {
-            let (new_header, new_array) = header.rewritten(disk, |index| guids[index]);
-            for (at, len, field) in [(56, 16, "disk GUID"), (88, 4, "entry array CRC"), (16, 4, "header CRC")] {
-                let r = at..at + len;
-                self.set(
-                    header.offset + at as u64,
-                    &header.bytes[r.clone()],
-                    &new_header[r],
-                    which,
-                    field,
-                    show_field(len),
-                );
-            }
-            for (index, (old, new)) in
-                header.array.chunks_exact(header.entry_size).zip(new_array.chunks_exact(header.entry_size)).enumerate()
-            {
-                let at = header.array_offset + (index * header.entry_size) as u64 + 16;
-                self.set(at, &old[16..32], &new[16..32], which, &format!("partition {} GUID", index + 1), show_guid);
-            }
-        }
+        let guids: Vec<[u8; 16]> =
+            (0..gpt.entry_count()).map(|index| self.guid(&format!("gpt-partition-{index}"))).collect();
+        plan_gpt(gpt, disk, |index| guids[index], self);
     }
 
     fn hfs_plus(&mut self, offset: u64) -> Parse<()> {
@@ -321,73 +283,22 @@ impl Planner<'_> {
     fn fat(&mut self, fat: &Fat, number: usize) -> Parse<()> {
         self.plan.fat_images += 1;
         let location = format!("EFI FAT@{}", fat.offset);
-        if let Some(ext) = fat.extended_signature_at() {
-            let derived = self.derive(&format!("fat-serial-{number}"));
-            let serial =
-                self.options.fat_serial.unwrap_or(u32::from_le_bytes([derived[0], derived[1], derived[2], derived[3]]));
-            let label = &fat.boot[ext + 5..ext + 16];
-            let new_label = pad_label(label);
-            let mut sectors = vec![fat.offset];
-            sectors.extend(fat.backup_boot_offset());
-            for (i, sector) in sectors.into_iter().enumerate() {
-                let boot =
-                    if i == 0 { fat.boot.clone() } else { read(self.src, sector, 512, "FAT backup boot sector")? };
-                if i > 0 && boot[ext] != 0x29 {
-                    continue;
-                }
-                let at = sector + ext as u64;
-                self.set(at + 1, &boot[ext + 1..ext + 5], &serial.to_le_bytes(), &location, "volume serial", show_hex);
-                self.set(at + 5, &boot[ext + 5..ext + 16], &new_label, &location, "volume label", show_text);
-            }
-        }
-        let epoch = self.options.epoch.secs();
-        for e in fat.entries(self.src)? {
-            let b = &e.bytes;
-            let location = format!("{location}:{}", e.path);
-            if b[11] & 0x08 != 0 && b[11] & 0x10 == 0 && b[0] != 0xE5 {
-                self.set(e.offset, &b[..11], &pad_label(&b[..11]), &location, "volume label", show_text);
-            }
-            // Creation: hundredths (13), time (14), date (16).
-            let created = date::decode_fat(le16(b, 16), Some(le16(b, 14)));
-            if created.is_some_and(|t| t > epoch) {
-                let (d, t) = date::encode_fat(epoch).unwrap_or((le16(b, 16), le16(b, 14)));
-                let mut new = b[13..18].to_vec();
-                new[0] = 0;
-                new[1..3].copy_from_slice(&t.to_le_bytes());
-                new[3..5].copy_from_slice(&d.to_le_bytes());
-                self.set(e.offset + 13, &b[13..18], &new, &location, "creation time", show_hex);
-            } else {
-                self.plan.examined += 1;
-            }
-            // Access date (18).
-            if date::decode_fat(le16(b, 18), None).is_some_and(|t| t > epoch - epoch.rem_euclid(86_400)) {
-                let d = date::encode_fat(epoch).map_or(le16(b, 18), |(d, _)| d);
-                self.set(e.offset + 18, &b[18..20], &d.to_le_bytes(), &location, "access date", show_hex);
-            } else {
-                self.plan.examined += 1;
-            }
-            // Modification: time (22), date (24).
-            if date::decode_fat(le16(b, 24), Some(le16(b, 22))).is_some_and(|t| t > epoch) {
-                let (d, t) = date::encode_fat(epoch).unwrap_or((le16(b, 24), le16(b, 22)));
-                let new = [t.to_le_bytes(), d.to_le_bytes()].concat();
-                self.set(e.offset + 22, &b[22..26], &new, &location, "modification time", show_hex);
-            } else {
-                self.plan.examined += 1;
-            }
-        }
+        let derived = self.derive(&format!("fat-serial-{number}"));
+        let serial =
+            self.options.fat_serial.unwrap_or(u32::from_le_bytes([derived[0], derived[1], derived[2], derived[3]]));
+        plan_fat(self.src, fat, self.options.epoch, serial, &location, self)?;
         Ok(())
     }
 }
 
-/// A label with everything after its last character made spaces (`NO NAME` when empty).
-fn pad_label(label: &[u8]) -> Vec<u8> {
-    let end = label.iter().rposition(|&c| c != b' ' && c != 0).map_or(0, |i| i + 1);
-    if end == 0 {
-        return b"NO NAME    ".to_vec();
+impl Sink for Planner<'_> {
+    fn set(&mut self, offset: u64, old: &[u8], new: &[u8], location: &str, field: &str, show: fn(&[u8]) -> String) {
+        Planner::set(self, offset, old, new, location, field, show);
     }
-    let mut out = label.to_vec();
-    out[end..].fill(b' ');
-    out
+
+    fn examined(&mut self) {
+        self.plan.examined += 1;
+    }
 }
 
 fn bytes7(b: &[u8]) -> [u8; 7] {
@@ -413,25 +324,6 @@ fn show17(b: &[u8]) -> String {
 fn show_hfs(b: &[u8]) -> String {
     let secs = i64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     if secs == 0 { "not set".to_owned() } else { Timestamp::from_secs(secs - hfsplus::HFS_EPOCH_OFFSET).to_string() }
-}
-
-fn show_hex(b: &[u8]) -> String {
-    b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
-
-fn show_text(b: &[u8]) -> String {
-    format!("{:?}", String::from_utf8_lossy(b))
-}
-
-fn show_guid(b: &[u8]) -> String {
-    gpt::guid_text(b)
-}
-
-fn show_field(len: usize) -> fn(&[u8]) -> String {
-    if len == 16 { show_guid } else { show_hex }
 }
 
 /// A record's path for messages: the directory's path and the identifier, without `;1`.
@@ -473,11 +365,11 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
     let mut bases = vec![0u64];
     let mut fat_candidates = BTreeSet::new();
     let mut hfs_volumes = BTreeSet::new();
-    if let Some((signature, parts)) = gpt::read_mbr(src)? {
-        p.mbr(signature);
-        for (number, part) in parts.into_iter().enumerate() {
-            let start = part.start * gpt::SECTOR;
-            inside(src, start, part.sectors * gpt::SECTOR, &format!("MBR partition {}", number + 1))?;
+    if let Some(mbr) = Mbr::read(src)? {
+        p.mbr(mbr.signature);
+        for (number, part) in mbr.partitions.into_iter().enumerate() {
+            let start = part.start * SECTOR;
+            inside(src, start, part.sectors * SECTOR, &format!("MBR partition {}", number + 1))?;
             if part.kind == 0xEF {
                 fat_candidates.insert(start);
             } else if start != 0 && has_volume(src, start) {
@@ -488,11 +380,11 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
     if let Some(table) = Gpt::read(src)? {
         p.gpt(&table);
         for part in table.partitions() {
-            let Some(start) = part.first.checked_mul(gpt::SECTOR) else { continue };
+            let Some(start) = part.first.checked_mul(SECTOR) else { continue };
             let sectors = part.last.checked_add(1).and_then(|end| end.checked_sub(part.first));
             let what = format!("GPT partition {}", part.index + 1);
             let Some(sectors) = sectors else { return Err(corrupt(format!("{what}: ends before it starts"))) };
-            inside(src, start, sectors.saturating_mul(gpt::SECTOR), &what)?;
+            inside(src, start, sectors.saturating_mul(SECTOR), &what)?;
             if part.type_guid == ESP_TYPE {
                 fat_candidates.insert(start);
             } else if part.type_guid == HFS_TYPE && hfsplus::is_hfs_plus(src, start) {

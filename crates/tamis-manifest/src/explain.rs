@@ -55,6 +55,11 @@ pub enum Cause {
     /// An ISO 9660 image whose bytes differ only in dates and identifiers (volume and record
     /// dates, Rock Ridge times, GPT GUIDs, the EFI FAT image's serial and times).
     IsoImage,
+    /// A disk image (GPT/MBR with FAT partitions) whose bytes differ only in identifiers and
+    /// times (MBR signature, GPT GUIDs and CRCs, FAT serials, entry times, `FSInfo` hints), or
+    /// a file in one whose FAT entry times differ: removed by `tamis disk normalize`, a
+    /// command and not (yet) a stage.
+    DiskImage,
     /// Only the modification time differs.
     MtimeOnly,
     /// An image (squashfs, initramfs, ISO) whose insides differ: each difference inside has its
@@ -83,12 +88,12 @@ impl Cause {
             Self::GzipHeader | Self::ZipEntryTimes | Self::EmbeddedMetadata => "formats",
             Self::IsoImage => "iso",
             Self::MtimeOnly => "mtime",
-            Self::Unknown | Self::NestedImage => return None,
+            Self::Unknown | Self::NestedImage | Self::DiskImage => return None,
         })
     }
 
     /// Every cause, for tests and documentation.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::FontconfigChecksum,
         Self::PycMtime,
         Self::ShadowLastChange,
@@ -104,6 +109,7 @@ impl Cause {
         Self::ZipEntryTimes,
         Self::EmbeddedMetadata,
         Self::IsoImage,
+        Self::DiskImage,
         Self::MtimeOnly,
         Self::NestedImage,
         Self::Unknown,
@@ -205,6 +211,7 @@ pub fn explain_content(path: &str, first: Option<&[u8]>, second: Option<&[u8]>) 
     };
     owned
         .or_else(|| iso(a, b))
+        .or_else(|| disk(a, b))
         .or_else(|| formats(path, a, b))
         .unwrap_or_else(|| Explanation::new(Cause::Unknown, byte_hint(a, b)))
 }
@@ -255,6 +262,26 @@ fn shadow(a: &[u8], b: &[u8]) -> Option<Explanation> {
         Cause::ShadowLastChange,
         format!("sp_lstchg of {} accounts, e.g. day {} and day {}", days.len(), show(x), show(y)),
     ))
+}
+
+/// Disk images that are the same once both are normalized by `tamis disk normalize` with one
+/// epoch (1980-01-01, as for ISO images): only identifiers, CRCs and times differ.
+fn disk(a: &[u8], b: &[u8]) -> Option<Explanation> {
+    if a.len() != b.len() || !crate::disk::sniff(a) || !crate::disk::sniff(b) {
+        return None;
+    }
+    let options = tamis_disk::Options::new(tamis_core::Epoch::from_secs(315_532_800).expect("1980 is a valid epoch"));
+    let (mut x, mut y) = (a.to_vec(), b.to_vec());
+    let first = tamis_disk::normalize_bytes(&mut x, &options).ok()?;
+    tamis_disk::normalize_bytes(&mut y, &options).ok()?;
+    if x != y {
+        return None;
+    }
+    let mut fields: Vec<&str> = first.patches.iter().map(|p| p.field.as_str()).collect();
+    fields.sort_unstable();
+    fields.dedup();
+    let detail = format!("only identifiers and times (tamis disk normalize): {}", fields.join(", "));
+    Some(Explanation::new(Cause::DiskImage, detail))
 }
 
 /// ISO 9660 images that are the same once both are normalized with one epoch: only dates and
@@ -373,7 +400,8 @@ mod tests {
     #[test]
     fn causes_have_stages_except_unknown() {
         for cause in Cause::ALL {
-            assert_eq!(cause.stage().is_none(), matches!(cause, Cause::Unknown | Cause::NestedImage), "{cause:?}");
+            let none = matches!(cause, Cause::Unknown | Cause::NestedImage | Cause::DiskImage);
+            assert_eq!(cause.stage().is_none(), none, "{cause:?}");
         }
     }
 

@@ -5,7 +5,8 @@
 //! an image, recognised by [`open`] from its first bytes: a squashfs image
 //! ([`crate::squashfs`], `hsqs`), an ISO 9660 image ([`crate::iso`], `CD001` at 32769), an
 //! initramfs or cpio file (`070701`, or a compressed stream holding cpio archives:
-//! [`crate::cpio`]). Further image readers plug in here as implementations of [`Input`].
+//! [`crate::cpio`]), a disk image with FAT partitions or a bare FAT file system ([`crate::disk`],
+//! 0x55AA at 510). Further image readers plug in here as implementations of [`Input`].
 
 use std::io::{BufReader, Read as _};
 use std::os::unix::ffi::OsStrExt as _;
@@ -100,7 +101,10 @@ impl Input for ManifestFileInput {
 /// `bytes` must hold the file's first 32774 bytes (or all of a shorter file) for an ISO image
 /// to be recognised.
 pub fn is_image(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"hsqs") || crate::iso::sniff(bytes) || crate::cpio::CpioInput::sniff(bytes)
+    bytes.starts_with(b"hsqs")
+        || crate::iso::sniff(bytes)
+        || crate::cpio::CpioInput::sniff(bytes)
+        || crate::disk::sniff(bytes)
 }
 
 /// The input at `path`: a directory, or a file recognised by its first bytes.
@@ -132,6 +136,9 @@ pub fn open(path: &Path) -> Result<Box<dyn Input>> {
     }
     if crate::cpio::CpioInput::sniff(&start[..len]) {
         return Ok(Box::new(crate::cpio::CpioInput::read(path)?));
+    }
+    if crate::disk::sniff(&start[..len]) {
+        return Ok(Box::new(crate::disk::DiskInput::open(path)?));
     }
     Err(Error::UnknownInput { path: path.to_owned() })
 }

@@ -41,6 +41,7 @@
 
 mod compare;
 pub mod cpio;
+pub mod disk;
 mod error;
 pub mod explain;
 pub mod input;

@@ -1,0 +1,45 @@
+//! Disk images (a USB image of a live system, a raw cloud or board image) and the disk
+//! structures inside other images (an ISO's EFI image): the MBR, the GUID Partition Table and
+//! FAT12/16/32 file systems read, validated and normalized in place, without moving any data.
+//!
+//! Two builds of such an image differ in the MBR disk signature, the GPT disk and partition
+//! GUIDs (and so the GPT CRCs), the FAT volume serial and the times of its directory entries,
+//! and the `FSInfo` hints. [`normalize_file`] rewrites each from the epoch; see
+//! [`normalize`] for the list, and `docs/disk.md` for why.
+//!
+//! - [`Mbr`], [`Gpt`], [`Fat`]: the structures, read from any [`Source`] (a file read at
+//!   offsets, or bytes), each validated as it is read; an error names the structure and its
+//!   offset.
+//! - [`patch::plan_fat`] and [`patch::plan_gpt`]: the field planners, also used by `tamis-iso`
+//!   for a hybrid ISO's GPT and EFI image.
+//! - [`Reader`]: the files of every FAT partition of an image, for `tamis diff`.
+//!
+//! A corrupt image is an error naming it, never a panic, and is left untouched.
+//!
+//! ```no_run
+//! let epoch = tamis_core::Epoch::from_secs(1_700_000_000).expect("a valid epoch");
+//! let options = tamis_disk::Options::new(epoch);
+//! let plan = tamis_disk::normalize_file("tails.img".as_ref(), &options, tamis_core::Mode::Check)?;
+//! for patch in &plan.patches {
+//!     println!("{} {}: {} -> {}", patch.location, patch.field, patch.before, patch.after);
+//! }
+//! # Ok::<(), tamis_disk::Error>(())
+//! ```
+
+mod error;
+pub mod fat;
+pub mod gpt;
+mod guid;
+pub mod mbr;
+pub mod normalize;
+pub mod patch;
+pub mod source;
+
+pub use error::{Error, Fault, Parse, Result, corrupt};
+pub use fat::Fat;
+pub use gpt::Gpt;
+pub use guid::{IdError, guid_text, parse_guid, parse_hex32};
+pub use mbr::Mbr;
+pub use normalize::{Options, PartitionReport, Plan, normalize_bytes, normalize_file};
+pub use patch::Patch;
+pub use source::Source;
