@@ -16,14 +16,26 @@
 //!
 //! A corrupt image is an error naming it, never a panic, and is left untouched.
 //!
-//! ```no_run
-//! let epoch = tamis_core::Epoch::from_secs(1_700_000_000).expect("a valid epoch");
-//! let options = tamis_disk::Options::new(epoch);
-//! let plan = tamis_disk::normalize_file("tails.img".as_ref(), &options, tamis_core::Mode::Check)?;
+//! ```
+//! use tamis_core::Epoch;
+//!
+//! // A disk of 1 MiB with only an MBR: its disk signature is what two builds disagree on.
+//! let mut image = vec![0u8; 1 << 20];
+//! image[440..444].copy_from_slice(&0x1234_5678_u32.to_le_bytes());
+//! image[510..512].copy_from_slice(&[0x55, 0xAA]);
+//! let epoch = Epoch::from_secs(1_700_000_000).expect("a valid epoch");
+//! let plan = tamis_disk::normalize_bytes(&mut image, &tamis_disk::Options::new(epoch))?;
 //! for patch in &plan.patches {
 //!     println!("{} {}: {} -> {}", patch.location, patch.field, patch.before, patch.after);
 //! }
-//! # Ok::<(), tamis_disk::Error>(())
+//! let signature = image[440..444].to_vec();
+//! assert_ne!(signature, 0x1234_5678_u32.to_le_bytes(), "derived from the epoch instead");
+//!
+//! // Another build's signature gives the same bytes once normalized.
+//! image[440..444].copy_from_slice(&0x9abc_def0_u32.to_le_bytes());
+//! tamis_disk::normalize_bytes(&mut image, &tamis_disk::Options::new(epoch))?;
+//! assert_eq!(image[440..444], signature[..]);
+//! # Ok::<(), tamis_disk::Fault>(())
 //! ```
 
 mod error;

@@ -291,10 +291,15 @@ fn apply(file: &File, plan: &Plan) -> Parse<()> {
     Ok(())
 }
 
-/// Normalizes an image held in memory (tests, fuzzing): the plan, and the bytes patched.
-pub fn normalize_bytes(image: &mut [u8], options: &Options) -> std::result::Result<Plan, String> {
+/// Normalizes an image held in memory (tests, fuzzing, explanations): the plan, and the bytes
+/// patched.
+///
+/// # Errors
+/// [`Fault::Corrupt`] naming the structure and offset when the image is not valid; the bytes
+/// are then left as they were.
+pub fn normalize_bytes(image: &mut [u8], options: &Options) -> Parse<Plan> {
     let src: &[u8] = image;
-    let plan = plan(&src, options).map_err(|f| f.to_string())?;
+    let plan = plan(&src, options)?;
     for patch in &plan.patches {
         let at = patch.offset as usize;
         image[at..at + patch.new.len()].copy_from_slice(&patch.new);
