@@ -440,7 +440,7 @@ fn diff_explains_why_two_usb_images_differ() {
     let b = usb_image(&boot, dir.path(), "b", true, None);
     std::fs::copy(&a, ta.join("usb.img")).unwrap();
     std::fs::copy(&b, tb.join("usb.img")).unwrap();
-    let out = common::tamis(&["diff", "--explain", "--json", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let out = common::tamis(&["diff", "--explain", "--json", "-", a.to_str().unwrap(), b.to_str().unwrap()]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
     let text = report.to_string();
     assert!(text.contains("/p1/live/vmlinuz") && text.contains("disk-image"), "{text}");
