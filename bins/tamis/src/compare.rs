@@ -29,6 +29,9 @@ pub struct ManifestArgs {
     /// Write the manifest to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Worker threads (default: one per CPU). The manifest does not depend on it.
+    #[arg(long, short = 'j', value_name = "N")]
+    threads: Option<usize>,
     /// The tree (a directory), or a manifest file to rewrite in the canonical order.
     root: PathBuf,
 }
@@ -47,6 +50,9 @@ pub struct DiffArgs {
     /// How many paths to list per group in the summary (--json lists all).
     #[arg(long, default_value_t = 10, value_name = "N")]
     list: usize,
+    /// Worker threads (default: one per CPU). The output does not depend on it.
+    #[arg(long, short = 'j', value_name = "N")]
+    threads: Option<usize>,
     /// The first tree: a directory, an ISO 9660 image or a manifest file (`tamis manifest`).
     first: PathBuf,
     /// The second tree: a directory, an ISO 9660 image or a manifest file.
@@ -55,6 +61,7 @@ pub struct DiffArgs {
 
 /// `tamis manifest`: JSON Lines, a header line then one entry per line.
 pub fn manifest(args: &ManifestArgs) -> Result<ExitCode> {
+    crate::start_threads(args.threads)?;
     let manifest = input::open(&args.root)?.manifest()?;
     let mut bytes = Vec::new();
     manifest.write_json_lines(&mut bytes).context("cannot serialise the manifest")?;
@@ -73,6 +80,7 @@ pub fn manifest(args: &ManifestArgs) -> Result<ExitCode> {
 
 /// `tamis diff`.
 pub fn diff(args: &DiffArgs) -> Result<ExitCode> {
+    crate::start_threads(args.threads)?;
     let (first, second) = (input::open(&args.first)?, input::open(&args.second)?);
     let comparison = Comparison::of(first.as_ref(), second.as_ref(), args.explain)?;
     let text = if args.json {

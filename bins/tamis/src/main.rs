@@ -269,7 +269,12 @@ fn epoch(args: &EpochArgs) -> Result<Epoch> {
 }
 
 fn setup_threads(run: &RunArgs) -> Result<()> {
-    if let Some(n) = run.threads {
+    start_threads(run.threads)
+}
+
+/// Starts `threads` workers (default: one per CPU) for every parallel step of the command.
+fn start_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
         anyhow::ensure!(n > 0, "--threads must be at least 1");
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot start worker threads")?;
     }
