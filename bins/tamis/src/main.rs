@@ -308,8 +308,14 @@ fn mtime(args: &MtimeArgs) -> Result<ExitCode> {
     let progress = output::Bar::new(args.run.quiet);
     let cx = Context::new(epoch, mode(&args.run)).with_progress(&progress);
     let started = std::time::Instant::now();
-    let mut stages = stale_report(&root, None, &cx)?;
-    stages.push(stage.run(&root, &cx)?);
+    // One walk for both steps, unless clearing temporaries changed the tree.
+    let mut tree = root.walk()?;
+    let temporaries = tamis_core::StaleTemporaries.run_on(&root, &tree, &cx);
+    if cx.mode == Mode::Apply && !temporaries.changes.is_empty() {
+        tree = root.walk()?;
+    }
+    let mut stages = if temporaries.is_clean() { Vec::new() } else { vec![temporaries] };
+    stages.push(stage.run_on(&root, &tree, &cx));
     let outcome = Outcome { profile: ClampMtimes::NAME.into(), epoch, mode: cx.mode, stages };
     output::finish(&args.run, &args.root, &outcome, started.elapsed())
 }
