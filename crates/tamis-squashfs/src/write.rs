@@ -555,6 +555,10 @@ const BATCH_BYTES: u64 = 64 << 20;
 /// its uncompressed length, and the bytes to store with whether they are compressed.
 type Packed = (usize, bool, u64, std::result::Result<(Vec<u8>, bool), String>);
 
+/// Where a block went: its position in the image and its stored size (with the flag of an
+/// uncompressed block).
+type Stored = (u64, u32);
+
 /// Writes every file's data; returns the fragment table (position, stored size).
 ///
 /// Three things go on at once, so that no core waits while there is work: this thread reads
@@ -600,6 +604,10 @@ fn write_data<W: Write + Send>(
                     if rayon::yield_now() != Some(rayon::Yield::Executed) {
                         std::thread::sleep(std::time::Duration::from_micros(200));
                     }
+                }
+                if writer.is_finished() {
+                    // It stopped at an error, which it returns: nothing more to read.
+                    break;
                 }
                 let contents: Vec<Result<ReadFile>> = batch
                     .par_iter()
@@ -670,10 +678,10 @@ fn write_in_order<W: Write>(
     receiver: std::sync::mpsc::Receiver<Packed>,
     out: &mut Positioned<W>,
     pending: &std::sync::atomic::AtomicU64,
-) -> Result<(Vec<(u64, u32)>, Vec<(u64, u32)>)> {
+) -> Result<(Vec<Stored>, Vec<Stored>)> {
     let mut waiting: BTreeMap<usize, Packed> = BTreeMap::new();
-    let mut placed: Vec<(u64, u32)> = Vec::new();
-    let mut fragment_table: Vec<(u64, u32)> = Vec::new();
+    let mut placed: Vec<Stored> = Vec::new();
+    let mut fragment_table: Vec<Stored> = Vec::new();
     for packed in receiver {
         waiting.insert(packed.0, packed);
         while let Some((_, fragment, len, packed)) = waiting.remove(&placed.len()) {
