@@ -11,6 +11,11 @@
 #
 #   benches/formats-vs-peers.sh [-n RUNS] [EPOCH]     (default: 5 runs, epoch 1700000000)
 #
+# With TREE=FIXTURE_DIR (or TREE=1 and TAMIS_FIXTURE_DIR), the set is instead the whole root
+# filesystem rootfs-pair/a, as `tamis strip` meets it in an image build. Also prints the time
+# to read every file of the set once (warm cache, `cat`): the part of a tool's time that is
+# reading, and the machine's load before and after (uptime).
+#
 # Environment: TAMIS_BIN (default target/release/tamis, built first), ADD_DET (default: add-det
 # on PATH), BENCH_TMP (default target/bench), FILES (a directory to use instead of the set above).
 set -euo pipefail
@@ -42,7 +47,12 @@ mkdir -p "${BENCH_TMP:-$repo/target/bench}"
 scratch=$(mktemp -d "${BENCH_TMP:-$repo/target/bench}/formats-vs-peers.XXXXXX")
 trap 'rm -rf --one-file-system "$scratch"' EXIT
 
-if [[ -n ${FILES:-} ]]; then
+load_before=$(uptime | sed 's/.*load average: //')
+tree_dir=${TREE:-}
+[[ $tree_dir == 1 ]] && tree_dir=${TAMIS_FIXTURE_DIR:-$repo/target/fixtures}
+if [[ -n $tree_dir ]]; then
+    cp -a "$tree_dir/rootfs-pair/a" "$scratch/set"
+elif [[ -n ${FILES:-} ]]; then
     cp -a "$FILES" "$scratch/set"
 else
     mkdir -p "$scratch/set/java" "$scratch/set/doc" "$scratch/set/locale" "$scratch/set/lib" "$scratch/set/debs"
@@ -72,6 +82,11 @@ changed() { # DIR -> files whose bytes differ from the original
     (cd "$1" && sha256sum --quiet -c "$scratch/original.sums" 2>/dev/null | grep -c FAILED || true)
 }
 
+find "$scratch/set" -type f -print0 | xargs -0 cat >/dev/null
+t0=$(date +%s%N)
+find "$scratch/set" -type f -print0 | xargs -0 cat >/dev/null
+t1=$(date +%s%N)
+read_all=$(( (t1 - t0) / 1000 ))
 log "$count files ($size), epoch $epoch, $runs runs, tools: ${tools[*]}"
 for ((i = 1; i <= runs; i++)); do
     order=("${tools[@]}")
@@ -97,12 +112,16 @@ median() { awk -v t="$1" '$1 == t { print $2 / 1e6 }' "$scratch/times" | sort -g
     awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "machine:  $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(uname -r)"
 echo "files:    $count ($size): jars, /usr/share/doc gzip, .mo catalogs, static libraries, debs"
+echo "load:     before: $load_before; after: $(uptime | sed 's/.*load average: //')"
 echo "runs:     $runs per tool, alternating, fresh copy each"
+awk -v r="$read_all" 'BEGIN { printf "reading every file once (cat, warm): %.3f s\n", r / 1e6 }'
 declare -A med
 for t in "${tools[@]}"; do
     med[$t]=$(median "$t")
     printf 'median %-8s %8.3f s   %5d files changed\n' "$t" "${med[$t]}" "$(changed "$scratch/$t")"
 done
+awk -v r="$read_all" -v m="${med[tamis]}" \
+    'BEGIN { printf "reading every file / tamis: %.0f %% (tamis reads the first bytes of each, then only candidates)\n", r / 1e6 / m * 100 }'
 for t in sn add-det; do
     [[ -n ${med[$t]:-} ]] && awk -v p="${med[$t]}" -v m="${med[tamis]}" -v t="$t" \
         'BEGIN { printf "ratio %s/tamis: %.1f\n", t, p / m }'

@@ -9,15 +9,19 @@
 # Every tool uses every CPU; times and owners kept, times clamped to the epoch. Prints wall
 # time, CPU time and size of each image and the ratios tamis/mksquashfs and tamis/gensquashfs.
 #
-#   benches/squashfs-vs-mksquashfs.sh            # both compressors, one run each
+#   benches/squashfs-vs-mksquashfs.sh [FIXTURE_DIR]   # both compressors, one run each
 #   COMPS=zstd RUNS=3 benches/squashfs-vs-mksquashfs.sh
+# FIXTURE_DIR (or TAMIS_FIXTURE_DIR) holds rootfs-pair/a. EPOCH sets the epoch (1700000000).
+# SUBTREE=usr/share packs only that part of the tree (a run under a minute on a busy machine).
+# Prints the machine's load (uptime) before and after: wall times on a loaded machine say less
+# than CPU times.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 
 runs=${RUNS:-1}
 comps=${COMPS:-zstd xz}
-epoch=${1:-1700000000}
-pair=${TAMIS_FIXTURE_DIR:-target/fixtures}/rootfs-pair
+epoch=${EPOCH:-1700000000}
+pair=${1:-${TAMIS_FIXTURE_DIR:-target/fixtures}}/rootfs-pair
 [[ -d $pair/a ]] || { echo "no fixture: scripts/make-rootfs-pair.sh" >&2; exit 1; }
 for tool in mksquashfs gensquashfs; do
     command -v "$tool" >/dev/null || { echo "$tool missing: apt-get install squashfs-tools squashfs-tools-ng" >&2; exit 1; }
@@ -27,7 +31,13 @@ tamis=${TAMIS_BIN:-target/release/tamis}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cp -a --reflink=auto "$pair/a" "$work/root"
+load_before=$(uptime | sed 's/.*load average: //')
+if [[ -n ${SUBTREE:-} ]]; then
+    mkdir -p "$work/root/$(dirname "$SUBTREE")"
+    cp -a --reflink=auto "$pair/a/$SUBTREE" "$work/root/$SUBTREE"
+else
+    cp -a --reflink=auto "$pair/a" "$work/root"
+fi
 "$tamis" normalize -q --epoch "$epoch" "$work/root" || [[ $? -eq 3 ]]
 # Debian puts POSIX ACLs on /var/log/journal; squashfs cannot hold them, and gensquashfs -x
 # stops on them. Remove them from the copy so that every tool packs the same tree.
@@ -80,6 +90,7 @@ for comp in $comps; do
     done
 done
 
+echo "load: before: $load_before; after: $(uptime | sed 's/.*load average: //')"
 echo "machine: $cpus CPUs; rootfs $(du -sh "$work/root" | cut -f1), $(find "$work/root" | wc -l) entries; $runs run(s), median"
 for comp in $comps; do
     t=$(median <"$work/tamis-$comp.times")
@@ -94,6 +105,7 @@ for comp in $comps; do
     printf '%-4s  tamis %7.1f s %11d B | mksquashfs %7.1f s %11d B | gensquashfs %7.1f s %11d B\n' \
         "$comp" "$t" "$ts" "$m" "$ms" "$g" "$gs"
     printf '%-4s  CPU   tamis %7.1f s | mksquashfs %7.1f s | gensquashfs %7.1f s\n' "$comp" "$tc" "$mc" "$gc"
+    printf '%-4s  CPU tamis/mksquashfs %.2f\n' "$comp" "$(echo "$tc / $mc" | bc -l)"
     printf '%-4s  time tamis/mksquashfs %.2f, tamis/gensquashfs %.2f; size tamis/mksquashfs %+.2f %%, tamis/gensquashfs %+.2f %%\n' \
         "$comp" "$(echo "$t / $m" | bc -l)" "$(echo "$t / $g" | bc -l)" \
         "$(echo "($ts - $ms) * 100 / $ms" | bc -l)" "$(echo "($ts - $gs) * 100 / $gs" | bc -l)"

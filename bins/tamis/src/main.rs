@@ -44,7 +44,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use args::{EpochArgs, OutputArgs, RunArgs};
 use clap::{Args, Parser, Subcommand};
-use tamis_core::{Context, Normalizer, Root, TimePolicy, Timestamp};
+use tamis_core::{Context, Root, TimePolicy, Timestamp};
 use tamis_formats::{Format, FormatsOptions, StripFormats};
 use tamis_mtime::{ClampMtimes, MtimeOptions};
 use tamis_pipeline::{Outcome, Pipeline, Profile, Selection};
@@ -274,8 +274,7 @@ fn mtime(args: &MtimeArgs) -> Result<ExitCode> {
     let progress = output::Bar::new(args.run.quiet.quiet);
     let cx = Context::new(epoch, args.run.mode()).with_progress(&progress);
     let started = std::time::Instant::now();
-    let mut stages = stale_report(&root, &cx)?;
-    stages.push(stage.run(&root, &cx)?);
+    let stages = stage.run_after_temporaries(&root, &cx)?;
     let outcome = Outcome { profile: ClampMtimes::NAME.into(), epoch, mode: cx.mode, stages };
     output::finish(&args.run.output, &args.run.quiet, &args.root, &outcome, started.elapsed())
 }
@@ -298,13 +297,6 @@ fn strip(args: &StripArgs) -> Result<ExitCode> {
         many => PathBuf::from(format!("{} paths", many.len())),
     };
     output::finish(&args.run.output, &args.run.quiet, &shown, &outcome, started.elapsed())
-}
-
-/// The report of what interrupted runs left in the tree, when they left anything: run before
-/// any stage.
-fn stale_report(root: &Root, cx: &Context<'_>) -> Result<Vec<tamis_core::Report>> {
-    let report = tamis_core::StaleTemporaries.run(root, cx)?;
-    Ok(if report.is_clean() { Vec::new() } else { vec![report] })
 }
 
 fn stages(args: &StagesArgs) -> Result<ExitCode> {

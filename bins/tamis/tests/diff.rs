@@ -80,6 +80,31 @@ fn identical_trees_exit_0_and_a_difference_exits_1_grouped_and_explained() {
 }
 
 #[test]
+fn threads_do_not_change_the_manifest_nor_the_diff() {
+    let dir = twin_trees();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for i in 0..50 {
+        fs::write(a.join(format!("usr/bin/t{i}")), vec![b'x'; i * 100]).unwrap();
+    }
+    fs::write(b.join("etc/hostname"), b"other\n").unwrap();
+    fs::write(b.join("usr/bin/tool"), b"\x7fELF toolbox").unwrap();
+    let runs: Vec<(Vec<u8>, Vec<u8>)> = ["1", "2", "5"]
+        .iter()
+        .map(|n| {
+            let manifest = tamis(&["manifest", "--threads", n, p(&a)]);
+            assert_eq!(code(&manifest), 0, "{}", text(&manifest.stderr));
+            let diff = tamis(&["diff", "-j", n, "--json", "--explain", p(&a), p(&b)]);
+            assert_eq!(code(&diff), 1, "{}", text(&diff.stderr));
+            (manifest.stdout, diff.stdout)
+        })
+        .collect();
+    assert!(runs[0].0.len() > 5_000 && runs[0].1.len() > 1_000, "{}", text(&runs[0].1));
+    assert!(runs[1] == runs[0] && runs[2] == runs[0], "the bytes depend on --threads");
+    let zero = tamis(&["diff", "--threads", "0", p(&a), p(&b)]);
+    assert_eq!(code(&zero), 2, "{}", text(&zero.stderr));
+}
+
+#[test]
 fn a_manifest_file_is_an_input_and_round_trips() {
     let dir = twin_trees();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));

@@ -130,7 +130,11 @@ impl Report {
     /// Puts changes and problems in the canonical order of their paths, so that the report does
     /// not depend on which thread finished first.
     pub fn sort(&mut self) {
-        self.changes.sort_by(|a, b| crate::canonical_cmp(&a.path, &b.path).then(a.action.cmp(&b.action)));
+        let order = |a: &Change, b: &Change| crate::canonical_cmp(&a.path, &b.path).then(a.action.cmp(&b.action));
+        // Most stages report in the walk's order already: one pass to see it.
+        if !self.changes.is_sorted_by(|a, b| order(a, b).is_le()) {
+            self.changes.sort_by(order);
+        }
         self.problems.sort_by(|a, b| crate::canonical_cmp(&a.path, &b.path).then(a.reason.cmp(&b.reason)));
         self.skipped.sort_by(|a, b| crate::canonical_cmp(&a.path, &b.path).then(a.reason.cmp(&b.reason)));
     }

@@ -744,14 +744,72 @@ impl std::fmt::Debug for Directory<'_> {
 }
 
 impl Directory<'_> {
-    /// Sets the access and modification times of the entry `name` in this directory. A
-    /// non-directory with several hard links is refused ([`Error::HardlinkGroup`]): its other
-    /// names are not known here ([`Root::set_times_linked`] takes them).
-    pub fn set_times(&self, name: &OsStr, atime: Timestamp, mtime: Timestamp) -> Result<()> {
+    /// The path of the entry `name` in this directory, once `name` is checked to be one name
+    /// (not empty, `.`, `..`, nor holding a `/`): an operation on it stays in this directory.
+    fn entry(&self, name: &OsStr) -> Result<PathBuf> {
         let path = self.path.join(name);
         if name.is_empty() || name == "." || name == ".." || name.as_bytes().contains(&b'/') {
             return Err(Error::OutsideRoot { path });
         }
+        Ok(path)
+    }
+
+    /// Opens the regular file `name` in this directory for reading, as [`Root::open_regular`]
+    /// does (a link there is an error, not followed; its access time is kept where allowed).
+    pub fn open_regular(&self, name: &OsStr) -> Result<File> {
+        let path = self.entry(name)?;
+        let opened = match rfs::openat(&self.fd, name, READ_FLAGS | OFlags::NOATIME, rfs::Mode::empty()) {
+            Err(Errno::PERM) => rfs::openat(&self.fd, name, READ_FLAGS, rfs::Mode::empty()),
+            other => other,
+        };
+        Ok(File::from(regular_file(&path, opened)?.0))
+    }
+
+    /// The target of the symbolic link `name` in this directory, as stored (never resolved).
+    pub fn read_link(&self, name: &OsStr) -> Result<PathBuf> {
+        let path = self.entry(name)?;
+        let target = rfs::readlinkat(&self.fd, name, Vec::new()).map_err(|errno| match errno {
+            Errno::INVAL => Error::WrongType { path: path.clone(), expected: "symbolic link", found: "non-link" },
+            other => Error::io(&path, "read link", other),
+        })?;
+        Ok(PathBuf::from(OsString::from(std::ffi::OsStr::from_bytes(target.as_bytes()))))
+    }
+
+    /// The extended attributes of the entry `name` itself, of type `kind` (as a walk found it),
+    /// sorted by name, read as [`Root::xattrs`] reads them: a file or directory through a
+    /// descriptor opened without following links, anything else by its name under
+    /// `/proc/self/fd/N` of this directory. An entry whose type is no longer `kind` is an error.
+    pub fn xattrs(&self, name: &OsStr, kind: FileKind) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let path = self.entry(name)?;
+        let mut list = match kind {
+            FileKind::File => fd_xattrs(&self.open_regular(name)?),
+            FileKind::Dir => {
+                let dir = rfs::openat(&self.fd, name, DIR_FLAGS, rfs::Mode::empty())
+                    .map_err(|e| Error::io(&path, "open directory", e))?;
+                fd_xattrs(&dir)
+            }
+            _ => {
+                let st =
+                    rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(&path, "stat", e))?;
+                let found = FileKind::from_mode(st.st_mode);
+                if found != kind {
+                    return Err(Error::WrongType { path, expected: kind.noun(), found: found.noun() });
+                }
+                let mut proc_path = format!("/proc/self/fd/{}/", self.fd.as_fd().as_raw_fd()).into_bytes();
+                proc_path.extend_from_slice(name.as_bytes());
+                link_xattrs(OsStr::from_bytes(&proc_path))
+            }
+        }
+        .map_err(|e| Error::io(&path, "read extended attributes of", e))?;
+        list.sort();
+        Ok(list)
+    }
+
+    /// Sets the access and modification times of the entry `name` in this directory. A
+    /// non-directory with several hard links is refused ([`Error::HardlinkGroup`]): its other
+    /// names are not known here ([`Root::set_times_linked`] takes them).
+    pub fn set_times(&self, name: &OsStr, atime: Timestamp, mtime: Timestamp) -> Result<()> {
+        let path = self.entry(name)?;
         let st = rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(&path, "stat", e))?;
         let nlink = Metadata::from_stat(&st).nlink;
         if FileKind::from_mode(st.st_mode) != FileKind::Dir && nlink > 1 {
@@ -854,8 +912,9 @@ fn collect_xattrs(
     value: impl Fn(&[u8], &mut [u8]) -> rustix::io::Result<usize>,
 ) -> std::io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let size = match list_size() {
+        // Most entries have none: no second call.
+        Ok(0) | Err(Errno::NOTSUP) => return Ok(Vec::new()),
         Ok(size) => size,
-        Err(Errno::NOTSUP) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
     let mut names = vec![0u8; size];

@@ -46,6 +46,13 @@ impl StaleTemporaries {
     pub fn run_in(&self, root: &Root, dir: &Path, cx: &Context<'_>) -> Result<Report> {
         Ok(recover(root, &list_one(root, dir)?, cx.mode))
     }
+
+    /// Clears what interrupted runs left in `tree`, a walk of `root` the caller already has
+    /// (a command that walks the tree once for this and for its stage). When the report has
+    /// changes and the mode is [`Mode::Apply`], the tree has changed: walk it again.
+    pub fn run_on(&self, root: &Root, tree: &crate::Tree, cx: &Context<'_>) -> Report {
+        recover(root, tree.entries(), cx.mode)
+    }
 }
 
 impl Normalizer for StaleTemporaries {

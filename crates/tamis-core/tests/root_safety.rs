@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
-use tamis_core::{Error, Links, Root, Timestamp};
+use tamis_core::{Error, FileKind, Links, Root, Timestamp};
 
 struct Outside {
     file: PathBuf,
@@ -203,4 +203,18 @@ fn xattrs_are_the_entry_s_own_never_a_link_target_s() {
         assert_eq!(link, vec![a("trusted.tamis", "own")]);
     }
     assert!(matches!(r.xattrs(Path::new("link/x")), Err(Error::SymlinkInPath { .. } | Error::Io { .. })));
+
+    // The same through a directory opened once for its entries (as a manifest reads a tree).
+    let top = r.directory(Path::new("")).unwrap();
+    let name = std::ffi::OsStr::new;
+    assert_eq!(top.xattrs(name("file"), FileKind::File).unwrap(), vec![a("user.a", "1"), a("user.b", "2")]);
+    assert_eq!(top.xattrs(name("dir"), FileKind::Dir).unwrap(), vec![a("user.dir", "d")]);
+    let link = top.xattrs(name("link"), FileKind::Symlink).unwrap();
+    assert!(!link.contains(&a("user.outside", "secret")), "the link's target was read: {link:?}");
+    assert!(matches!(top.xattrs(name("link"), FileKind::File), Err(Error::WrongType { .. })));
+    assert!(matches!(top.open_regular(name("link")), Err(Error::WrongType { found: "symbolic link", .. })));
+    assert_eq!(top.read_link(name("link")).unwrap(), out.file);
+    for bad in ["..", ".", "", "dir/../link"] {
+        assert!(matches!(top.open_regular(name(bad)), Err(Error::OutsideRoot { .. })), "{bad:?}");
+    }
 }

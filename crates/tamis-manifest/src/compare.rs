@@ -119,7 +119,13 @@ fn differing_fields(x: &ManifestEntry, y: &ManifestEntry) -> Vec<&'static str> {
         ("target", x.target != y.target),
         ("rdev", x.rdev != y.rdev),
         ("xattrs", x.xattrs != y.xattrs),
-        ("sha256", x.sha256 != y.sha256),
+        // A regular file on one side only, or of another size, has other contents: said so
+        // whether or not it was hashed (a comparison of two trees does not read such files).
+        ("sha256", x.sha256 != y.sha256 || (is_file(x) || is_file(y)) && (x.kind != y.kind || x.size != y.size)),
     ];
     checks.iter().filter(|(_, differs)| *differs).map(|(name, _)| *name).collect()
+}
+
+fn is_file(entry: &ManifestEntry) -> bool {
+    entry.kind == tamis_core::FileKind::File
 }

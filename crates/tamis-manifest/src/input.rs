@@ -34,6 +34,12 @@ pub trait Input: Send + Sync {
     fn mtime_cause(&self) -> Cause {
         Cause::MtimeOnly
     }
+
+    /// The tree, when this input is a directory: two directories are compared without hashing
+    /// the files that differ in size ([`crate::Comparison::of`]).
+    fn directory(&self) -> Option<&Root> {
+        None
+    }
 }
 
 /// A directory, read beneath a [`Root`] (no link is ever followed).
@@ -60,6 +66,10 @@ impl Input for DirectoryInput {
 
     fn contents(&self, path: &str) -> Result<Option<Vec<u8>>> {
         Ok(Some(self.root.read(&entry_path(path))?))
+    }
+
+    fn directory(&self) -> Option<&Root> {
+        Some(&self.root)
     }
 }
 

@@ -105,8 +105,12 @@ impl Comparison {
     }
 
     fn nested(first: &dyn Input, second: &dyn Input, explain: bool, depth: usize) -> Result<Self> {
-        let (ma, mb) = rayon::join(|| first.manifest(), || second.manifest());
-        let (ma, mb) = (ma?, mb?);
+        let (ma, mb) = if let (Some(a), Some(b)) = (first.directory(), second.directory()) {
+            directories(a, b)?
+        } else {
+            let (ma, mb) = rayon::join(|| first.manifest(), || second.manifest());
+            (ma?, mb?)
+        };
         let raw = compare(&ma, &mb);
         let explained: Vec<Result<EntryDifference>> = raw
             .into_par_iter()
@@ -141,6 +145,33 @@ impl Comparison {
     pub fn identical(&self) -> bool {
         self.differences.is_empty() && self.problems.is_empty()
     }
+}
+
+/// The manifests of two directories for their comparison: both walked, then described with
+/// every core, hashing only the regular files whose contents the comparison cannot tell
+/// otherwise — those at the same path in both, of the same size. A file of another size, or a
+/// regular file on one side only, differs in contents without being read ([`compare`] says so).
+fn directories(first: &tamis_core::Root, second: &tamis_core::Root) -> Result<(Manifest, Manifest)> {
+    let (ta, tb) = rayon::join(|| first.walk(), || second.walk());
+    let (ta, tb) = (ta?, tb?);
+    let (ea, eb) = (ta.entries(), tb.entries());
+    let (mut hash_a, mut hash_b) = (vec![false; ea.len()], vec![false; eb.len()]);
+    let (mut at_a, mut at_b) = (0, 0);
+    while at_a < ea.len() && at_b < eb.len() {
+        match tamis_core::canonical_cmp(&ea[at_a].path, &eb[at_b].path) {
+            std::cmp::Ordering::Less => at_a += 1,
+            std::cmp::Ordering::Greater => at_b += 1,
+            std::cmp::Ordering::Equal => {
+                let (left, right) = (&ea[at_a].meta, &eb[at_b].meta);
+                let same =
+                    left.kind == tamis_core::FileKind::File && right.kind == left.kind && left.size == right.size;
+                (hash_a[at_a], hash_b[at_b]) = (same, same);
+                at_a += 1;
+                at_b += 1;
+            }
+        }
+    }
+    Ok(rayon::join(|| Manifest::of_walk(first, &ta, |k| hash_a[k]), || Manifest::of_walk(second, &tb, |k| hash_b[k])))
 }
 
 /// How many images deep [`Comparison::of`] looks: an ISO, the squashfs in it, the initrd in that.

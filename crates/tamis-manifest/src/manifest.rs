@@ -9,7 +9,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tamis_core::{FileKind, Problem, Root, Timestamp, display_path};
+use tamis_core::{Directory, Entry, FileKind, Problem, Root, Timestamp, Tree, display_path};
 
 use crate::{Error, Result};
 
@@ -104,17 +104,41 @@ impl Manifest {
     /// The walk gives the canonical order; entries are then described in parallel (rayon's
     /// indexed collect keeps that order), so the result does not depend on the thread count.
     pub fn of_tree(root: &Root) -> Result<Self> {
-        let tree = root.walk()?;
-        let described: Vec<std::result::Result<ManifestEntry, Problem>> =
-            tree.entries().par_iter().map(|entry| describe(root, entry)).collect();
-        let mut manifest = Self { entries: Vec::new(), problems: tree.problems().to_vec() };
-        for item in described {
+        Ok(Self::of_walk(root, &root.walk()?, |_| true))
+    }
+
+    /// The manifest of `tree`, a walk of `root`, hashing only the regular files at the indexes
+    /// for which `hash` says so (the others have no `sha256`): a comparison that already knows
+    /// two files differ (their sizes do) need not read them.
+    ///
+    /// Each directory is opened once for all of its entries, which are then described in
+    /// parallel; each file is opened once, for its attributes and its bytes.
+    pub(crate) fn of_walk(root: &Root, tree: &Tree, hash: impl Fn(usize) -> bool + Sync) -> Self {
+        let entries = tree.entries();
+        let mut by_parent: BTreeMap<&Path, Vec<usize>> = BTreeMap::new();
+        for (i, entry) in entries.iter().enumerate().skip(1) {
+            by_parent.entry(entry.path.parent().unwrap_or(Path::new(""))).or_default().push(i);
+        }
+        let mut described: Vec<(usize, std::result::Result<ManifestEntry, Problem>)> = by_parent
+            .into_par_iter()
+            .flat_map(|(parent, items)| match root.directory(parent) {
+                Ok(dir) => items.into_par_iter().map(|i| (i, describe(&dir, &entries[i], hash(i)))).collect::<Vec<_>>(),
+                Err(e) => items.into_iter().map(|i| (i, Err(Problem::from_error(&entries[i].path, &e)))).collect(),
+            })
+            .collect();
+        if let Some(top) = entries.first() {
+            described.push((0, describe_root(root, top)));
+        }
+        // Back in the walk's order, whatever the threads did.
+        described.sort_unstable_by_key(|(i, _)| *i);
+        let mut manifest = Self { entries: Vec::with_capacity(entries.len()), problems: tree.problems().to_vec() };
+        for (_, item) in described {
             match item {
                 Ok(entry) => manifest.entries.push(entry),
                 Err(problem) => manifest.problems.push(problem),
             }
         }
-        Ok(manifest)
+        manifest
     }
 
     /// One SHA-256 for the whole manifest: equal digests mean equal trees.
@@ -183,27 +207,46 @@ impl Manifest {
     }
 }
 
-fn describe(root: &Root, entry: &tamis_core::Entry) -> std::result::Result<ManifestEntry, Problem> {
+/// The entry of the tree's top directory (the root itself, or a subtree's top).
+fn describe_root(root: &Root, entry: &Entry) -> std::result::Result<ManifestEntry, Problem> {
+    let xattrs = root.xattrs(&entry.path).map_err(|e| Problem::from_error(&entry.path, &e))?;
+    Ok(manifest_entry(entry, None, xattrs, None))
+}
+
+/// The entry `entry` of the directory `dir`, its file hashed if `hash`.
+fn describe(dir: &Directory<'_>, entry: &Entry, hash: bool) -> std::result::Result<ManifestEntry, Problem> {
     let path = &entry.path;
-    let meta = &entry.meta;
     let problem = |e: &dyn std::error::Error| Problem::from_error(path, e);
-    let target = match meta.kind {
-        FileKind::Symlink => Some(root.read_link(path).map_err(|e| problem(&e))?.display().to_string()),
+    let name = path.file_name().unwrap_or_default();
+    let kind = entry.meta.kind;
+    let target = match kind {
+        FileKind::Symlink => Some(dir.read_link(name).map_err(|e| problem(&e))?.display().to_string()),
         _ => None,
     };
-    let (sha256, raw_xattrs) = if meta.kind == FileKind::File {
+    let (sha256, xattrs) = if kind == FileKind::File {
         // One open for both: the bytes and the attributes come from the same inode.
-        let file = root.open_regular(path).map_err(|e| problem(&e))?;
+        let file = dir.open_regular(name).map_err(|e| problem(&e))?;
         let attrs = tamis_core::fd_xattrs(&file).map_err(|e| {
             problem(&tamis_core::Error::Io { path: path.clone(), op: "read extended attributes of", source: e })
         })?;
-        (Some(hash_file(file, path).map_err(|e| problem(&e))?), attrs)
+        let sha256 = if hash { Some(hash_file(file, path).map_err(|e| problem(&e))?) } else { None };
+        (sha256, attrs)
     } else {
-        (None, root.xattrs(path).map_err(|e| problem(&e))?)
+        (None, dir.xattrs(name, kind).map_err(|e| problem(&e))?)
     };
+    Ok(manifest_entry(entry, target, xattrs, sha256))
+}
+
+fn manifest_entry(
+    entry: &Entry,
+    target: Option<String>,
+    raw_xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    sha256: Option<String>,
+) -> ManifestEntry {
+    let meta = &entry.meta;
     let rdev = matches!(meta.kind, FileKind::CharDevice | FileKind::BlockDevice).then_some(meta.rdev);
-    Ok(ManifestEntry {
-        path: display_path(path),
+    ManifestEntry {
+        path: display_path(&entry.path),
         kind: meta.kind,
         mode: meta.mode,
         uid: meta.uid,
@@ -214,7 +257,7 @@ fn describe(root: &Root, entry: &tamis_core::Entry) -> std::result::Result<Manif
         rdev,
         xattrs: raw_xattrs.into_iter().map(|(name, value)| (xattr_name(&name), hex(&value))).collect(),
         sha256,
-    })
+    }
 }
 
 /// An attribute name as text: UTF-8 as is (they always are in practice), other bytes `\xNN`.

@@ -48,6 +48,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use tamis_core::{
     Action, Change, Context, Entry, FileKind, Mode, Normalizer, Problem, Report, Result, Root, TimePolicy, Timestamp,
+    Tree,
 };
 
 /// Options of the mtime stage, as written in a profile (`[[stage]] name = "mtime"`, `policy = "set"`).
@@ -98,7 +99,36 @@ impl Normalizer for ClampMtimes {
     }
 
     fn run(&self, root: &Root, cx: &Context<'_>) -> Result<Report> {
-        let tree = root.walk()?;
+        Ok(self.run_on(root, &root.walk()?, cx))
+    }
+}
+
+impl ClampMtimes {
+    /// What `tamis mtime` runs: the temporaries that interrupted runs left are removed first
+    /// (their report comes first, when there is anything in it), then the stage runs, over one
+    /// walk of the tree for both steps; the tree is walked again only when removing a temporary
+    /// changed it.
+    ///
+    /// # Errors
+    /// When `root` cannot be walked.
+    pub fn run_after_temporaries(&self, root: &Root, cx: &Context<'_>) -> Result<Vec<Report>> {
+        let mut tree = root.walk()?;
+        let temporaries = tamis_core::StaleTemporaries.run_on(root, &tree, cx);
+        if cx.mode == Mode::Apply && !temporaries.changes.is_empty() {
+            tree = root.walk()?;
+        }
+        let mut reports = if temporaries.is_clean() { Vec::new() } else { vec![temporaries] };
+        reports.push(self.run_on(root, &tree, cx));
+        Ok(reports)
+    }
+
+    /// The stage on `tree`, a fresh walk of the whole of `root` that the caller already has
+    /// (`tamis mtime` walks once for this and for the temporaries left by interrupted runs).
+    ///
+    /// Entries are re-dated in parallel, each directory opened once for all of its entries,
+    /// non-directories first, then directories (setting an entry's times never changes its
+    /// directory's; a detached copy, renamed into place, does — so directories come last).
+    pub fn run_on(&self, root: &Root, tree: &Tree, cx: &Context<'_>) -> Report {
         let epoch = cx.epoch.timestamp();
         let mut report = Report::new(Self::NAME, cx.mode);
         report.examined = tree.entries().len() as u64;
@@ -133,42 +163,15 @@ impl Normalizer for ClampMtimes {
         if cx.mode == Mode::Apply {
             cx.progress.start(Self::NAME, todo.len() as u64);
             // Setting an entry's times never changes another entry's, so all non-directories can
-            // go at once.
-            let (mut dirs, others): (Vec<_>, Vec<_>) =
-                todo.into_iter().partition(|(e, _)| e.meta.kind == FileKind::Dir);
+            // go at once; then all directories at once.
+            let (dirs, others): (Vec<_>, Vec<_>) = todo.into_iter().partition(|(e, _)| e.meta.kind == FileKind::Dir);
             // The other names of a group follow its first.
-            let others = others.into_iter().filter(|(e, _)| !linked(e) || tree.is_first_name(e));
-            // Each parent directory is resolved once for all of its entries.
-            let mut by_parent: BTreeMap<&Path, Vec<(&Entry, Timestamp)>> = BTreeMap::new();
-            for (entry, to) in others {
-                by_parent.entry(entry.path.parent().unwrap_or(Path::new(""))).or_default().push((entry, to));
-            }
-            let mut failed: Vec<Problem> = by_parent
-                .into_par_iter()
-                .flat_map_iter(|(parent, items)| {
-                    let set = root.directory(parent).map(|dir| {
-                        items
-                            .iter()
-                            .filter_map(|(entry, to)| {
-                                let set = match groups.get(entry.path.as_path()) {
-                                    Some(links) => root.set_times_linked(&entry.path, links, *to, *to),
-                                    None => dir.set_times(entry.path.file_name().unwrap_or_default(), *to, *to),
-                                };
-                                set.err().map(|e| Problem::from_error(&entry.path, &e))
-                            })
-                            .collect::<Vec<Problem>>()
-                    });
-                    cx.progress.advance(items.len() as u64);
-                    match set {
-                        Ok(failures) => failures,
-                        Err(e) => items.iter().map(|(entry, _)| Problem::from_error(&entry.path, &e)).collect(),
-                    }
-                })
-                .collect();
-            // Directories follow, deepest first, so that a directory is always done after
-            // everything inside it, as the design asks of every stage.
-            dirs.sort_by_key(|(e, _)| std::cmp::Reverse(e.path.components().count()));
-            for (entry, to) in &dirs {
+            let others: Vec<_> = others.into_iter().filter(|(e, _)| !linked(e) || tree.is_first_name(e)).collect();
+            let mut failed = set_times_by_directory(root, others, &groups, cx);
+            let (top, dirs): (Vec<_>, Vec<_>) = dirs.into_iter().partition(|(e, _)| e.path.as_os_str().is_empty());
+            failed.extend(set_times_by_directory(root, dirs, &groups, cx));
+            // The root last: it has no directory of its own beneath the root.
+            for (entry, to) in &top {
                 if let Err(e) = root.set_times(&entry.path, *to, *to) {
                     failed.push(Problem::from_error(&entry.path, &e));
                 }
@@ -186,6 +189,42 @@ impl Normalizer for ClampMtimes {
             report.problems.extend(failed);
         }
         report.sort();
-        Ok(report)
+        report
     }
+}
+
+/// Sets the times of `todo`, entries other than the root, in parallel: each directory holding
+/// some of them is opened once. The entries that failed, as problems.
+fn set_times_by_directory(
+    root: &Root,
+    todo: Vec<(&Entry, Timestamp)>,
+    groups: &BTreeMap<&Path, tamis_core::Links>,
+    cx: &Context<'_>,
+) -> Vec<Problem> {
+    let mut by_parent: BTreeMap<&Path, Vec<(&Entry, Timestamp)>> = BTreeMap::new();
+    for (entry, to) in todo {
+        by_parent.entry(entry.path.parent().unwrap_or(Path::new(""))).or_default().push((entry, to));
+    }
+    by_parent
+        .into_par_iter()
+        .flat_map_iter(|(parent, items)| {
+            let set = root.directory(parent).map(|dir| {
+                items
+                    .iter()
+                    .filter_map(|(entry, to)| {
+                        let set = match groups.get(entry.path.as_path()) {
+                            Some(links) => root.set_times_linked(&entry.path, links, *to, *to),
+                            None => dir.set_times(entry.path.file_name().unwrap_or_default(), *to, *to),
+                        };
+                        set.err().map(|e| Problem::from_error(&entry.path, &e))
+                    })
+                    .collect::<Vec<Problem>>()
+            });
+            cx.progress.advance(items.len() as u64);
+            match set {
+                Ok(failures) => failures,
+                Err(e) => items.iter().map(|(entry, _)| Problem::from_error(&entry.path, &e)).collect(),
+            }
+        })
+        .collect()
 }

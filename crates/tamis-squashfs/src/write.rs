@@ -153,7 +153,7 @@ type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 ///
 /// # Panics
 /// Never: the references it expects are written before they are used.
-pub fn write_image<W: Write + Seek>(root: &Root, out: W, options: &WriteOptions) -> Result<WriteOutcome> {
+pub fn write_image<W: Write + Seek + Send>(root: &Root, out: W, options: &WriteOptions) -> Result<WriteOutcome> {
     check_options(options)?;
     let mut outcome = WriteOutcome::default();
     let Collected { nodes, mut inodes, xattr_sets, ids } = collect(root, options, &mut outcome)?;
@@ -539,7 +539,8 @@ fn read_file(root: &Root, path: &Path, bs: usize, dedup: bool) -> Result<ReadFil
     Ok(read)
 }
 
-/// A file of a batch: its data blocks (work index, or `None` for a block of zeros).
+/// A file as planned: its data blocks (index of the work item, or `None` for a block of zeros),
+/// its place in a fragment block, or the earlier file it duplicates.
 struct Planned {
     inode: usize,
     blocks: Vec<Option<usize>>,
@@ -550,9 +551,23 @@ struct Planned {
 /// Input bytes read per batch: enough to keep every thread busy, little enough to bound memory.
 const BATCH_BYTES: u64 = 64 << 20;
 
+/// A compressed work item, back from its worker: its number, whether it is a fragment block,
+/// its uncompressed length, and the bytes to store with whether they are compressed.
+type Packed = (usize, bool, u64, std::result::Result<(Vec<u8>, bool), String>);
+
+/// Where a block went: its position in the image and its stored size (with the flag of an
+/// uncompressed block).
+type Stored = (u64, u32);
+
 /// Writes every file's data; returns the fragment table (position, stored size).
-#[allow(clippy::too_many_lines, reason = "one batch loop: read, plan, compress, place; split, it reads worse")]
-fn write_data<W: Write>(
+///
+/// Three things go on at once, so that no core waits while there is work: this thread reads
+/// files (in parallel) and plans where their blocks go, in placement order, numbering each
+/// data or fragment block it makes; every block is compressed as soon as it is planned, by
+/// whichever worker is free; a writer thread puts the compressed blocks in the image in their
+/// numbers' order as they arrive. The bytes depend only on that order, never on which thread
+/// compressed what, or when. At most about two batches of blocks wait to be written.
+fn write_data<W: Write + Send>(
     root: &Root,
     nodes: &[Node],
     inodes: &mut [Inode],
@@ -564,11 +579,6 @@ fn write_data<W: Write>(
     outcome.files = files.len();
     let paths: Vec<PathBuf> = files.iter().map(|&i| node_path(nodes, inodes[i].node)).collect();
     let order = tamis_order::placement_order(&paths, options.sort.as_ref());
-    let bs = options.block_size as usize;
-    let mut fragment_table: Vec<(u64, u32)> = Vec::new();
-    let mut fragment = Vec::with_capacity(bs);
-    let mut seen: BTreeMap<(u64, [u8; 32]), usize> = BTreeMap::new();
-
     let mut batches: Vec<Vec<usize>> = Vec::new();
     let mut size = 0;
     for &k in &order {
@@ -579,108 +589,190 @@ fn write_data<W: Write>(
         size += inodes[files[k]].file.size.max(1);
         batches.last_mut().expect("pushed above").push(k);
     }
-    let last = batches.len();
-    batches.push(Vec::new());
-    let read_batch = |batch: &[usize]| -> Result<Vec<ReadFile>> {
-        let contents: Vec<Result<ReadFile>> =
-            batch.par_iter().map(|&k| read_file(root, &paths[k], bs, options.dedup)).collect();
-        contents.into_iter().collect()
-    };
-    let mut next = read_batch(&batches[0]);
-    for (b, batch) in batches.iter().enumerate() {
-        let contents = std::mem::replace(&mut next, Ok(Vec::new()))?;
-        let mut work: Vec<Work> = Vec::new();
-        let mut planned: Vec<Planned> = Vec::with_capacity(batch.len());
-        for (&k, file) in batch.iter().zip(contents) {
-            let inode = files[k];
-            inodes[inode].file.size = file.len;
-            outcome.input_bytes += file.len;
-            if file.len == 0 {
-                continue;
-            }
-            if options.dedup {
-                if let Some(&first) = seen.get(&(file.len, file.hash)) {
-                    outcome.duplicates += 1;
-                    planned.push(Planned { inode, blocks: Vec::new(), fragment: None, duplicate_of: Some(first) });
-                    continue;
+
+    let pending = std::sync::atomic::AtomicU64::new(0);
+    let (sender, receiver) = std::sync::mpsc::channel::<Packed>();
+    let (planned, written) = std::thread::scope(|scope| {
+        let waiting = &pending;
+        let writer = scope.spawn(move || write_in_order(receiver, out, waiting));
+        let planned: Result<Vec<Planned>> = rayon::scope(|tasks| {
+            let mut planner = Planner::new(options);
+            for batch in &batches {
+                // Wait (helping with the compression) until at most one batch is still to be
+                // written, then read the next one while the workers compress.
+                while pending.load(std::sync::atomic::Ordering::Acquire) > BATCH_BYTES && !writer.is_finished() {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        std::thread::sleep(std::time::Duration::from_micros(200));
+                    }
                 }
-                seen.insert((file.len, file.hash), inode);
-            }
-            let mut plan = Planned { inode, blocks: Vec::new(), fragment: None, duplicate_of: None };
-            if options.fragments && file.len < bs as u64 {
-                let bytes = match file.blocks.into_iter().next() {
-                    Some(Block::Data(bytes)) => bytes,
-                    Some(Block::Zeros(n)) => vec![0; n],
-                    None => Vec::new(),
-                };
-                if fragment.len() + bytes.len() > bs {
-                    let full = std::mem::replace(&mut fragment, Vec::with_capacity(bs));
-                    work.push(Work { bytes: full, fragment: true });
+                if writer.is_finished() {
+                    // It stopped at an error, which it returns: nothing more to read.
+                    break;
                 }
-                plan.fragment = Some((fragment_table.len() as u32 + fragments_pending(&work), fragment.len() as u32));
-                fragment.extend_from_slice(&bytes);
-            } else {
-                for block in file.blocks {
-                    match block {
-                        Block::Zeros(_) => plan.blocks.push(None),
-                        Block::Data(bytes) => {
-                            plan.blocks.push(Some(work.len()));
-                            work.push(Work { bytes, fragment: false });
-                        }
+                let contents: Vec<Result<ReadFile>> = batch
+                    .par_iter()
+                    .map(|&k| read_file(root, &paths[k], options.block_size as usize, options.dedup))
+                    .collect();
+                for (&k, file) in batch.iter().zip(contents) {
+                    let file = file?;
+                    let inode = files[k];
+                    inodes[inode].file.size = file.len;
+                    outcome.input_bytes += file.len;
+                    for work in planner.plan(inode, file, outcome) {
+                        spawn_compression(tasks, work, options, &pending, sender.clone());
                     }
                 }
             }
-            planned.push(plan);
-        }
-        if b == last && !fragment.is_empty() {
-            work.push(Work { bytes: std::mem::take(&mut fragment), fragment: true });
-        }
-
-        let compression = options.compression;
-        let block_size = options.block_size;
-        // The next batch is read while this one is compressed, on the same workers: no thread
-        // waits for the last block of a batch. Both results are in order, whatever the threads.
-        let following = batches.get(b + 1).map_or(&[][..], Vec::as_slice);
-        let (packed, read_next) = rayon::join(
-            || -> Vec<std::result::Result<Option<Vec<u8>>, String>> {
-                work.par_iter().map(|w| compression.compress(&w.bytes, block_size)).collect()
-            },
-            || read_batch(following),
-        );
-        next = read_next;
-        let mut placed: Vec<(u64, u32)> = Vec::with_capacity(work.len());
-        for (w, packed) in work.iter().zip(packed) {
-            let packed = packed.map_err(Error::Compress)?;
-            let (bytes, size) = match &packed {
-                Some(p) => (p.as_slice(), p.len() as u32),
-                None => (w.bytes.as_slice(), w.bytes.len() as u32 | DATA_UNCOMPRESSED),
-            };
-            placed.push((out.pos, size));
-            if w.fragment {
-                fragment_table.push((out.pos, size));
+            if let Some(last) = planner.last_fragment() {
+                spawn_compression(tasks, last, options, &pending, sender.clone());
             }
-            out.write(bytes)?;
-        }
-        for plan in planned {
-            let loc = if let Some(first) = plan.duplicate_of {
-                inodes[first].file.clone()
-            } else {
-                let mut loc = FileLoc { size: inodes[plan.inode].file.size, ..FileLoc::default() };
-                loc.start = plan.blocks.iter().flatten().next().map_or(0, |&w| placed[w].0);
-                loc.blocks = plan.blocks.iter().map(|w| w.map_or(0, |w| placed[w].1)).collect();
-                loc.sparse = plan.blocks.iter().filter(|w| w.is_none()).count() as u64 * u64::from(block_size);
-                (loc.fragment, loc.fragment_offset) = plan.fragment.unwrap_or((NONE_U32, 0));
-                loc
-            };
-            inodes[plan.inode].file = loc;
-        }
+            Ok(planner.planned)
+        });
+        // The writer ends when every block is written, or at the first that cannot be.
+        drop(sender);
+        let written = writer.join().expect("the image writer does not panic");
+        (planned, written)
+    });
+    let (placed, fragment_table) = written?;
+    for plan in planned? {
+        let loc = if let Some(first) = plan.duplicate_of {
+            inodes[first].file.clone()
+        } else {
+            let mut loc = FileLoc { size: inodes[plan.inode].file.size, ..FileLoc::default() };
+            loc.start = plan.blocks.iter().flatten().next().map_or(0, |&w| placed[w].0);
+            loc.blocks = plan.blocks.iter().map(|w| w.map_or(0, |w| placed[w].1)).collect();
+            loc.sparse = plan.blocks.iter().filter(|w| w.is_none()).count() as u64 * u64::from(options.block_size);
+            (loc.fragment, loc.fragment_offset) = plan.fragment.unwrap_or((NONE_U32, 0));
+            loc
+        };
+        inodes[plan.inode].file = loc;
     }
     Ok(fragment_table)
 }
 
-/// Full fragment blocks queued in this batch and not yet in the fragment table.
-fn fragments_pending(work: &[Work]) -> u32 {
-    work.iter().filter(|w| w.fragment).count() as u32
+/// Compresses `work` on a worker; the result goes to the writer.
+fn spawn_compression<'s>(
+    tasks: &rayon::Scope<'s>,
+    work: (usize, Work),
+    options: &'s WriteOptions,
+    pending: &'s std::sync::atomic::AtomicU64,
+    sender: std::sync::mpsc::Sender<Packed>,
+) {
+    let (number, work) = work;
+    let len = work.bytes.len() as u64;
+    pending.fetch_add(len, std::sync::atomic::Ordering::AcqRel);
+    tasks.spawn(move |_| {
+        let packed = options
+            .compression
+            .compress(&work.bytes, options.block_size)
+            .map(|packed| packed.map_or((work.bytes, false), |p| (p, true)));
+        // A closed channel: the writer stopped at an error it reports.
+        let _ = sender.send((number, work.fragment, len, packed));
+    });
+}
+
+/// Writes the compressed blocks in their numbers' order as they arrive. Returns where each
+/// went (position, stored size) and the fragment table; stops at the first block, in that
+/// order, that could not be compressed or written.
+fn write_in_order<W: Write>(
+    receiver: std::sync::mpsc::Receiver<Packed>,
+    out: &mut Positioned<W>,
+    pending: &std::sync::atomic::AtomicU64,
+) -> Result<(Vec<Stored>, Vec<Stored>)> {
+    let mut waiting: BTreeMap<usize, Packed> = BTreeMap::new();
+    let mut placed: Vec<Stored> = Vec::new();
+    let mut fragment_table: Vec<Stored> = Vec::new();
+    for packed in receiver {
+        waiting.insert(packed.0, packed);
+        while let Some((_, fragment, len, packed)) = waiting.remove(&placed.len()) {
+            let (bytes, compressed) = packed.map_err(Error::Compress)?;
+            let size = if compressed { bytes.len() as u32 } else { bytes.len() as u32 | DATA_UNCOMPRESSED };
+            placed.push((out.pos, size));
+            if fragment {
+                fragment_table.push((out.pos, size));
+            }
+            out.write(&bytes)?;
+            pending.fetch_sub(len, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+    Ok((placed, fragment_table))
+}
+
+/// Decides, file after file in placement order, which blocks each file's data makes: its own
+/// data blocks, a place in the current fragment block, or nothing (a copy of an earlier file).
+/// Blocks are numbered in the order they are made, the order of the image.
+struct Planner<'o> {
+    options: &'o WriteOptions,
+    planned: Vec<Planned>,
+    works: usize,
+    fragments: u32,
+    fragment: Vec<u8>,
+    seen: BTreeMap<(u64, [u8; 32]), usize>,
+}
+
+impl<'o> Planner<'o> {
+    fn new(options: &'o WriteOptions) -> Self {
+        let fragment = Vec::with_capacity(options.block_size as usize);
+        Self { options, planned: Vec::new(), works: 0, fragments: 0, fragment, seen: BTreeMap::new() }
+    }
+
+    fn number(&mut self, work: Work) -> (usize, Work) {
+        self.works += 1;
+        self.fragments += u32::from(work.fragment);
+        (self.works - 1, work)
+    }
+
+    /// Plans `file`, of `inode`; returns the blocks it completes, to compress.
+    fn plan(&mut self, inode: usize, file: ReadFile, outcome: &mut WriteOutcome) -> Vec<(usize, Work)> {
+        let bs = self.options.block_size as usize;
+        let mut made = Vec::new();
+        if file.len == 0 {
+            return made;
+        }
+        if self.options.dedup {
+            if let Some(&first) = self.seen.get(&(file.len, file.hash)) {
+                outcome.duplicates += 1;
+                self.planned.push(Planned { inode, blocks: Vec::new(), fragment: None, duplicate_of: Some(first) });
+                return made;
+            }
+            self.seen.insert((file.len, file.hash), inode);
+        }
+        let mut plan = Planned { inode, blocks: Vec::new(), fragment: None, duplicate_of: None };
+        if self.options.fragments && file.len < bs as u64 {
+            let bytes = match file.blocks.into_iter().next() {
+                Some(Block::Data(bytes)) => bytes,
+                Some(Block::Zeros(n)) => vec![0; n],
+                None => Vec::new(),
+            };
+            if self.fragment.len() + bytes.len() > bs {
+                let full = std::mem::replace(&mut self.fragment, Vec::with_capacity(bs));
+                made.push(self.number(Work { bytes: full, fragment: true }));
+            }
+            plan.fragment = Some((self.fragments, self.fragment.len() as u32));
+            self.fragment.extend_from_slice(&bytes);
+        } else {
+            for block in file.blocks {
+                match block {
+                    Block::Zeros(_) => plan.blocks.push(None),
+                    Block::Data(bytes) => {
+                        let (number, work) = self.number(Work { bytes, fragment: false });
+                        plan.blocks.push(Some(number));
+                        made.push((number, work));
+                    }
+                }
+            }
+        }
+        self.planned.push(plan);
+        made
+    }
+
+    /// The last fragment block, if it holds anything.
+    fn last_fragment(&mut self) -> Option<(usize, Work)> {
+        (!self.fragment.is_empty()).then(|| {
+            let bytes = std::mem::take(&mut self.fragment);
+            self.number(Work { bytes, fragment: true })
+        })
+    }
 }
 
 fn node_path(nodes: &[Node], mut n: usize) -> PathBuf {
@@ -897,4 +989,62 @@ fn write_xattrs<W: Write>(sets: &[Xattrs], compression: Compression, out: &mut P
     }
     out.write(&header)?;
     Ok(header_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files of every shape a writer places: empty, small (fragments, several fragment blocks),
+    /// several blocks, a block of zeros, duplicates, more than one batch in all.
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        for i in 0..300u32 {
+            let bytes: Vec<u8> = (0..i * 97).map(|j| (j.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+            std::fs::write(dir.path().join(format!("a/f{i}")), &bytes).unwrap();
+            std::fs::write(dir.path().join(format!("a/b/copy{}", i % 7)), &bytes).unwrap();
+        }
+        let mut big: Vec<u8> = (0..(5u32 << 20)).map(|j| (j % 251) as u8 ^ (j >> 16) as u8).collect();
+        big[(1 << 20)..(2 << 20)].fill(0);
+        std::fs::write(dir.path().join("big"), &big).unwrap();
+        std::fs::write(dir.path().join("empty"), b"").unwrap();
+        dir
+    }
+
+    fn image(root: &Root, threads: usize, compression: Compression) -> Vec<u8> {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let mut options = WriteOptions::new(Epoch::from_secs(1_700_000_000).unwrap());
+        options.compression = compression;
+        options.block_size = 64 * 1024;
+        let mut out = std::io::Cursor::new(Vec::new());
+        // Inside a pool, as a caller that runs on rayon's workers would: a pool of one thread
+        // must not wait for itself.
+        pool.install(|| write_image(root, &mut out, &options)).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn the_pipeline_gives_the_same_bytes_with_one_thread_or_many() {
+        let dir = tree();
+        let root = Root::open(dir.path()).unwrap();
+        for compression in [Compression::Zstd { level: 3 }, Compression::Xz { dict_size: None, x86: true }] {
+            let one = image(&root, 1, compression);
+            let read = crate::read::Image::from_bytes(one.clone()).unwrap();
+            let mut files = 0;
+            for entry in read.entries().unwrap().iter().filter(|e| e.kind == FileKind::File) {
+                let on_disk = std::fs::read(dir.path().join(&entry.path)).unwrap();
+                assert!(
+                    read.read_file(entry).unwrap() == on_disk,
+                    "{compression:?}: {} read back",
+                    entry.path.display()
+                );
+                files += 1;
+            }
+            assert_eq!(files, 300 + 7 + 2);
+            for threads in [2, 5] {
+                assert!(image(&root, threads, compression) == one, "{compression:?}: {threads} threads differ from 1");
+            }
+        }
+    }
 }
