@@ -93,7 +93,7 @@ fn threads_do_not_change_the_manifest_nor_the_diff() {
         .map(|n| {
             let manifest = tamis(&["manifest", "--threads", n, p(&a)]);
             assert_eq!(code(&manifest), 0, "{}", text(&manifest.stderr));
-            let diff = tamis(&["diff", "-j", n, "--json", "--explain", p(&a), p(&b)]);
+            let diff = tamis(&["diff", "-j", n, "--json", "-", "--explain", p(&a), p(&b)]);
             assert_eq!(code(&diff), 1, "{}", text(&diff.stderr));
             (manifest.stdout, diff.stdout)
         })

@@ -56,7 +56,7 @@ fn differences_inside_ar_png_gettext_javadoc_and_uboot_files_name_their_handler(
     }
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
-    let out = tamis(&["diff", "--explain", "--json", a, b]);
+    let out = tamis(&["diff", "--explain", "--json", "-", a, b]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let differences = v["differences"].as_array().unwrap();
