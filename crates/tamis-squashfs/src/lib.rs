@@ -42,7 +42,7 @@ mod write;
 pub use compress::Compression;
 pub use read::{Image, ImageEntry};
 pub use stage::{SquashfsStage, SquashfsStageOptions, StageCompressor};
-pub use write::{WriteOptions, WriteOutcome, write_image};
+pub use write::{TreeEntry, TreeSource, WriteOptions, WriteOutcome, write_image, write_tree};
 
 /// Why an image could not be written or read.
 #[derive(Debug, thiserror::Error)]
