@@ -46,6 +46,7 @@ packages+=(squashfs-tools squashfs-tools-ng)   # unsquashfs -lln/-d check tamis 
 packages+=(dpkg-dev)   # apt-get source / dpkg-source: strip-nondeterminism's own fixture suite (peer_fixtures.rs)
 packages+=(apksigner zipalign)   # formats: an Android package aligned by zipalign, signed and verified by apksigner, is left as it is
 packages+=(e2fsprogs)   # chattr: append-only and immutable directories and files (tests/interrupt.rs)
+packages+=(rsync)   # benches/iuk-vs-tails.sh: Tails' method of making an upgrade kit (rsync --checksum onto an overlayfs)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -138,8 +138,14 @@ pub fn compute(old: (&Image, &[ImageEntry], &Path), new: (&Image, &[ImageEntry],
                 return Ok(Compared::Changed(Change::New, Vec::new()));
             }
             let fields = metadata_differences(o, n);
+            let stored_alike = || {
+                old_image
+                    .stored_alike(o, new_image, n)
+                    .map_err(|source| Error::Squashfs { path: old_path.join(&o.path), source })
+            };
             if n.kind == FileKind::File
-                && (o.size != n.size || file_hash(old_image, o, old_path)? != file_hash(new_image, n, new_path)?)
+                && (o.size != n.size
+                    || (!stored_alike()? && file_hash(old_image, o, old_path)? != file_hash(new_image, n, new_path)?))
             {
                 return Ok(Compared::Changed(Change::Content, fields));
             }
