@@ -273,6 +273,16 @@ fn a_wrong_kit_fails_verification_and_names_the_path() {
     assert_eq!(verify.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&verify.stderr));
     assert!(text.contains("content /usr/bin/new-tool"), "{text}");
     assert_eq!(text.lines().count(), 2, "only the one path should be named:\n{text}");
+
+    // `tamis diff --explain` reads kits: the right kit and the wrong one differ inside their
+    // diff squashfs, at that path.
+    let right = dir.path().join("right.iuk");
+    tamis_ok(&["iuk", "--epoch", NEW_EPOCH, "--diff-name", "wrong.squashfs", s(&old_sq), s(&new_sq), s(&right)]);
+    let diff = common::tamis(&["diff", "--explain", s(&right), s(&kit)]);
+    let text = String::from_utf8_lossy(&diff.stdout);
+    assert_eq!(diff.status.code(), Some(1), "{text}");
+    assert!(text.contains("/overlay/live/wrong.squashfs  image"), "{text}");
+    assert!(text.lines().any(|l| l.trim_start().starts_with("/usr/bin/new-tool")), "{text}");
 }
 
 /// OUT after a failed run: absent, and no temporary file beside it.
