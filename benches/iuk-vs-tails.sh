@@ -48,10 +48,10 @@ cp -a --reflink=auto "$work/new" "$work/new-raw"
 "$tamis" normalize -q --epoch "$old_epoch" "$work/old" || [[ $? -eq 3 ]]
 "$tamis" normalize -q --epoch "$new_epoch" "$work/new" || [[ $? -eq 3 ]]
 
-# release TREE NAME EPOCH: NAME.squashfs (Tails' options) and NAME.iso holding it.
+# release TREE NAME EPOCH: NAME.squashfs (zstd: the releases' compressor does not matter here) and NAME.iso holding it.
 release() {
     local tree=$1 name=$2 epoch=$3
-    "$tamis" squashfs -q --epoch "$epoch" --comp xz --xz-bcj x86 -b 1M --xz-dict-size 1M \
+    "$tamis" squashfs -q --epoch "$epoch" --comp zstd --level 3 \
         "$tree" "$work/$name.squashfs" || [[ $? -eq 3 ]]
     mkdir -p "$work/$name.isotree/live" "$work/$name.isotree/isolinux"
     cp "$work/$name.squashfs" "$work/$name.isotree/live/filesystem.squashfs"
@@ -103,8 +103,8 @@ tamis_time=$(since "$start")
     { echo "tamis iuk --verify failed" >&2; exit 1; }
 
 # The same two releases as built (mksquashfs, no tamis): the kit between them.
-mksquashfs "$work/old-raw" "$work/old-raw.squashfs" -quiet -no-progress -comp xz -Xbcj x86 -b 1024K -Xdict-size 1024K >/dev/null
-mksquashfs "$work/new-raw" "$work/new-raw.squashfs" -quiet -no-progress -comp xz -Xbcj x86 -b 1024K -Xdict-size 1024K >/dev/null
+mksquashfs "$work/old-raw" "$work/old-raw.squashfs" -quiet -no-progress -comp zstd -Xcompression-level 3 >/dev/null
+mksquashfs "$work/new-raw" "$work/new-raw.squashfs" -quiet -no-progress -comp zstd -Xcompression-level 3 >/dev/null
 raw_epoch=$(date +%s)
 "$tamis" iuk -q --epoch "$raw_epoch" --allow-older "$work/old-raw.squashfs" "$work/new-raw.squashfs" "$work/raw.iuk"
 "$tamis" iuk -q --epoch "$new_epoch" "$work/old.squashfs" "$work/new.squashfs" "$work/normalized.iuk"

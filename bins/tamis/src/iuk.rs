@@ -82,12 +82,11 @@ enum DiffComp {
 }
 
 fn options(args: &IukArgs, epoch: tamis_core::Epoch) -> Result<IukOptions> {
-    let diff_name = match &args.diff_name {
-        Some(name) => name.clone(),
-        None => {
-            let stem = args.out.file_stem().context("OUT has no file name")?;
-            format!("{}.squashfs", stem.to_string_lossy())
-        }
+    let diff_name = if let Some(name) = &args.diff_name {
+        name.clone()
+    } else {
+        let stem = args.out.file_stem().context("OUT has no file name")?;
+        format!("{}.squashfs", stem.to_string_lossy())
     };
     let mut options = IukOptions::new(epoch, &diff_name);
     options.diff_compression = match args.diff_comp {

@@ -119,6 +119,7 @@ enum Compared {
     Changed(Change, Vec<&'static str>),
 }
 
+#[allow(clippy::too_many_lines, reason = "compare, classify, whiteouts, parents: one pass each, in order")]
 /// Computes the delta from OLD's entries to NEW's. `epoch` is the diff's time limit: an entry
 /// of the diff dated later would be clamped, and the stacked tree would not be NEW, so it is
 /// an error.
@@ -228,7 +229,7 @@ pub fn compute(old: (&Image, &[ImageEntry], &Path), new: (&Image, &[ImageEntry],
     }
 
     let mut entries: Vec<TreeEntry> = Vec::with_capacity(included.len() + whiteouts.len());
-    for (&i, _) in &included {
+    for &i in included.keys() {
         let n = &new_entries[i];
         if i64::from(n.mtime) > epoch {
             return Err(Error::LaterThanEpoch { path: new_path.join(&n.path), mtime: i64::from(n.mtime), epoch });

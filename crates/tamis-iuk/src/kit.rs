@@ -4,6 +4,7 @@
 //! syslinux).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::{Cursor, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -207,9 +208,9 @@ pub fn control_yml(delete_files: &[String]) -> String {
             && f.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-+".contains(&b))
             && !f.starts_with(['-', '.']);
         if plain {
-            out.push_str(&format!("  - {f}\n"));
+            let _ = writeln!(out, "  - {f}");
         } else {
-            out.push_str(&format!("  - '{}'\n", f.replace('\'', "''")));
+            let _ = writeln!(out, "  - '{}'", f.replace('\'', "''"));
         }
     }
     out
@@ -302,7 +303,30 @@ pub fn write_kit<W: Write + Seek>(old: &Release, new: &Release, out: W, options:
         tree.file(path, go_rx(n.mode, false), Content::Iso(n), n.size);
     }
 
+    let boot_files = add_boot_dirs(&mut tree, new, layout)?;
+    let KitTree { mut entries, files, .. } = tree;
+    entries.sort_by(|a, b| tamis_core::canonical_cmp(&a.path, &b.path));
+    entries.dedup_by(|a, b| a.path == b.path);
+
+    let kit_source = KitFiles { files, new, diff: Mutex::new(diff_file) };
+    let kit_options = options.write_options(options.kit_compression, options.kit_block_size, true);
+    let kit = write_tree(&entries, &kit_source, out, &kit_options)
+        .map_err(|source| Error::Squashfs { path: PathBuf::from("the kit"), source })?;
+    Ok(IukOutcome {
+        delta: delta.summary,
+        diff_entries: delta.entries.len(),
+        diff_bytes: written.image_bytes,
+        kit_bytes: kit.image_bytes,
+        delete_files,
+        kernels,
+        boot_files,
+    })
+}
+
+/// NEW's boot directories under `overlay/`; returns how many files.
+fn add_boot_dirs<'a>(tree: &mut KitTree<'a>, new: &'a Release, layout: &Layout) -> Result<usize> {
     let mut boot_files = 0;
+    let epoch = tree.epoch;
     if let Some((_, iso_entries)) = &new.iso {
         for (from, to) in &layout.boot_dirs {
             let prefix = format!("/{}/", from.trim_matches('/'));
@@ -346,23 +370,7 @@ pub fn write_kit<W: Write + Seek>(old: &Release, new: &Release, out: W, options:
             }
         }
     }
-    let KitTree { mut entries, files, .. } = tree;
-    entries.sort_by(|a, b| tamis_core::canonical_cmp(&a.path, &b.path));
-    entries.dedup_by(|a, b| a.path == b.path);
-
-    let kit_source = KitFiles { files, new, diff: Mutex::new(diff_file) };
-    let kit_options = options.write_options(options.kit_compression, options.kit_block_size, true);
-    let kit = write_tree(&entries, &kit_source, out, &kit_options)
-        .map_err(|source| Error::Squashfs { path: PathBuf::from("the kit"), source })?;
-    Ok(IukOutcome {
-        delta: delta.summary,
-        diff_entries: delta.entries.len(),
-        diff_bytes: written.image_bytes,
-        kit_bytes: kit.image_bytes,
-        delete_files,
-        kernels,
-        boot_files,
-    })
+    Ok(boot_files)
 }
 
 /// The kit's entries as they are added, each directory once.
