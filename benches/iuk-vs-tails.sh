@@ -68,16 +68,28 @@ release "$work/new" new "$new_epoch"
 tails() {
     local t=$work/tails
     mkdir -p "$t"/{old_iso,new_iso,old_squashfs,new_squashfs,union,src/overlay/live}
-    mount -o loop,ro "$work/old.iso" "$t/old_iso"; mounts+=("$t/old_iso")
-    mount -t squashfs -o loop "$t/old_iso/live/filesystem.squashfs" "$t/old_squashfs"; mounts+=("$t/old_squashfs")
-    mount -o loop,ro "$work/new.iso" "$t/new_iso"; mounts+=("$t/new_iso")
-    mount -t squashfs -o loop "$t/new_iso/live/filesystem.squashfs" "$t/new_squashfs"; mounts+=("$t/new_squashfs")
+    # Tails mounts each ISO, then its live/filesystem.squashfs. Where the kernel has no iso9660
+    # (a container), the squashfs is mounted from its offset in the ISO instead: the same bytes.
+    local side
+    for side in old new; do
+        if mount -o loop,ro "$work/$side.iso" "$t/${side}_iso" 2>/dev/null; then
+            mounts+=("$t/${side}_iso")
+            mount -t squashfs -o loop,ro "$t/${side}_iso/live/filesystem.squashfs" "$t/${side}_squashfs"
+        else
+            local lba
+            lba=$(xorriso -indev "$work/$side.iso" -find /live/filesystem.squashfs -exec report_lba -- 2>/dev/null |
+                awk -F, '/File data lba:/ { gsub(/ /, "", $2); print $2; exit }')
+            mount -t squashfs -o "loop,ro,offset=$((lba * 2048))" "$work/$side.iso" "$t/${side}_squashfs"
+            xorriso -osirrox on -indev "$work/$side.iso" -extract / "$t/${side}_iso" >/dev/null 2>&1
+        fi
+        mounts+=("$t/${side}_squashfs")
+    done
     mount -t tmpfs tmpfs "$t/union"; mounts+=("$t/union")
     mkdir -p "$t/union"/{mount,work,rw}
     mount -t overlay overlay -o "lowerdir=$t/old_squashfs,upperdir=$t/union/rw,workdir=$t/union/work" "$t/union/mount"
     rsync --archive --quiet --delete-after --acls --checksum --xattrs "$t/new_squashfs/" "$t/union/mount/"
     umount "$t/union/mount"
-    getfattr --dump --recursive --no-dereference --absolute-names --match='^trusted\.overlay\.' "$t/union/rw" 2>/dev/null |
+    { getfattr --dump --recursive --no-dereference --absolute-names --match='^trusted\.overlay\.' "$t/union/rw" 2>/dev/null || true; } |
         awk -F'=' '/^# file: /{ sub(/^# file: /, ""); f = $0; next } /^trusted\.overlay\./{ print $1 "\t" f }' |
         while IFS=$'\t' read -r attr file; do setfattr --remove="$attr" --no-dereference -- "$file"; done
     SOURCE_DATE_EPOCH=$new_epoch gensquashfs --keep-xattr --quiet --comp-extra x86,dictsize=1024K \
@@ -105,8 +117,8 @@ tamis_time=$(since "$start")
 # The same two releases as built (mksquashfs, no tamis): the kit between them.
 mksquashfs "$work/old-raw" "$work/old-raw.squashfs" -quiet -no-progress -comp zstd -Xcompression-level 3 >/dev/null
 mksquashfs "$work/new-raw" "$work/new-raw.squashfs" -quiet -no-progress -comp zstd -Xcompression-level 3 >/dev/null
-raw_epoch=$(date +%s)
-"$tamis" iuk -q --epoch "$raw_epoch" --allow-older "$work/old-raw.squashfs" "$work/new-raw.squashfs" "$work/raw.iuk"
+# As built, files carry the build's own times (some later than now): the last epoch there is.
+"$tamis" iuk -q --epoch 4294967295 --allow-future-epoch --allow-older "$work/old-raw.squashfs" "$work/new-raw.squashfs" "$work/raw.iuk"
 "$tamis" iuk -q --epoch "$new_epoch" "$work/old.squashfs" "$work/new.squashfs" "$work/normalized.iuk"
 
 printf 'releases: %s MB and %s MB ISOs (%s)\n' "$(($(size "$work/old.iso") / 1000000))" "$(($(size "$work/new.iso") / 1000000))" "$(nproc) CPUs"
