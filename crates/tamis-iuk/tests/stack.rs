@@ -142,8 +142,9 @@ fn old_with_the_diff_stacked_is_new() {
 
 #[test]
 fn files_stored_alike_are_known_equal_and_others_are_not() {
-    let a = image(&[("f", Some(&[1u8; 200_000][..]), 0o644, 1), ("g", Some(b"tail"), 0o644, 1)]);
-    let b = image(&[("f", Some(&[1u8; 200_000][..]), 0o644, 1), ("g", Some(b"tall"), 0o644, 1)]);
+    let ones = vec![1u8; 200_000];
+    let a = image(&[("f", Some(&ones), 0o644, 1), ("g", Some(b"tail"), 0o644, 1)]);
+    let b = image(&[("f", Some(&ones), 0o644, 1), ("g", Some(b"tall"), 0o644, 1)]);
     let (ea, eb) = (a.entries().unwrap(), b.entries().unwrap());
     assert!(a.stored_alike(&ea[1], &b, &eb[1]).unwrap(), "same blocks and tail");
     assert!(!a.stored_alike(&ea[2], &b, &eb[2]).unwrap(), "another tail");
