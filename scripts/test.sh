@@ -47,6 +47,7 @@ packages+=(dpkg-dev)   # apt-get source / dpkg-source: strip-nondeterminism's ow
 packages+=(apksigner zipalign)   # formats: an Android package aligned by zipalign, signed and verified by apksigner, is left as it is
 packages+=(e2fsprogs)   # chattr: append-only and immutable directories and files (tests/interrupt.rs)
 packages+=(gdisk syslinux syslinux-efi)   # USB images as Tails makes them: sgdisk, syslinux --install, syslinux.efi (tamis disk, tests/disk.rs)
+packages+=(rsync)   # benches/iuk-vs-tails.sh: Tails' method of making an upgrade kit (rsync --checksum onto an overlayfs)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

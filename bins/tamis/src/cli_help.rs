@@ -42,6 +42,7 @@ const GROUPS: &[(&str, &[Group])] = &[
     ("diff", &[Output, Threads, Quiet, Limit]),
     ("iso normalize", TREE),
     ("disk normalize", TREE),
+    ("iuk", &[Epoch, Output, Threads, Quiet]),
     ("iso build", &[Epoch, Output, Quiet]),
     ("iso list", &[Output]),
     ("postinst-check", &[Epoch, Output, Quiet, Limit]),

@@ -34,6 +34,7 @@ mod disk;
 mod initramfs;
 mod interrupt;
 mod iso;
+mod iuk;
 mod output;
 mod postinst_check;
 mod squashfs;
@@ -111,6 +112,9 @@ enum Command {
     /// Write a squashfs image of a tree whose bytes depend only on the tree and the options
     /// (not on thread count, readdir order or build time); or --list an image.
     Squashfs(squashfs::SquashfsArgs),
+    /// Write an incremental upgrade kit (Tails' IUK format v2) from release OLD to NEW, its
+    /// bytes the same from any builder; or --verify a kit by applying it in memory.
+    Iuk(iuk::IukArgs),
 }
 
 #[derive(Debug, Args)]
@@ -202,6 +206,7 @@ fn main() -> ExitCode {
         Command::Disk(args) => disk::run(&args),
         Command::PostinstCheck(args) => postinst_check::run(&args),
         Command::Squashfs(args) => squashfs::run(&args),
+        Command::Iuk(args) => iuk::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -30,29 +30,35 @@ impl SquashfsInput {
     }
 
     fn describe(&self, e: &ImageEntry) -> std::result::Result<ManifestEntry, Problem> {
-        let sha256 = if e.kind == FileKind::File {
-            let mut hasher = Sha256::new();
-            self.image
-                .read_file_to(e, &mut hasher)
-                .map_err(|err| Problem { path: e.path.clone(), reason: format!("{}: {err}", display_path(&e.path)) })?;
-            Some(hex(&hasher.finalize()))
-        } else {
-            None
-        };
-        Ok(ManifestEntry {
-            path: display_path(&e.path),
-            kind: e.kind,
-            mode: e.mode,
-            uid: e.uid,
-            gid: e.gid,
-            size: if e.kind == FileKind::Dir { 0 } else { e.size },
-            mtime: Timestamp::from_secs(i64::from(e.mtime)),
-            target: e.target.as_ref().map(|t| String::from_utf8_lossy(t).into_owned()),
-            rdev: e.rdev,
-            xattrs: e.xattrs.iter().map(|(name, value)| (xattr_name(name), hex(value))).collect(),
-            sha256,
-        })
+        describe(&self.image, e)
     }
+}
+
+/// The manifest entry of `e`, an entry of `image` (its file's bytes hashed from the image): for
+/// inputs made of several images, such as an upgrade kit's layers stacked over a release.
+pub fn describe(image: &Image, e: &ImageEntry) -> std::result::Result<ManifestEntry, Problem> {
+    let sha256 = if e.kind == FileKind::File {
+        let mut hasher = Sha256::new();
+        image
+            .read_file_to(e, &mut hasher)
+            .map_err(|err| Problem { path: e.path.clone(), reason: format!("{}: {err}", display_path(&e.path)) })?;
+        Some(hex(&hasher.finalize()))
+    } else {
+        None
+    };
+    Ok(ManifestEntry {
+        path: display_path(&e.path),
+        kind: e.kind,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        size: if e.kind == FileKind::Dir { 0 } else { e.size },
+        mtime: Timestamp::from_secs(i64::from(e.mtime)),
+        target: e.target.as_ref().map(|t| String::from_utf8_lossy(t).into_owned()),
+        rdev: e.rdev,
+        xattrs: e.xattrs.iter().map(|(name, value)| (xattr_name(name), hex(value))).collect(),
+        sha256,
+    })
 }
 
 impl Input for SquashfsInput {

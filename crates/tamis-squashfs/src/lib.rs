@@ -50,7 +50,7 @@ pub use stage::{
     ImageFile, ImageFileError, OptionsError, OutputChange, SquashfsStage, SquashfsStageOptions, StageCompressor, XzBcj,
     write_image_file,
 };
-pub use write::{WriteOptions, WriteOutcome, write_image};
+pub use write::{TreeEntry, TreeSource, WriteOptions, WriteOutcome, write_image, write_tree};
 
 /// Why an image could not be written or read.
 #[derive(Debug, thiserror::Error)]

@@ -26,17 +26,17 @@ fn corrupt(what: impl Into<String>) -> Error {
     Error::Corrupt(what.into())
 }
 
-/// Where the image's bytes are.
+/// Where the image's bytes are: a file (from a byte offset: an image inside an ISO), or memory.
 #[derive(Debug)]
 enum Source {
-    File(std::fs::File, u64),
+    File { file: std::fs::File, base: u64, len: u64 },
     Bytes(Vec<u8>),
 }
 
 impl Source {
     fn len(&self) -> u64 {
         match self {
-            Self::File(_, len) => *len,
+            Self::File { len, .. } => *len,
             Self::Bytes(b) => b.len() as u64,
         }
     }
@@ -48,9 +48,10 @@ impl Source {
         };
         match self {
             Self::Bytes(b) => Ok(b[pos as usize..end as usize].to_vec()),
-            Self::File(f, _) => {
+            Self::File { file, base, .. } => {
                 let mut buf = vec![0u8; len];
-                f.read_exact_at(&mut buf, pos).map_err(Error::Read)?;
+                let at = base.checked_add(pos).ok_or_else(|| corrupt("offset out of range"))?;
+                file.read_exact_at(&mut buf, at).map_err(Error::Read)?;
                 Ok(buf)
             }
         }
@@ -176,7 +177,18 @@ impl Image {
     pub fn open(path: &Path) -> Result<Self> {
         let file = tamis_core::open_regular_file(path).map_err(Error::Read)?;
         let len = file.metadata().map_err(Error::Read)?.len();
-        Self::new(Source::File(file, len))
+        Self::new(Source::File { file, base: 0, len })
+    }
+
+    /// Opens the image held in `len` bytes from byte `offset` of the file at `path` (a
+    /// squashfs stored in one extent of an ISO image), without copying it.
+    pub fn open_region(path: &Path, offset: u64, len: u64) -> Result<Self> {
+        let file = tamis_core::open_regular_file(path).map_err(Error::Read)?;
+        let size = file.metadata().map_err(Error::Read)?.len();
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            return Err(corrupt(format!("{len} bytes at offset {offset} lie past the end of a file of {size}")));
+        }
+        Self::new(Source::File { file, base: offset, len })
     }
 
     /// An image held in memory.
@@ -595,6 +607,49 @@ impl Image {
             .map_err(|e| corrupt(format!("fragment: {e}")))
     }
 
+    /// Whether the regular files `entry` of this image and `theirs` of `other` surely hold the
+    /// same bytes because they are stored the same way: same compressor and block size, same
+    /// stored block sizes and stored bytes (equal compressed bytes decompress to equal bytes),
+    /// and the same tail in their fragment blocks. `false` means "not known": compare the
+    /// contents. Much cheaper than decompressing both when two releases share most files.
+    pub fn stored_alike(&self, entry: &ImageEntry, other: &Self, theirs: &ImageEntry) -> Result<bool> {
+        let (Some(a), Some(b)) = (&entry.data, &theirs.data) else { return Ok(false) };
+        if entry.size != theirs.size
+            || self.sb.compression != other.sb.compression
+            || self.sb.block_size != other.sb.block_size
+            || a.blocks != b.blocks
+            || (a.fragment == NONE_U32) != (b.fragment == NONE_U32)
+        {
+            return Ok(false);
+        }
+        let (mut pa, mut pb) = (a.start, b.start);
+        for &stored in &a.blocks {
+            let size = stored & !DATA_UNCOMPRESSED;
+            if size == 0 {
+                continue;
+            }
+            if size > self.sb.block_size
+                || self.source.read_at(pa, size as usize)? != other.source.read_at(pb, size as usize)?
+            {
+                return Ok(false);
+            }
+            pa += u64::from(size);
+            pb += u64::from(size);
+        }
+        if a.fragment == NONE_U32 {
+            return Ok(true);
+        }
+        let bs = u64::from(self.sb.block_size);
+        let tail = (entry.size % bs) as usize;
+        let piece = |image: &Self, data: &FileData| -> Result<Option<Vec<u8>>> {
+            let Some(&(start, stored)) = image.fragments.get(data.fragment as usize) else { return Ok(None) };
+            let block = image.fragment_block(start, stored)?;
+            let from = data.fragment_offset as usize;
+            Ok(block.get(from..from.saturating_add(tail)).map(<[u8]>::to_vec))
+        };
+        Ok(matches!((piece(self, a)?, piece(other, b)?), (Some(x), Some(y)) if x == y))
+    }
+
     /// The data of the regular file `entry`.
     pub fn read_file(&self, entry: &ImageEntry) -> Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -608,6 +663,23 @@ impl ImageEntry {
     /// a file whose data is all in a fragment or all zeros).
     pub fn data_start(&self) -> Option<u64> {
         self.data.as_ref().filter(|d| d.blocks.iter().any(|&b| b & !DATA_UNCOMPRESSED != 0)).map(|d| d.start)
+    }
+
+    /// The entry as [`crate::write_tree`] takes it (names of one inode share a link key).
+    pub fn tree_entry(&self) -> crate::TreeEntry {
+        crate::TreeEntry {
+            path: self.path.clone(),
+            kind: self.kind,
+            mode: self.mode,
+            uid: self.uid,
+            gid: self.gid,
+            mtime: i64::from(self.mtime),
+            size: self.size,
+            link: (self.kind != FileKind::Dir && self.nlink > 1).then_some((0, u64::from(self.inode))),
+            rdev: self.rdev.unwrap_or(0),
+            target: self.target.clone().unwrap_or_default(),
+            xattrs: self.xattrs.clone(),
+        }
     }
 
     /// Whether two entries are names of one inode (a hard-link group).

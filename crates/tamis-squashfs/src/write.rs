@@ -1,8 +1,11 @@
-//! Writing an image from a tree.
+//! Writing an image from a tree: a directory ([`write_image`]) or any list of entries whose
+//! file contents a [`TreeSource`] gives ([`write_tree`]: an incremental upgrade kit's diff,
+//! made of entries read from other images, without a copy on disk).
 //!
 //! The layout is a function of the tree and the options only:
 //!
-//! - entries come from [`Root::walk`], in the canonical order, whatever `readdir` said;
+//! - entries come from [`Root::walk`], in the canonical order, whatever `readdir` said (or are
+//!   given in that order to [`write_tree`]);
 //! - inode numbers follow that order (the root is 1, a hard-link group takes the number of its
 //!   first name); the inode and directory tables are written directories last-first, each
 //!   directory's listing after its entries' inodes, as the format needs references to be known;
@@ -146,6 +149,45 @@ struct Node {
 
 type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// One entry of a tree given to [`write_tree`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    /// The path inside the tree, without a leading `/`; empty for the root.
+    pub path: PathBuf,
+    /// The type.
+    pub kind: FileKind,
+    /// Permission, set-id and sticky bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Modification time in seconds (clamped to the epoch when written).
+    pub mtime: i64,
+    /// A regular file's size (the data the source gives is what counts).
+    pub size: u64,
+    /// The names of one hard-link group share a key; `None` for an entry with one name.
+    pub link: Option<(u64, u64)>,
+    /// A device's number (glibc `makedev` form).
+    pub rdev: u64,
+    /// A link's target.
+    pub target: Vec<u8>,
+    /// Extended attributes, full names.
+    pub xattrs: Xattrs,
+}
+
+/// Where [`write_tree`] reads the contents of regular files.
+pub trait TreeSource: Sync {
+    /// The bytes of the regular file at `path` (a path of a [`TreeEntry`]).
+    fn open(&self, path: &Path) -> Result<Box<dyn std::io::Read + '_>>;
+}
+
+impl TreeSource for Root {
+    fn open(&self, path: &Path) -> Result<Box<dyn std::io::Read + '_>> {
+        Ok(Box::new(self.open_regular(path)?))
+    }
+}
+
 /// Writes the image of the tree beneath `root` to `out` (which must be empty, at position 0).
 ///
 /// Fails on any entry that cannot be read (an image without it would be wrong without
@@ -155,8 +197,25 @@ type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 /// Never: the references it expects are written before they are used.
 pub fn write_image<W: Write + Seek + Send>(root: &Root, out: W, options: &WriteOptions) -> Result<WriteOutcome> {
     check_options(options)?;
+    let entries = walk(root, options)?;
+    write_tree(&entries, root, out, options)
+}
+
+/// Writes the image of `entries` (in the canonical order, the root first, every entry's
+/// directory before it), reading files' contents from `source`, to `out` (which must be
+/// empty, at position 0). The bytes depend on the entries, the contents and the options only.
+///
+/// # Panics
+/// Never: the references it expects are written before they are used.
+pub fn write_tree<W: Write + Seek + Send>(
+    entries: &[TreeEntry],
+    source: &dyn TreeSource,
+    out: W,
+    options: &WriteOptions,
+) -> Result<WriteOutcome> {
+    check_options(options)?;
     let mut outcome = WriteOutcome::default();
-    let Collected { nodes, mut inodes, xattr_sets, ids } = collect(root, options, &mut outcome)?;
+    let Collected { nodes, mut inodes, xattr_sets, ids } = collect(entries, options, &mut outcome)?;
     let epoch = options.epoch.secs();
 
     let mut out = Positioned { out: std::io::BufWriter::with_capacity(1 << 20, out), pos: 0 };
@@ -170,7 +229,7 @@ pub fn write_image<W: Write + Seek + Send>(root: &Root, out: W, options: &WriteO
         out.write(block)?;
     }
 
-    let fragment_table = write_data(root, &nodes, &mut inodes, options, &mut out, &mut outcome)?;
+    let fragment_table = write_data(source, &nodes, &mut inodes, options, &mut out, &mut outcome)?;
 
     let (inode_table, dir_table) = write_inodes_and_dirs(&nodes, &mut inodes, &ids, compression)?;
     let compress_error = Error::Compress;
@@ -255,26 +314,41 @@ struct Collected {
     ids: Vec<u32>,
 }
 
-/// Walks the tree and gathers every name and inode, with link targets and attributes.
-fn collect(root: &Root, options: &WriteOptions, outcome: &mut WriteOutcome) -> Result<Collected> {
+/// Walks the tree: every entry with its link target and attributes.
+fn walk(root: &Root, options: &WriteOptions) -> Result<Vec<TreeEntry>> {
     let tree = root.walk()?;
     if let Some(problem) = tree.problems().first() {
         return Err(Error::Incomplete { count: tree.problems().len(), first: problem.reason.clone() });
     }
-    let entries = tree.entries();
-    let extras: Vec<Result<(Vec<u8>, Xattrs)>> = entries
+    tree.entries()
         .par_iter()
         .map(|e| {
-            let target = if e.meta.kind == FileKind::Symlink {
+            let meta = &e.meta;
+            let target = if meta.kind == FileKind::Symlink {
                 root.read_link(&e.path)?.into_os_string().into_vec()
             } else {
                 Vec::new()
             };
             let xattrs = if options.xattrs { root.xattrs(&e.path)? } else { Vec::new() };
-            Ok((target, xattrs))
+            Ok(TreeEntry {
+                path: e.path.clone(),
+                kind: meta.kind,
+                mode: meta.mode,
+                uid: meta.uid,
+                gid: meta.gid,
+                mtime: meta.mtime.secs,
+                size: meta.size,
+                link: (meta.kind != FileKind::Dir && meta.nlink > 1).then_some((meta.dev, meta.ino)),
+                rdev: meta.rdev,
+                target,
+                xattrs,
+            })
         })
-        .collect();
+        .collect()
+}
 
+/// Gathers every name and inode of the entries.
+fn collect(entries: &[TreeEntry], options: &WriteOptions, outcome: &mut WriteOutcome) -> Result<Collected> {
     outcome.entries = entries.len();
     let mut nodes: Vec<Node> = Vec::with_capacity(entries.len());
     let mut inodes: Vec<Inode> = Vec::with_capacity(entries.len());
@@ -283,8 +357,11 @@ fn collect(root: &Root, options: &WriteOptions, outcome: &mut WriteOutcome) -> R
     let mut xattr_ids: BTreeMap<Xattrs, u32> = BTreeMap::new();
     let mut xattr_sets: Vec<Xattrs> = Vec::new();
     let epoch = options.epoch.secs();
-    for (i, (entry, extra)) in entries.iter().zip(extras).enumerate() {
-        let (target, xattrs) = extra?;
+    for (i, entry) in entries.iter().enumerate() {
+        if (i == 0) != entry.path.as_os_str().is_empty() {
+            return Err(Error::Options(format!("{}: the root must come first, once", display_path(&entry.path))));
+        }
+        let (target, xattrs) = (entry.target.clone(), if options.xattrs { entry.xattrs.clone() } else { Vec::new() });
         let parent = match entry.path.parent() {
             None => 0,
             Some(dir) => *dirs.get(dir).ok_or_else(|| Error::Incomplete {
@@ -299,11 +376,11 @@ fn collect(root: &Root, options: &WriteOptions, outcome: &mut WriteOutcome) -> R
         if i > 0 {
             nodes[parent].children.push(i);
         }
-        let meta = &entry.meta;
+        let meta = entry;
         if meta.kind == FileKind::Dir {
             dirs.insert(&entry.path, i);
         }
-        let shared = (meta.kind != FileKind::Dir && meta.nlink > 1).then_some((meta.dev, meta.ino));
+        let shared = meta.link.filter(|_| meta.kind != FileKind::Dir);
         if let Some(&inode) = shared.and_then(|key| links.get(&key)) {
             inodes[inode].nlink += 1;
             nodes.push(Node { name, parent, inode, children: Vec::new() });
@@ -329,7 +406,7 @@ fn collect(root: &Root, options: &WriteOptions, outcome: &mut WriteOutcome) -> R
             mode: (meta.mode & 0o7777) as u16,
             uid,
             gid,
-            mtime: meta.mtime.secs.clamp(0, epoch) as u32,
+            mtime: meta.mtime.clamp(0, epoch) as u32,
             nlink: 1,
             rdev: format::encode_dev(meta.rdev),
             target,
@@ -498,8 +575,8 @@ struct ReadFile {
 
 /// Reads the file at `path` block by block. The hash covers the length and each non-zero
 /// block with its index: equal for equal contents, without hashing the zeros of a hole.
-fn read_file(root: &Root, path: &Path, bs: usize, dedup: bool) -> Result<ReadFile> {
-    let mut file = root.open_regular(path)?;
+fn read_file(source: &dyn TreeSource, path: &Path, bs: usize, dedup: bool) -> Result<ReadFile> {
+    let mut file = source.open(path)?;
     let io = |e| tamis_core::Error::Io { path: path.to_owned(), op: "read", source: e };
     let mut hasher = Sha256::new();
     let mut read = ReadFile { blocks: Vec::new(), len: 0, hash: [0; 32] };
@@ -568,7 +645,7 @@ type Stored = (u64, u32);
 /// numbers' order as they arrive. The bytes depend only on that order, never on which thread
 /// compressed what, or when. At most about two batches of blocks wait to be written.
 fn write_data<W: Write + Send>(
-    root: &Root,
+    source: &dyn TreeSource,
     nodes: &[Node],
     inodes: &mut [Inode],
     options: &WriteOptions,
@@ -611,7 +688,7 @@ fn write_data<W: Write + Send>(
                 }
                 let contents: Vec<Result<ReadFile>> = batch
                     .par_iter()
-                    .map(|&k| read_file(root, &paths[k], options.block_size as usize, options.dedup))
+                    .map(|&k| read_file(source, &paths[k], options.block_size as usize, options.dedup))
                     .collect();
                 for (&k, file) in batch.iter().zip(contents) {
                     let file = file?;
