@@ -50,7 +50,7 @@ const GROUPS: &[(&str, &[Group])] = &[
 ];
 
 /// Commands that answer a question, and so exit 1 for "no" without having `--check`.
-const QUESTIONS: &[&str] = &["diff", "postinst-check", "demo"];
+const QUESTIONS: &[&str] = &["diff", "postinst-check", "demo", "iuk"];
 
 /// The arguments a group defines, as clap builds them.
 fn group_args(group: Group) -> Vec<clap::Arg> {

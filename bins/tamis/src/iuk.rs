@@ -17,16 +17,13 @@ use tamis_squashfs::Compression;
 use crate::args::{EpochArgs, OutputArgs, QuietArgs, ThreadsArgs};
 use crate::interrupt;
 
-const EXIT_CODES: &str = "\
-Exit status:
-  0  kit written; with --verify: the kit turns OLD into NEW exactly
-  1  with --verify: it does not (the differences are listed)
-  2  error: bad arguments, no epoch, an unreadable or corrupt image, OLD and NEW swapped
-  129, 130, 143  interrupted: the temporary kit removed, OUT as it was
+const EXIT_CODES: &str = exit_help!("0", "1", "2", "129, 130, 143"; "\
+With --verify, 0 answers that the kit turns OLD into NEW exactly, 1 that it does not (the
+differences are listed). Exit 2 also covers a corrupt image and OLD and NEW swapped.
 
 OLD and NEW are hybrid ISO images holding live/filesystem.squashfs (and the kernels, initrds and
 boot directories), or squashfs images. The kit is written beside OUT as .tamis-iuk-PID-N.tmp,
-then renamed onto OUT: on any error nothing is left at OUT.";
+then renamed onto OUT: on any error or interruption nothing is left at OUT.");
 
 /// Arguments of `tamis iuk`.
 #[derive(Debug, Args)]
