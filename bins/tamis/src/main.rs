@@ -21,6 +21,7 @@ macro_rules! note_text {
     }};
 }
 
+mod clidoc;
 mod compare;
 mod demo;
 mod image_out;
@@ -117,6 +118,9 @@ enum Command {
     /// Write a squashfs image of a tree whose bytes depend only on the tree and the options
     /// (not on thread count, readdir order or build time); or --list an image.
     Squashfs(squashfs::SquashfsArgs),
+    /// Write the man pages and shell completions of tamis (for packaging).
+    #[command(hide = true)]
+    GenerateDocs(clidoc::GenerateDocsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +239,7 @@ fn main() -> ExitCode {
         Command::Iso(args) => iso::run(&args),
         Command::PostinstCheck(args) => postinst_check::run(&args),
         Command::Squashfs(args) => squashfs::run(&args),
+        Command::GenerateDocs(args) => clidoc::run::<Cli>(&args),
     };
     match result {
         Ok(code) => code,
