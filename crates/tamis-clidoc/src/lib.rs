@@ -188,17 +188,7 @@ fn write(dir: &Path, file: &Generated) -> Result<PathBuf, Error> {
 /// The UTC date `YYYY-MM-DD` of `epoch` seconds since 1970-01-01 (the proleptic Gregorian
 /// calendar), for a man page footer from `SOURCE_DATE_EPOCH`.
 pub fn date_of_epoch(epoch: i64) -> String {
-    // Days to civil date: the well-known algorithm on 400-year eras of 146,097 days.
-    let days = epoch.div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = tamis_core::civil_from_days(epoch.div_euclid(86_400));
     format!("{year:04}-{month:02}-{day:02}")
 }
 
