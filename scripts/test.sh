@@ -46,6 +46,10 @@ packages+=(squashfs-tools squashfs-tools-ng)   # unsquashfs -lln/-d check tamis 
 packages+=(dpkg-dev)   # apt-get source / dpkg-source: strip-nondeterminism's own fixture suite (peer_fixtures.rs)
 packages+=(apksigner zipalign)   # formats: an Android package aligned by zipalign, signed and verified by apksigner, is left as it is
 packages+=(e2fsprogs)   # chattr: append-only and immutable directories and files (tests/interrupt.rs)
+# dh_tamis: real package builds with dpkg-buildpackage and dh (debhelper); the package of tamis
+# checked by lintian (scripts/build-deb.sh); man and bash-completion read the generated man pages
+# and completions (tests/clidoc.rs); mmdebstrap makes the chroot tests/deb.rs installs it in.
+packages+=(debhelper lintian man-db bash-completion)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -95,6 +99,9 @@ if [[ $(id -u) -eq 0 ]]; then
     # The same pair with a kernel: initrds made by the real mkinitramfs.
     EXTRA_PACKAGES="linux-image-amd64 initramfs-tools" \
         scripts/make-rootfs-pair.sh "${TAMIS_FIXTURE_DIR:-target/fixtures}/initramfs-pair"
+    # The package of tamis and a fresh bookworm chroot to install it in (tests/deb.rs).
+    scripts/build-deb.sh
+    scripts/make-deb-chroot.sh
     # The fixture exists now: a test that cannot find it is a failure, not a skip.
     export TAMIS_REQUIRE_FIXTURES=1
 else
