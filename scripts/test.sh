@@ -48,6 +48,10 @@ packages+=(apksigner zipalign)   # formats: an Android package aligned by zipali
 packages+=(e2fsprogs)   # chattr: append-only and immutable directories and files (tests/interrupt.rs)
 packages+=(gdisk syslinux syslinux-efi)   # USB images as Tails makes them: sgdisk, syslinux --install, syslinux.efi (tamis disk, tests/disk.rs)
 packages+=(rsync)   # benches/iuk-vs-tails.sh: Tails' method of making an upgrade kit (rsync --checksum onto an overlayfs)
+# dh_tamis: real package builds with dpkg-buildpackage and dh (debhelper); the package of tamis
+# checked by lintian (scripts/build-deb.sh); man and bash-completion read the generated man pages
+# and completions (tests/clidoc.rs); mmdebstrap makes the chroot tests/deb.rs installs it in.
+packages+=(debhelper lintian man-db bash-completion)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -97,6 +101,9 @@ if [[ $(id -u) -eq 0 ]]; then
     # The same pair with a kernel: initrds made by the real mkinitramfs.
     EXTRA_PACKAGES="linux-image-amd64 initramfs-tools" \
         scripts/make-rootfs-pair.sh "${TAMIS_FIXTURE_DIR:-target/fixtures}/initramfs-pair"
+    # The package of tamis and a fresh bookworm chroot to install it in (tests/deb.rs).
+    scripts/build-deb.sh
+    scripts/make-deb-chroot.sh
     # The fixture exists now: a test that cannot find it is a failure, not a skip.
     export TAMIS_REQUIRE_FIXTURES=1
 else
@@ -115,4 +122,4 @@ fi
 # or private links), and every library crate packages and builds from its own package, against
 # the others packaged alongside it (cargo >= 1.90 packages interdependent crates together).
 RUSTDOCFLAGS='-D warnings' cargo doc --no-deps --workspace
-cargo package --workspace --exclude tamis --exclude tamis-test-support
+cargo package --workspace --exclude tamis --exclude dh_tamis --exclude tamis-clidoc --exclude tamis-debhelper --exclude tamis-test-support

@@ -28,6 +28,7 @@ mod exit;
 mod args;
 #[cfg(test)]
 mod cli_help;
+mod clidoc;
 mod compare;
 mod demo;
 mod disk;
@@ -115,6 +116,9 @@ enum Command {
     /// Write an incremental upgrade kit (Tails' IUK format v2) from release OLD to NEW, its
     /// bytes the same from any builder; or --verify a kit by applying it in memory.
     Iuk(iuk::IukArgs),
+    /// Write the man pages and shell completions of tamis (for packaging).
+    #[command(hide = true)]
+    GenerateDocs(clidoc::GenerateDocsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +211,7 @@ fn main() -> ExitCode {
         Command::PostinstCheck(args) => postinst_check::run(&args),
         Command::Squashfs(args) => squashfs::run(&args),
         Command::Iuk(args) => iuk::run(&args),
+        Command::GenerateDocs(args) => clidoc::run::<Cli>(&args),
     };
     match result {
         Ok(code) => code,
