@@ -68,10 +68,11 @@ fn group_args(group: Group) -> Vec<clap::Arg> {
     command.get_arguments().filter(|a| a.get_id() != "help").cloned().collect()
 }
 
-/// Every command that has no subcommand, with its path ("iso list").
+/// Every command that has no subcommand, with its path ("iso list"). Hidden commands (the
+/// packaging's `generate-docs`) are no user's interface: they are not walked.
 fn leaves() -> Vec<(String, clap::Command)> {
     fn walk(path: &str, command: &clap::Command, out: &mut Vec<(String, clap::Command)>) {
-        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+        for sub in command.get_subcommands().filter(|s| s.get_name() != "help" && !s.is_hide_set()) {
             let name = if path.is_empty() { sub.get_name().to_owned() } else { format!("{path} {}", sub.get_name()) };
             if sub.has_subcommands() {
                 walk(&name, sub, out);
