@@ -17,7 +17,10 @@ const EXIT_CODES: &str = "\
 Exit status:
   0  deterministic: nothing differs but modification times and apt's and dpkg's own files
   1  not deterministic (what differs is listed, with what tamis removes and what remains)
-  2  error: bad arguments, not root, the base cannot be made, a package cannot be installed
+  2  error: bad arguments, not root, the base cannot be made
+  3  the installation failed (a package not found, unmet dependencies, a maintainer script
+     that failed, the time limit): the report says which, with the end of the log
+With --jobs: 0 when every job got its result line (whatever its verdict), 2 otherwise.
 
 Needs root. Runs in a mount namespace of its own: no mount outlives it. Copies are removed at
 the end, on error and on Ctrl-C. The host's files are never written.";
@@ -71,13 +74,29 @@ pub struct PostinstCheckArgs {
     /// How many paths to list per class (--json lists all).
     #[arg(long, default_value_t = 15, value_name = "N")]
     list: usize,
+    /// The longest one installation may take, in seconds: then it is killed, with every process
+    /// it started, and the verdict is install-failed (timed-out).
+    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+    timeout: u64,
+    /// Run every job of FILE ('-': standard input), one per line: package names (installed
+    /// together, with the base and variations of the other options) or a JSON job; write one
+    /// JSON result per line to standard output. One process, one base for the whole run.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["job", "packages", "merge"])]
+    jobs: Option<PathBuf>,
+    /// Merge result files (of --jobs) into one list in a deterministic order (written with
+    /// --json) and print the counts table and the remaining differences.
+    #[arg(long, num_args = 1.., value_name = "RESULTS.jsonl", conflicts_with_all = ["job", "packages"])]
+    merge: Vec<PathBuf>,
     /// Package names (resolved by apt in the base) or .deb files, installed together.
-    #[arg(required_unless_present = "job", value_name = "PACKAGE.deb|NAME")]
+    #[arg(required_unless_present_any = ["job", "jobs", "merge"], value_name = "PACKAGE.deb|NAME")]
     packages: Vec<String>,
 }
 
 /// `tamis postinst-check`.
 pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
+    if !args.merge.is_empty() {
+        return merge(args);
+    }
     #[allow(clippy::disallowed_methods, reason = "the binary is where configuration is read")]
     if std::env::var_os(IN_NAMESPACE).is_none() {
         return reexec_in_namespace();
@@ -117,10 +136,14 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
         host_cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         faketime: faketime(),
         disorderfs,
+        timeout: std::time::Duration::from_secs(args.timeout),
     };
     std::fs::create_dir_all(&options.cache)
         .with_context(|| format!("{}: cannot make the cache directory", options.cache.display()))?;
     install_signal_handler()?;
+    if let Some(file) = &args.jobs {
+        return batch(args, file, &job, &options);
+    }
     let started = std::time::Instant::now();
     // Not eprintln!: a closed stderr must not stop the check half-way (it would still clean up).
     let log = |line: &str| {
@@ -155,7 +178,104 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(match report.verdict {
         Verdict::Deterministic => 0,
         Verdict::NotDeterministic => 1,
+        _ => 3,
     }))
+}
+
+/// `--jobs FILE`: every job line, one result line each on standard output; the base of each
+/// kind prepared once.
+fn batch(args: &PostinstCheckArgs, file: &std::path::Path, template: &Job, options: &Options) -> Result<ExitCode> {
+    use std::io::BufRead as _;
+    let text = if file.as_os_str() == "-" {
+        let mut text = String::new();
+        for line in std::io::stdin().lock().lines() {
+            text.push_str(&line.context("cannot read the jobs from standard input")?);
+            text.push('\n');
+        }
+        text
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("{}: cannot read the jobs", file.display()))?
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#')).collect();
+    let mut bases: std::collections::BTreeMap<String, tamis_postinst_check::Base> = std::collections::BTreeMap::new();
+    let mut ok = true;
+    for (i, line) in lines.iter().enumerate() {
+        let log = |msg: &str| {
+            let _ = writeln!(std::io::stderr().lock(), "postinst-check [{}/{}] {}: {msg}", i + 1, lines.len(), line.trim());
+        };
+        let result = match tamis_postinst_check::batch::parse_job_line(line, template) {
+            None => continue,
+            Some(Err(e)) => tamis_postinst_check::batch::error_line(line, None, &e.to_string()),
+            Some(Ok(job)) => match run_job(&job, &mut bases, options, args.attribute, &log) {
+                Ok(report) => serde_json::to_value(&report)?,
+                Err(_) if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) => loop {
+                    std::thread::park();
+                },
+                Err(e) => {
+                    log(&format!("error: {e}"));
+                    tamis_postinst_check::batch::error_line(line, Some(&job), &e.to_string())
+                }
+            },
+        };
+        log(&format!("{}", result["verdict"].as_str().unwrap_or("?")));
+        let mut out = serde_json::to_vec(&result)?;
+        out.push(b'\n');
+        let mut stdout = std::io::stdout().lock();
+        if stdout.write_all(&out).and_then(|()| stdout.flush()).is_err() {
+            ok = false;
+            break;
+        }
+    }
+    Ok(ExitCode::from(if ok { 0 } else { 2 }))
+}
+
+/// One job of a batch, on the base `bases` holds for its kind (prepared on first use).
+fn run_job(
+    job: &Job,
+    bases: &mut std::collections::BTreeMap<String, tamis_postinst_check::Base>,
+    options: &Options,
+    attribute: bool,
+    log: &dyn Fn(&str),
+) -> tamis_postinst_check::Result<Report> {
+    let key = serde_json::to_string(&job.base).unwrap_or_default();
+    let base = match bases.get(&key) {
+        Some(base) => base.clone(),
+        None => {
+            let base = tamis_postinst_check::prepare_base(job, options, log)?;
+            bases.insert(key, base.clone());
+            base
+        }
+    };
+    let mut report = tamis_postinst_check::check_on(job, &base, options, log)?;
+    if attribute && report.verdict == Verdict::NotDeterministic {
+        tamis_postinst_check::attribute(&mut report, options, log)?;
+    }
+    Ok(report)
+}
+
+/// `--merge FILES`: one list of results, the table.
+fn merge(args: &PostinstCheckArgs) -> Result<ExitCode> {
+    let mut texts = Vec::new();
+    for path in &args.merge {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        texts.push((path.display().to_string(), text));
+    }
+    let merged = tamis_postinst_check::batch::merge(&texts)?;
+    if let Some(path) = &args.json {
+        let mut out = Vec::new();
+        for r in &merged {
+            serde_json::to_writer(&mut out, r)?;
+            out.push(b'\n');
+        }
+        if path.as_os_str() == "-" {
+            std::io::stdout().lock().write_all(&out).context("cannot write to standard output")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        crate::output::write_file(path, &out, "merged results")
+            .with_context(|| format!("{}: cannot write the merged results", path.display()))?;
+    }
+    note_text!(tamis_postinst_check::batch::table(&merged));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs this same command again inside a private mount namespace (`unshare --mount`, which
@@ -213,6 +333,7 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
     let verdict = match r.verdict {
         Verdict::Deterministic => "deterministic",
         Verdict::NotDeterministic => "NOT deterministic",
+        _ => "install failed",
     };
     let _ = writeln!(out, "{}: {verdict} ({seconds:.0} s)", r.job.packages.join(" "));
     let base = match &r.base.spec {
@@ -223,6 +344,13 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
     };
     let digest: String = r.base.digest.chars().take(16).collect();
     let _ = writeln!(out, "  base: {base} (manifest {digest}…); copies by {:?}", r.a.copy);
+    if let Some(f) = &r.failure {
+        let _ = writeln!(out, "  install failed on {}: {} ({})", f.sides.join(" and "), f.reason.name(), f.status);
+        for line in f.log_tail.lines() {
+            let _ = writeln!(out, "    | {line}");
+        }
+        return out;
+    }
     let _ = writeln!(out, "  installed: {}", r.installed.join(" "));
     let _ = writeln!(out, "  varied (a → b):");
     varied(&mut out, r);

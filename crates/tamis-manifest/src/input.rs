@@ -39,12 +39,19 @@ pub trait Input: Send + Sync {
 #[derive(Debug)]
 pub struct DirectoryInput {
     root: Root,
+    only: Option<std::sync::Arc<Vec<PathBuf>>>,
 }
 
 impl DirectoryInput {
     /// The tree beneath `root`.
     pub fn new(root: Root) -> Self {
-        Self { root }
+        Self { root, only: None }
+    }
+
+    /// Only the entries at `paths` (relative, `""` for the root) of the tree beneath `root`:
+    /// for two trees known to differ at most there (what overlays' upper directories hold).
+    pub fn only(root: Root, paths: std::sync::Arc<Vec<PathBuf>>) -> Self {
+        Self { root, only: Some(paths) }
     }
 }
 
@@ -54,7 +61,10 @@ impl Input for DirectoryInput {
     }
 
     fn manifest(&self) -> Result<Manifest> {
-        Manifest::of_tree(&self.root)
+        match &self.only {
+            None => Manifest::of_tree(&self.root),
+            Some(paths) => Ok(Manifest::of_paths(&self.root, paths)),
+        }
     }
 
     fn contents(&self, path: &str) -> Result<Option<Vec<u8>>> {

@@ -117,6 +117,31 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// The manifest of the entries at `paths` (relative, `""` for the root) beneath `root`, in
+    /// the canonical order: for a tree known to differ from another only there (an overlay's
+    /// upper directory lists what was written). A path that does not exist is left out.
+    pub fn of_paths(root: &Root, paths: &[std::path::PathBuf]) -> Self {
+        let mut paths: Vec<&Path> = paths.iter().map(std::path::PathBuf::as_path).collect();
+        paths.sort_by(|a, b| tamis_core::canonical_cmp(a, b));
+        paths.dedup();
+        let described: Vec<Option<std::result::Result<ManifestEntry, Problem>>> = paths
+            .par_iter()
+            .map(|path| match root.try_lstat(path) {
+                Ok(None) => None,
+                Ok(Some(meta)) => Some(describe(root, &tamis_core::Entry { path: path.to_path_buf(), meta })),
+                Err(e) => Some(Err(Problem::from_error(path, &e))),
+            })
+            .collect();
+        let mut manifest = Self::default();
+        for item in described.into_iter().flatten() {
+            match item {
+                Ok(entry) => manifest.entries.push(entry),
+                Err(problem) => manifest.problems.push(problem),
+            }
+        }
+        manifest
+    }
+
     /// One SHA-256 for the whole manifest: equal digests mean equal trees.
     ///
     /// # Panics
