@@ -495,3 +495,47 @@ fn a_batch_gives_the_results_of_single_checks_and_merging_is_deterministic() {
     assert!(line.split_whitespace().any(|w| w == "2"), "{table}");
     assert_eq!(leftovers(&cache), Vec::<String>::new());
 }
+
+#[test]
+fn the_gnu_parallel_recipe_over_ssh_to_localhost_merges_to_the_batch_results() {
+    let Some(cache) = cache() else { return };
+    let have = |t: &str| Command::new("sh").arg("-c").arg(format!("command -v {t}")).output().is_ok_and(|o| o.status.success());
+    if !(have("parallel") && Path::new("/usr/sbin/sshd").exists()) {
+        assert!(!common::required(), "the parallel recipe needs GNU parallel and openssh-server (scripts/test.sh)");
+        eprintln!("skipped: the parallel recipe needs GNU parallel and openssh-server");
+        return;
+    }
+    let _lock = one_at_a_time(&cache);
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("jobs.txt");
+    fs::write(&jobs, "# two jobs\nsgml-base\niso-codes\n").unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postinst-survey-parallel.sh");
+    let out_dir = dir.path().join("out");
+    let out = Command::new(&script)
+        .args(["--localhost", "-N", "1", "--tamis", env!("CARGO_BIN_EXE_tamis")])
+        .arg(&jobs)
+        .arg(&out_dir)
+        .args(["--", "--cache"])
+        .arg(&cache)
+        .args(["--variations", "umask,hostname"])
+        .output()
+        .unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("packages checked"), "{table}");
+
+    let (code, single) = batch(&cache, &["--variations", "umask,hostname"], &fs::read_to_string(&jobs).unwrap());
+    assert_eq!(code, 0);
+    let parse = |text: &str| -> Vec<Value> { text.lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
+    let merged = parse(&fs::read_to_string(out_dir.join("merged.jsonl")).unwrap());
+    assert_eq!(merged.len(), 2);
+    // The merged order is the jobs' (iso-codes before sgml-base), not the file's.
+    assert_eq!(merged[0]["job"]["packages"][0], "iso-codes");
+    let mut single = single;
+    single.sort_by_key(|r| r["job"]["packages"][0].as_str().unwrap().to_owned());
+    for (m, s) in merged.iter().zip(&single) {
+        assert_eq!(essence(m), essence(s));
+    }
+    assert_eq!(leftovers(&cache), Vec::<String>::new());
+}
