@@ -178,7 +178,7 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(match report.verdict {
         Verdict::Deterministic => 0,
         Verdict::NotDeterministic => 1,
-        _ => 3,
+        Verdict::InstallFailed => 3,
     }))
 }
 
@@ -201,7 +201,8 @@ fn batch(args: &PostinstCheckArgs, file: &std::path::Path, template: &Job, optio
     let mut ok = true;
     for (i, line) in lines.iter().enumerate() {
         let log = |msg: &str| {
-            let _ = writeln!(std::io::stderr().lock(), "postinst-check [{}/{}] {}: {msg}", i + 1, lines.len(), line.trim());
+            let _ =
+                writeln!(std::io::stderr().lock(), "postinst-check [{}/{}] {}: {msg}", i + 1, lines.len(), line.trim());
         };
         let result = match tamis_postinst_check::batch::parse_job_line(line, template) {
             None => continue,
@@ -217,7 +218,7 @@ fn batch(args: &PostinstCheckArgs, file: &std::path::Path, template: &Job, optio
                 }
             },
         };
-        log(&format!("{}", result["verdict"].as_str().unwrap_or("?")));
+        log(result["verdict"].as_str().unwrap_or("?"));
         let mut out = serde_json::to_vec(&result)?;
         out.push(b'\n');
         let mut stdout = std::io::stdout().lock();
@@ -238,13 +239,12 @@ fn run_job(
     log: &dyn Fn(&str),
 ) -> tamis_postinst_check::Result<Report> {
     let key = serde_json::to_string(&job.base).unwrap_or_default();
-    let base = match bases.get(&key) {
-        Some(base) => base.clone(),
-        None => {
-            let base = tamis_postinst_check::prepare_base(job, options, log)?;
-            bases.insert(key, base.clone());
-            base
-        }
+    let base = if let Some(base) = bases.get(&key) {
+        base.clone()
+    } else {
+        let base = tamis_postinst_check::prepare_base(job, options, log)?;
+        bases.insert(key, base.clone());
+        base
     };
     let mut report = tamis_postinst_check::check_on(job, &base, options, log)?;
     if attribute && report.verdict == Verdict::NotDeterministic {
@@ -333,7 +333,7 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
     let verdict = match r.verdict {
         Verdict::Deterministic => "deterministic",
         Verdict::NotDeterministic => "NOT deterministic",
-        _ => "install failed",
+        Verdict::InstallFailed => "install failed",
     };
     let _ = writeln!(out, "{}: {verdict} ({seconds:.0} s)", r.job.packages.join(" "));
     let base = match &r.base.spec {

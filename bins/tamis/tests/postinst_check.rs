@@ -329,7 +329,7 @@ fn deb(dir: &Path, name: &str, postinst: &str, depends: Option<&str>) -> PathBuf
          Description: test package of tamis postinst-check\n"
     );
     if let Some(d) = depends {
-        control.push_str(&format!("Depends: {d}\n"));
+        control = format!("{control}Depends: {d}\n");
     }
     fs::write(root.join("DEBIAN/control"), control).unwrap();
     let script = root.join("DEBIAN/postinst");
@@ -499,7 +499,9 @@ fn a_batch_gives_the_results_of_single_checks_and_merging_is_deterministic() {
 #[test]
 fn the_gnu_parallel_recipe_over_ssh_to_localhost_merges_to_the_batch_results() {
     let Some(cache) = cache() else { return };
-    let have = |t: &str| Command::new("sh").arg("-c").arg(format!("command -v {t}")).output().is_ok_and(|o| o.status.success());
+    let have = |t: &str| {
+        Command::new("sh").arg("-c").arg(format!("command -v {t}")).output().is_ok_and(|o| o.status.success())
+    };
     if !(have("parallel") && Path::new("/usr/sbin/sshd").exists()) {
         assert!(!common::required(), "the parallel recipe needs GNU parallel and openssh-server (scripts/test.sh)");
         eprintln!("skipped: the parallel recipe needs GNU parallel and openssh-server");

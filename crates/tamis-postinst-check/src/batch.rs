@@ -167,16 +167,19 @@ pub fn table(results: &[Value]) -> String {
         let _ = writeln!(out, "\nremaining differences (package: file [group] cause: detail):");
     }
     for r in remaining {
-        let name = r["job"]["packages"].as_array().map_or(String::new(), |p| {
-            p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")
-        });
+        let name = r["job"]["packages"]
+            .as_array()
+            .map_or(String::new(), |p| p.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "));
         for f in findings(r, "remains") {
             let cause = f["cause"].as_str().unwrap_or("unknown");
             let detail = f["detail"].as_str().unwrap_or_default();
             let detail: String = detail.chars().take(100).collect();
-            let _ = writeln!(out, "{name}: {} [{}] {cause}: {detail}", f["path"].as_str().unwrap_or("?"), f["group"]
-                .as_str()
-                .unwrap_or("?"));
+            let _ = writeln!(
+                out,
+                "{name}: {} [{}] {cause}: {detail}",
+                f["path"].as_str().unwrap_or("?"),
+                f["group"].as_str().unwrap_or("?")
+            );
         }
     }
     out

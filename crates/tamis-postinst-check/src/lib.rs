@@ -22,8 +22,8 @@
 //! A [`Job`] (packages, base, variations) is plain data, written into every report: a batch
 //! engine runs one job per package (see `docs/postinst-check.md`).
 
-pub mod batch;
 mod base;
+pub mod batch;
 mod classify;
 mod sandbox;
 mod variation;
@@ -38,8 +38,8 @@ use tamis_pipeline::{Outcome, Pipeline, Profile, Selection};
 
 pub use base::{Base, BaseSpec, VARIANTS};
 pub use classify::{Class, Finding, PACKAGE_MANAGER, classify, package_manager_reason};
-pub use sandbox::{Cleanup, CopyMode, cleanup_all};
 use sandbox::Ended;
+pub use sandbox::{Cleanup, CopyMode, cleanup_all};
 pub use variation::{CLOCK_SHIFT, Conditions, NOT_VARIED, Side, Variation};
 
 /// The format name and version written in every report.
@@ -294,17 +294,7 @@ struct Prepared {
 /// prepared once. An installation that fails is a report ([`Verdict::InstallFailed`]), not an
 /// error; an error is a job that cannot run at all (a bad package name, a host problem).
 pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -> Result<Report> {
-    if job.packages.is_empty() {
-        return Err(Error::Invalid("no package to install".into()));
-    }
-    let packages = job.packages.iter().map(|p| Package::parse(p)).collect::<Result<Vec<_>>>()?;
-    let clock = job.variations.contains(&Variation::Clock);
-    if clock && options.faketime.is_none() {
-        return Err(Error::Invalid("the clock variation needs libfaketime (apt-get install faketime)".into()));
-    }
-    if job.variations.contains(&Variation::Readdir) && !options.disorderfs {
-        return Err(Error::Invalid("the readdir variation needs disorderfs (apt-get install disorderfs)".into()));
-    }
+    let (packages, clock) = validate(job, options)?;
     let mut seconds = BTreeMap::new();
     let mut step = std::time::Instant::now();
     let mut lap = |name: &'static str| {
@@ -330,45 +320,10 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
     let shared = options.cache.join("debs");
     std::fs::create_dir_all(&shared).map_err(|e| Error::io(&shared, e))?;
     let argv = apt_command(&packages, &inputs, options.faketime.as_deref().filter(|_| clock))?;
-    let prefer = if options.keep { CopyMode::Copy } else { CopyMode::Overlay };
 
-    let mut prepared = Vec::new();
-    for side in [Side::A, Side::B] {
-        let conditions = Conditions::of(side, &job.variations, options.host_cpus);
-        let dir = run_dir.join(&conditions.dir_name);
-        make_dir(&dir, 0o755)?;
-        let debs = run_dir.join(format!("archives-{}", side.name()));
-        std::fs::create_dir_all(debs.join("partial")).map_err(|e| Error::io(&debs, e))?;
-        link_debs(&shared, &debs)?;
-        log(&format!("{}: copying the base, installing {}", side.name(), job.packages.join(" ")));
-        let (root, copy) = sandbox::make_copy(&base.root, &dir, prefer, &cleanup)?;
-        if conditions.disorderfs {
-            make_dir(&dir.join("disordered"), 0o755)?;
-        }
-        let observed = probe(&root, &conditions, &sandbox::Mounts { inputs: &inputs, debs: &debs })?;
-        let log_path = run_dir.join(format!("{}.log", side.name()));
-        prepared.push(Prepared { root, dir, debs, conditions, observed, copy, log_path });
-    }
+    let prepared = prepare_sides(job, base, options, &run_dir, &inputs, &cleanup, log)?;
     lap("copies");
-    // The two installations at once: they share nothing but the read-only base and inputs.
-    let installs: Vec<Result<(Ended, f64)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = prepared
-            .iter()
-            .map(|p| {
-                let (argv, inputs) = (&argv, &inputs);
-                scope.spawn(move || {
-                    let t = std::time::Instant::now();
-                    let mounts = sandbox::Mounts { inputs, debs: &p.debs };
-                    let ended = install(&p.root, &p.conditions, &mounts, argv, &p.log_path, options.timeout)?;
-                    Ok((ended, (t.elapsed().as_secs_f64() * 10.0).round() / 10.0))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("an installation thread panicked".into()))))
-            .collect()
-    });
+    let installs = install_both(&prepared, &argv, &inputs, options.timeout);
     lap("install");
     let mut ended = Vec::new();
     let mut per_side = Vec::new();
@@ -416,29 +371,16 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
     report.installed = installed(&base.root, &prepared[0].root)?;
 
     log("comparing the two installations");
-    let inputs = |ps: &[Prepared]| -> Result<[Box<dyn tamis_manifest::input::Input>; 2]> {
-        let both_overlays = ps.iter().all(|p| p.copy == CopyMode::Overlay);
-        let changed = if both_overlays { Some(changed_paths(ps)?) } else { None };
-        let one = |p: &Prepared| -> Result<Box<dyn tamis_manifest::input::Input>> {
-            let root = Root::open(&p.root)?;
-            Ok(match &changed {
-                Some(paths) => Box::new(DirectoryInput::only(root, paths.clone())),
-                None => Box::new(DirectoryInput::new(root)),
-            })
-        };
-        Ok([one(&ps[0])?, one(&ps[1])?])
-    };
-    let [ia, ib] = inputs(&prepared)?;
+    let [ia, ib] = changed_inputs(&prepared)?;
     let before = Comparison::of(ia.as_ref(), ib.as_ref(), true)?;
     lap("compare");
     log(&format!("running tamis' pipeline (profile debian-image, epoch {}) on both", epoch.secs()));
     let profile = Profile::builtin("debian-image").ok_or_else(|| Error::Invalid("no debian-image profile".into()))?;
     let pipeline = Pipeline::new(&profile, &Selection::default())?;
     let cx = Context::new(epoch, Mode::Apply);
-    let oa: Outcome = pipeline.run(&Root::open(&prepared[0].root)?, &cx)?;
-    let ob: Outcome = pipeline.run(&Root::open(&prepared[1].root)?, &cx)?;
+    let (oa, ob) = pipeline_both(&prepared, &pipeline, &cx)?;
     lap("pipeline");
-    let [ia, ib] = inputs(&prepared)?;
+    let [ia, ib] = changed_inputs(&prepared)?;
     let after = Comparison::of(ia.as_ref(), ib.as_ref(), true)?;
     lap("compare-after");
     let findings = classify(&before, &after, [&oa, &ob]);
@@ -452,6 +394,113 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
     report.seconds = seconds;
     finish(&run_dir, options.keep, cleanup);
     Ok(report)
+}
+
+/// The packages of `job`, and whether the clock is varied; an error when this host cannot run it.
+fn validate(job: &Job, options: &Options) -> Result<(Vec<Package>, bool)> {
+    if job.packages.is_empty() {
+        return Err(Error::Invalid("no package to install".into()));
+    }
+    let packages = job.packages.iter().map(|p| Package::parse(p)).collect::<Result<Vec<_>>>()?;
+    let clock = job.variations.contains(&Variation::Clock);
+    if clock && options.faketime.is_none() {
+        return Err(Error::Invalid("the clock variation needs libfaketime (apt-get install faketime)".into()));
+    }
+    if job.variations.contains(&Variation::Readdir) && !options.disorderfs {
+        return Err(Error::Invalid("the readdir variation needs disorderfs (apt-get install disorderfs)".into()));
+    }
+    Ok((packages, clock))
+}
+
+/// The two copies, each probed under its conditions, with an apt archive of its own seeded from
+/// the shared one.
+fn prepare_sides(
+    job: &Job,
+    base: &Base,
+    options: &Options,
+    run_dir: &Path,
+    inputs: &Path,
+    cleanup: &Cleanup,
+    log: &dyn Fn(&str),
+) -> Result<Vec<Prepared>> {
+    let shared = options.cache.join("debs");
+    let prefer = if options.keep { CopyMode::Copy } else { CopyMode::Overlay };
+    let mut prepared = Vec::new();
+    for side in [Side::A, Side::B] {
+        let conditions = Conditions::of(side, &job.variations, options.host_cpus);
+        let dir = run_dir.join(&conditions.dir_name);
+        make_dir(&dir, 0o755)?;
+        let debs = run_dir.join(format!("archives-{}", side.name()));
+        std::fs::create_dir_all(debs.join("partial")).map_err(|e| Error::io(&debs, e))?;
+        link_debs(&shared, &debs)?;
+        log(&format!("{}: copying the base, installing {}", side.name(), job.packages.join(" ")));
+        let (root, copy) = sandbox::make_copy(&base.root, &dir, prefer, cleanup)?;
+        if conditions.disorderfs {
+            make_dir(&dir.join("disordered"), 0o755)?;
+        }
+        let observed = probe(&root, &conditions, &sandbox::Mounts { inputs, debs: &debs })?;
+        let log_path = run_dir.join(format!("{}.log", side.name()));
+        prepared.push(Prepared { root, dir, debs, conditions, observed, copy, log_path });
+    }
+    Ok(prepared)
+}
+
+/// The two installations at once: they share nothing but the read-only base and inputs.
+/// Each result: how it ended and how long it took (seconds).
+fn install_both(
+    prepared: &[Prepared],
+    argv: &[String],
+    inputs: &Path,
+    timeout: std::time::Duration,
+) -> Vec<Result<(Ended, f64)>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = prepared
+            .iter()
+            .map(|p| {
+                scope.spawn(move || {
+                    let t = std::time::Instant::now();
+                    let mounts = sandbox::Mounts { inputs, debs: &p.debs };
+                    let ended = install(&p.root, &p.conditions, &mounts, argv, &p.log_path, timeout)?;
+                    Ok((ended, (t.elapsed().as_secs_f64() * 10.0).round() / 10.0))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("an installation thread panicked".into()))))
+            .collect()
+    })
+}
+
+/// tamis' pipeline on both sides at once.
+fn pipeline_both(prepared: &[Prepared], pipeline: &Pipeline, cx: &Context<'_>) -> Result<(Outcome, Outcome)> {
+    let outcomes: Vec<Result<Outcome>> = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            prepared.iter().map(|p| scope.spawn(move || Ok(pipeline.run(&Root::open(&p.root)?, cx)?))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("a pipeline panicked".into()))))
+            .collect()
+    });
+    let mut outcomes = outcomes.into_iter();
+    let (Some(oa), Some(ob)) = (outcomes.next(), outcomes.next()) else { unreachable!("two sides") };
+    let (oa, ob) = (oa?, ob?);
+    Ok((oa, ob))
+}
+
+/// The inputs of a comparison of the two sides: only what the installations wrote when both
+/// copies are overlays, else the whole trees.
+fn changed_inputs(prepared: &[Prepared]) -> Result<[Box<dyn tamis_manifest::input::Input>; 2]> {
+    let both_overlays = prepared.iter().all(|p| p.copy == CopyMode::Overlay);
+    let changed = if both_overlays { Some(changed_paths(prepared)?) } else { None };
+    let one = |p: &Prepared| -> Result<Box<dyn tamis_manifest::input::Input>> {
+        let root = Root::open(&p.root)?;
+        Ok(match &changed {
+            Some(paths) => Box::new(DirectoryInput::only(root, paths.clone())),
+            None => Box::new(DirectoryInput::new(root)),
+        })
+    };
+    Ok([one(&prepared[0])?, one(&prepared[1])?])
 }
 
 /// Removes the run (or, with `keep`, only unmounts it and leaves it for people).
@@ -561,10 +610,12 @@ fn changed_paths(prepared: &[Prepared]) -> Result<std::sync::Arc<Vec<PathBuf>>> 
     let mut paths = std::collections::BTreeSet::new();
     let mut opaque = Vec::new();
     for p in prepared {
-        let upper = Root::open(&p.dir.join("upper"))?;
+        let upper = Root::open(p.dir.join("upper"))?;
         for entry in upper.walk()?.entries() {
             if entry.meta.kind == tamis_core::FileKind::Dir
-                && upper.xattrs(&entry.path).is_ok_and(|x| x.iter().any(|(n, v)| n == b"trusted.overlay.opaque" && v == b"y"))
+                && upper
+                    .xattrs(&entry.path)
+                    .is_ok_and(|x| x.iter().any(|(n, v)| n == b"trusted.overlay.opaque" && v == b"y"))
             {
                 opaque.push(entry.path.clone());
             }
@@ -585,8 +636,20 @@ fn changed_paths(prepared: &[Prepared]) -> Result<std::sync::Arc<Vec<PathBuf>>> 
 /// The apt command line, with each `.deb` copied into `inputs` (the chroot's `/mnt`), and
 /// libfaketime there too when the clock is shifted.
 fn apt_command(packages: &[Package], inputs: &Path, faketime: Option<&Path>) -> Result<Vec<String>> {
-    let mut argv: Vec<String> =
-        ["apt-get", "install", "--yes", "--no-install-recommends", "-o", "Dpkg::Use-Pty=0"].map(str::to_owned).to_vec();
+    let mut argv: Vec<String> = [
+        "apt-get",
+        "install",
+        "--yes",
+        "--no-install-recommends",
+        "-o",
+        "Dpkg::Use-Pty=0",
+        // No fsync before each rename: the same files, written faster (a copy is thrown away
+        // after the check; a crash loses it whole anyway).
+        "-o",
+        "Dpkg::Options::=--force-unsafe-io",
+    ]
+    .map(str::to_owned)
+    .to_vec();
     for (i, p) in packages.iter().enumerate() {
         match p {
             Package::Name(n) => argv.push(n.clone()),
