@@ -4,7 +4,7 @@
 # sends each chunk of job lines to a host's `tamis postinst-check --jobs -` over ssh and
 # collects the result lines.
 #
-#   scripts/postinst-survey-parallel.sh [options] JOBS OUT_DIR
+#   scripts/postinst-survey-parallel.sh [options] JOBS OUT_DIR [-- POSTINST-CHECK OPTIONS]
 #     -S LOGIN        a GNU parallel sshlogin (repeat: one per host), e.g. 2/root@builder1;
 #                     every host needs root, tamis, mmdebstrap, faketime (and disorderfs)
 #     --localhost     add this machine, reached over ssh: an sshd of the script's own on
@@ -12,7 +12,7 @@
 #                     at the end); needs openssh-server and root
 #     --tamis PATH    the tamis binary on the hosts (default: tamis)
 #     -N LINES        job lines per ssh call (default 5: one base set-up per call)
-#     --              the rest is given to every `tamis postinst-check` (e.g. --variations ..)
+#     -- ...          after JOBS OUT_DIR: given to every `tamis postinst-check` (--cache, --variations ..)
 #
 # Writes OUT_DIR/results-parallel.jsonl (result lines as they came), OUT_DIR/merged.jsonl and
 # OUT_DIR/table.txt (`tamis postinst-check --merge`). Needs GNU parallel locally.
@@ -32,6 +32,8 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $# -ge 2 ]] || { sed -n '2,20p' "$0" >&2; exit 2; }
 jobs=$1 out=$2
+shift 2
+if [[ ${1:-} == -- ]]; then shift; extra=("$@"); fi
 mkdir -p "$out"
 
 tmp=$(mktemp -d)

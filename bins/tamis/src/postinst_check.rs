@@ -274,7 +274,11 @@ fn merge(args: &PostinstCheckArgs) -> Result<ExitCode> {
         crate::output::write_file(path, &out, "merged results")
             .with_context(|| format!("{}: cannot write the merged results", path.display()))?;
     }
-    note_text!(tamis_postinst_check::batch::table(&merged));
+    // The table is what was asked for: standard output.
+    std::io::stdout()
+        .lock()
+        .write_all(tamis_postinst_check::batch::table(&merged).as_bytes())
+        .context("cannot write to standard output")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -19,8 +19,14 @@
 //! at the end, on error, and by [`cleanup_all`] from a signal handler. The host's own files are
 //! never written: everything happens in the copies, the cache directory and namespaces.
 //!
-//! A [`Job`] (packages, base, variations) is plain data, written into every report: a batch
-//! engine runs one job per package (see `docs/postinst-check.md`).
+//! An installation that fails (no such package, unmet dependencies, a failing maintainer
+//! script, past [`Options::timeout`]) is a report with [`Verdict::InstallFailed`] and a
+//! [`Failure`], never an error. Sides `a` and `b` install at once; with overlays, the
+//! comparisons read only what the installations wrote (the upper directories).
+//!
+//! A [`Job`] (packages, base, variations) is plain data, written into every report: [`batch`]
+//! reads job lines and merges result lines; [`check_on`] runs a job on a base prepared once
+//! (see `docs/postinst-check.md`).
 
 mod base;
 pub mod batch;
