@@ -80,6 +80,8 @@ pub fn merge(texts: &[(String, String)]) -> Result<Vec<Value>> {
 /// What one result says, for the table.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Outcome {
+    /// Already in the base at that version: nothing was installed, nothing was checked.
+    NothingInstalled,
     /// Nothing differs that counts, tamis has nothing to remove.
     Deterministic,
     /// Differences that count, all removed by tamis' pipeline: the stages.
@@ -95,7 +97,9 @@ pub enum Outcome {
 /// The outcome of one result line.
 pub fn outcome(result: &Value) -> Outcome {
     let count = |k: &str| result["counts"][k].as_u64().unwrap_or(0);
+    let nothing = result["installed"].as_array().is_some_and(Vec::is_empty);
     match result["verdict"].as_str() {
+        Some("deterministic") if nothing => Outcome::NothingInstalled,
         Some("deterministic") if count("tamis-removes") == 0 => Outcome::Deterministic,
         Some("deterministic" | "not-deterministic") if count("remains") == 0 => {
             let mut stages: Vec<String> = findings(result, "tamis-removes")
@@ -127,6 +131,7 @@ fn findings<'a>(result: &'a Value, class: &'a str) -> impl Iterator<Item = &'a V
 /// file, its cause and what was seen.
 pub fn table(results: &[Value]) -> String {
     let mut out = String::new();
+    let mut nothing = 0;
     let mut deterministic = 0;
     let mut made = 0;
     let mut stages: BTreeMap<String, usize> = BTreeMap::new();
@@ -135,6 +140,7 @@ pub fn table(results: &[Value]) -> String {
     let mut errors = 0;
     for r in results {
         match outcome(r) {
+            Outcome::NothingInstalled => nothing += 1,
             Outcome::Deterministic => deterministic += 1,
             Outcome::MadeDeterministic(list) => {
                 made += 1;
@@ -151,6 +157,7 @@ pub fn table(results: &[Value]) -> String {
         let _ = writeln!(out, "{label:<48} {n:>5}");
     };
     row(&mut out, "packages checked", results.len());
+    row(&mut out, "  already in the base (nothing installed)", nothing);
     row(&mut out, "  deterministic as installed", deterministic);
     row(&mut out, "  made deterministic by tamis", made);
     for (stage, n) in &stages {
@@ -232,7 +239,9 @@ mod tests {
     #[test]
     fn outcomes_and_the_table() {
         let results = [
-            serde_json::json!({"job": {"packages": ["a"]}, "verdict": "deterministic",
+            serde_json::json!({"job": {"packages": ["a"]}, "verdict": "deterministic", "installed": ["a=1"],
+                "counts": {"tamis-removes": 0, "remains": 0}}),
+            serde_json::json!({"job": {"packages": ["bash"]}, "verdict": "deterministic", "installed": [],
                 "counts": {"tamis-removes": 0, "remains": 0}}),
             serde_json::json!({"job": {"packages": ["b"]}, "verdict": "not-deterministic",
                 "counts": {"tamis-removes": 1, "remains": 0},
@@ -244,10 +253,12 @@ mod tests {
                 "failure": {"reason": "not-found"}}),
             serde_json::json!({"line": "Bad", "verdict": "error"}),
         ];
-        assert_eq!(outcome(&results[1]), Outcome::MadeDeterministic(vec!["shadow".into()]));
+        assert_eq!(outcome(&results[1]), Outcome::NothingInstalled);
+        assert_eq!(outcome(&results[2]), Outcome::MadeDeterministic(vec!["shadow".into()]));
         let t = table(&results);
         for (label, n) in [
-            ("packages checked", 5),
+            ("packages checked", 6),
+            ("already in the base", 1),
             ("deterministic as installed", 1),
             ("made deterministic by tamis", 1),
             ("stage shadow", 1),
