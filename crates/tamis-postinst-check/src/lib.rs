@@ -894,6 +894,28 @@ mod tests {
     }
 
     #[test]
+    fn failure_reasons_from_apt_and_dpkg_output() {
+        let of = FailureReason::of_log;
+        assert_eq!(of("E: Unable to locate package nosuch"), FailureReason::NotFound);
+        assert_eq!(of("E: Package 'mail-transport-agent' has no installation candidate"), FailureReason::NotFound);
+        assert_eq!(
+            of("The following packages have unmet dependencies:\n x : Depends: y but it is not installable\n\
+                E: Unable to correct problems, you have held broken packages."),
+            FailureReason::Unsatisfiable
+        );
+        assert_eq!(
+            of("E: Failed to fetch http://deb.invalid/pool/x.deb  404  Not Found"),
+            FailureReason::DownloadFailed
+        );
+        assert_eq!(
+            of("dpkg: error processing package x (--configure):\n installed x package post-installation script \
+                subprocess returned error exit status 1"),
+            FailureReason::ScriptFailed
+        );
+        assert_eq!(of("Segmentation fault"), FailureReason::Failed);
+    }
+
+    #[test]
     fn status_and_day() {
         let status = "Package: a\nStatus: install ok installed\nVersion: 1\n\nPackage: b\nStatus: deinstall ok \
                       config-files\nVersion: 2\n";
