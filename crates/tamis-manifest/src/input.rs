@@ -177,4 +177,22 @@ mod tests {
         let raw = PathBuf::from(std::ffi::OsStr::from_bytes(b"/a\xff"));
         assert_eq!(entry_path(&tamis_core::display_path(&raw)), raw);
     }
+
+    #[test]
+    fn only_some_paths_give_those_entries_of_the_whole_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc/sub")).unwrap();
+        std::fs::write(dir.path().join("etc/a"), "a").unwrap();
+        std::fs::write(dir.path().join("etc/sub/b"), "b").unwrap();
+        std::fs::write(dir.path().join("z"), "z").unwrap();
+        let whole = DirectoryInput::new(Root::open(dir.path()).unwrap()).manifest().unwrap();
+        // Given out of order, with a duplicate and a path that does not exist (removed).
+        let paths = ["z", "etc/sub/b", "", "etc/gone", "etc/sub/b"].map(PathBuf::from).to_vec();
+        let only = DirectoryInput::only(Root::open(dir.path()).unwrap(), std::sync::Arc::new(paths));
+        let some = only.manifest().unwrap();
+        let expected: Vec<_> =
+            whole.entries.iter().filter(|e| ["/", "/etc/sub/b", "/z"].contains(&e.path.as_str())).cloned().collect();
+        assert_eq!(some.entries, expected);
+        assert!(some.problems.is_empty());
+    }
 }
