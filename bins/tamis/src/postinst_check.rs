@@ -14,9 +14,12 @@ use tamis_postinst_check::{BaseSpec, Class, HostTools, Job, Options, Report, Var
 
 use crate::args::{EpochArgs, LimitArgs, OutputArgs, QuietArgs};
 
-const EXIT_CODES: &str = exit_help!("0", "1", "2", "129, 130, 143"; "\
+const EXIT_CODES: &str = exit_help!("0", "1", "2", "3", "129, 130, 143"; "\
 0: deterministic, nothing differs but modification times and apt's and dpkg's own files; 1: not
-deterministic (what differs is listed, with what tamis removes and what remains).
+deterministic (what differs is listed, with what tamis removes and what remains); 3: the
+installation failed (a package not found, unmet dependencies, a maintainer script that failed,
+the time limit): the report says which, with the end of the log. With --jobs: 0 when every job
+got its result line (whatever its verdict), 2 otherwise.
 
 The epoch both installations are normalized to is --epoch, else SOURCE_DATE_EPOCH, else when
 the base's package set last changed (the mtime of its /var/lib/dpkg/status).
@@ -71,13 +74,29 @@ pub struct PostinstCheckArgs {
     attribute: bool,
     #[command(flatten)]
     limit: LimitArgs,
+    /// The longest one installation may take, in seconds: then it is killed, with every process
+    /// it started, and the verdict is install-failed (timed-out).
+    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+    timeout: u64,
+    /// Run every job of FILE ('-': standard input), one per line: package names (installed
+    /// together, with the base and variations of the other options) or a JSON job; write one
+    /// JSON result per line to standard output. One process, one base for the whole run.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["job", "packages", "merge"])]
+    jobs: Option<PathBuf>,
+    /// Merge result files (of --jobs) into one list in a deterministic order (written with
+    /// --json) and print the counts table and the remaining differences.
+    #[arg(long, num_args = 1.., value_name = "RESULTS.jsonl", conflicts_with_all = ["job", "packages"])]
+    merge: Vec<PathBuf>,
     /// Package names (resolved by apt in the base) or .deb files, installed together.
-    #[arg(required_unless_present = "job", value_name = "PACKAGE.deb|NAME")]
+    #[arg(required_unless_present_any = ["job", "jobs", "merge"], value_name = "PACKAGE.deb|NAME")]
     packages: Vec<String>,
 }
 
 /// `tamis postinst-check`.
 pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
+    if !args.merge.is_empty() {
+        return merge(args);
+    }
     // A bad --epoch or SOURCE_DATE_EPOCH is refused before anything is set up.
     let epoch = args.epoch.given()?;
     #[allow(clippy::disallowed_methods, reason = "the binary is where configuration is read")]
@@ -106,10 +125,14 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
         host_cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         faketime: tools.faketime,
         disorderfs: tools.disorderfs,
+        timeout: std::time::Duration::from_secs(args.timeout),
     };
     std::fs::create_dir_all(&options.cache)
         .with_context(|| format!("{}: cannot make the cache directory", options.cache.display()))?;
     install_signal_handler()?;
+    if let Some(file) = &args.jobs {
+        return batch(args, file, &job, &options);
+    }
     let started = std::time::Instant::now();
     // Not eprintln!: a closed stderr must not stop the check half-way (it would still clean up).
     let log = |line: &str| {
@@ -139,7 +162,99 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(match report.verdict {
         Verdict::Deterministic => 0,
         Verdict::NotDeterministic => 1,
+        Verdict::InstallFailed => 3,
     }))
+}
+
+/// `--jobs FILE`: every job line, one result line each on standard output; the base of each
+/// kind prepared once.
+fn batch(args: &PostinstCheckArgs, file: &std::path::Path, template: &Job, options: &Options) -> Result<ExitCode> {
+    use std::io::BufRead as _;
+    let text = if file.as_os_str() == "-" {
+        let mut text = String::new();
+        for line in std::io::stdin().lock().lines() {
+            text.push_str(&line.context("cannot read the jobs from standard input")?);
+            text.push('\n');
+        }
+        text
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("{}: cannot read the jobs", file.display()))?
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#')).collect();
+    let mut bases: std::collections::BTreeMap<String, tamis_postinst_check::Base> = std::collections::BTreeMap::new();
+    let mut ok = true;
+    for (i, line) in lines.iter().enumerate() {
+        let log = |msg: &str| {
+            let _ =
+                writeln!(std::io::stderr().lock(), "postinst-check [{}/{}] {}: {msg}", i + 1, lines.len(), line.trim());
+        };
+        let result = match tamis_postinst_check::batch::parse_job_line(line, template) {
+            None => continue,
+            Some(Err(e)) => tamis_postinst_check::batch::error_line(line, None, &e.to_string()),
+            Some(Ok(job)) => match run_job(&job, &mut bases, options, args.attribute, &log) {
+                Ok(report) => serde_json::to_value(&report)?,
+                Err(_) if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) => loop {
+                    std::thread::park();
+                },
+                Err(e) => {
+                    log(&format!("error: {e}"));
+                    tamis_postinst_check::batch::error_line(line, Some(&job), &e.to_string())
+                }
+            },
+        };
+        log(result["verdict"].as_str().unwrap_or("?"));
+        let mut out = serde_json::to_vec(&result)?;
+        out.push(b'\n');
+        let mut stdout = std::io::stdout().lock();
+        if stdout.write_all(&out).and_then(|()| stdout.flush()).is_err() {
+            ok = false;
+            break;
+        }
+    }
+    Ok(ExitCode::from(if ok { 0 } else { 2 }))
+}
+
+/// One job of a batch, on the base `bases` holds for its kind (prepared on first use).
+fn run_job(
+    job: &Job,
+    bases: &mut std::collections::BTreeMap<String, tamis_postinst_check::Base>,
+    options: &Options,
+    attribute: bool,
+    log: &dyn Fn(&str),
+) -> tamis_postinst_check::Result<Report> {
+    let key = serde_json::to_string(&job.base).unwrap_or_default();
+    let base = if let Some(base) = bases.get(&key) {
+        base.clone()
+    } else {
+        let base = tamis_postinst_check::prepare_base(job, options, log)?;
+        bases.insert(key, base.clone());
+        base
+    };
+    let mut report = tamis_postinst_check::check_on(job, &base, options, log)?;
+    if attribute && report.verdict == Verdict::NotDeterministic {
+        tamis_postinst_check::attribute(&mut report, options, log)?;
+    }
+    Ok(report)
+}
+
+/// `--merge FILES`: one list of results, the table.
+fn merge(args: &PostinstCheckArgs) -> Result<ExitCode> {
+    let mut texts = Vec::new();
+    for path in &args.merge {
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        texts.push((path.display().to_string(), text));
+    }
+    let merged = tamis_postinst_check::batch::merge(&texts)?;
+    args.output.write_lines(&merged)?;
+    if args.output.to_stdout() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // The table is what was asked for: standard output.
+    std::io::stdout()
+        .lock()
+        .write_all(tamis_postinst_check::batch::table(&merged).as_bytes())
+        .context("cannot write to standard output")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs this same command again inside a private mount namespace (`unshare --mount`, which
@@ -188,6 +303,7 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
     let verdict = match r.verdict {
         Verdict::Deterministic => "deterministic",
         Verdict::NotDeterministic => "NOT deterministic",
+        Verdict::InstallFailed => "install failed",
     };
     let _ = writeln!(out, "{}: {verdict} ({seconds:.0} s)", r.job.packages.join(" "));
     let base = match &r.base.spec {
@@ -198,6 +314,13 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
     };
     let digest: String = r.base.digest.chars().take(16).collect();
     let _ = writeln!(out, "  base: {base} (manifest {digest}…); copies by {:?}", r.a.copy);
+    if let Some(f) = &r.failure {
+        let _ = writeln!(out, "  install failed on {}: {} ({})", f.sides.join(" and "), f.reason.name(), f.status);
+        for line in f.log_tail.lines() {
+            let _ = writeln!(out, "    | {line}");
+        }
+        return out;
+    }
     let _ = writeln!(out, "  installed: {}", r.installed.join(" "));
     let _ = writeln!(out, "  varied (a → b):");
     varied(&mut out, r);

@@ -316,3 +316,228 @@ fn a_job_file_installs_a_deb_file_into_a_given_chroot_and_leaves_the_chroot_alon
     assert_eq!(Manifest::of_tree(&Root::open(&base).unwrap()).unwrap().digest(), digest);
     assert_eq!(leftovers(&cache), Vec::<String>::new());
 }
+
+/// A `.deb` built by dpkg-deb in `dir`: package `name`, version 1.0, whose postinst runs
+/// `postinst` (shell) and which depends on `depends` if given.
+fn deb(dir: &Path, name: &str, postinst: &str, depends: Option<&str>) -> PathBuf {
+    let root = dir.join(name);
+    fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    fs::create_dir_all(root.join("usr/share/doc").join(name)).unwrap();
+    fs::write(root.join("usr/share/doc").join(name).join("README"), "a test package of tamis\n").unwrap();
+    let mut control = format!(
+        "Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: tamis tests <tests@tamis.invalid>\n\
+         Description: test package of tamis postinst-check\n"
+    );
+    if let Some(d) = depends {
+        control = format!("{control}Depends: {d}\n");
+    }
+    fs::write(root.join("DEBIAN/control"), control).unwrap();
+    let script = root.join("DEBIAN/postinst");
+    fs::write(&script, format!("#!/bin/sh\n{postinst}\n")).unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = dir.join(format!("{name}_1.0_all.deb"));
+    let built = Command::new("dpkg-deb").args(["--root-owner-group", "--build"]).arg(&root).arg(&out).output().unwrap();
+    assert!(built.status.success(), "dpkg-deb: {}", String::from_utf8_lossy(&built.stderr));
+    out
+}
+
+/// Runs `tamis postinst-check ARGS --jobs -` with `jobs` on its standard input; returns the
+/// exit code and the result lines.
+fn batch(cache: &Path, args: &[&str], jobs: &str) -> (i32, Vec<Value>) {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tamis"))
+        .args(["postinst-check", "--cache"])
+        .arg(cache)
+        .args(args)
+        .args(["--jobs", "-"])
+        .env_remove("SOURCE_DATE_EPOCH")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(jobs.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    let lines = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (out.status.code().unwrap(), lines)
+}
+
+#[test]
+fn failed_installations_get_a_verdict_with_the_log_and_the_next_check_runs_normally() {
+    let Some(cache) = cache() else { return };
+    let _lock = one_at_a_time(&cache);
+    let dir = tempfile::tempdir().unwrap();
+    let fails = deb(dir.path(), "tamis-test-postinst-fails", "echo about to fail >&2; exit 1", None);
+    let hangs = deb(dir.path(), "tamis-test-postinst-hangs", "sleep 3600", None);
+    let unmet = deb(dir.path(), "tamis-test-unmet", "exit 0", Some("tamis-test-no-such-package (>= 2)"));
+    let jobs = format!(
+        "tamis-test-no-such-package\n{}\n{}\n{}\nsgml-base\n",
+        fails.display(),
+        unmet.display(),
+        serde_json::json!({
+            "packages": [hangs],
+            "base": {"kind": "suite", "suite": "bookworm", "variant": "apt"},
+            "variations": ["umask"],
+        })
+    );
+    let (code, results) = batch(&cache, &["--variations", "umask,hostname", "--timeout", "60"], &jobs);
+    assert_eq!(code, 0, "{results:#?}");
+    let brief: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| (r["verdict"].as_str().unwrap(), r["failure"]["reason"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        brief,
+        [
+            ("install-failed", "not-found"),
+            ("install-failed", "script-failed"),
+            ("install-failed", "unsatisfiable"),
+            ("install-failed", "timed-out"),
+            ("deterministic", ""),
+        ],
+        "{results:#?}"
+    );
+    // The log's tail says what happened, in apt's and dpkg's words.
+    let tail = |i: usize| results[i]["failure"]["log_tail"].as_str().unwrap().to_owned();
+    assert!(tail(0).contains("Unable to locate package tamis-test-no-such-package"), "{}", tail(0));
+    assert!(tail(1).contains("about to fail"), "{}", tail(1));
+    assert!(tail(1).contains("post-installation script subprocess returned error exit status 1"), "{}", tail(1));
+    assert!(tail(2).contains("tamis-test-no-such-package"), "{}", tail(2));
+    assert!(results[3]["failure"]["sides"].as_array().is_some_and(|s| !s.is_empty()), "{:#}", results[3]);
+    // The job of a JSON line is the job reported.
+    assert_eq!(results[3]["job"]["variations"], serde_json::json!(["umask"]));
+    assert!(results[4]["installed"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("sgml-base=")));
+    // The hanging postinst was killed: no process, mount or copy is left.
+    assert_eq!(leftovers(&cache), Vec::<String>::new());
+
+    // A single check says the same, with an exit status of its own.
+    let json = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tamis"))
+        .args(["postinst-check", "--variations", "umask", "--cache"])
+        .arg(&cache)
+        .arg("--json")
+        .arg(json.path())
+        .arg(&fails)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&fs::read(json.path()).unwrap()).unwrap();
+    assert_eq!((&r["verdict"], &r["failure"]["reason"]), (&"install-failed".into(), &"script-failed".into()));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("install failed on a and b: script-failed") && said.contains("about to fail"), "{said}");
+    assert_eq!(leftovers(&cache), Vec::<String>::new());
+}
+
+/// What a check found, without what depends on the run (times, directories, observed clock,
+/// and apt's and dpkg's own files, which differ by chance: listed, never counted).
+fn essence(r: &Value) -> Value {
+    let findings: Vec<Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["class"] != "package-manager")
+        .map(|f| serde_json::json!([f["path"], f["group"], f["class"], f["cause"], f["stages"]]))
+        .collect();
+    serde_json::json!({
+        "job": r["job"], "verdict": r["verdict"], "installed": r["installed"],
+        "counts": [r["counts"]["tamis-removes"], r["counts"]["remains"], r["counts"]["mtime-only"]],
+        "findings": findings, "base": r["base"]["digest"],
+    })
+}
+
+#[test]
+fn a_batch_gives_the_results_of_single_checks_and_merging_is_deterministic() {
+    let Some(cache) = cache() else { return };
+    let _lock = one_at_a_time(&cache);
+    let args = ["--variations", "umask,hostname,timezone"];
+    let singles: Vec<Value> = ["iso-codes", "sgml-base"]
+        .iter()
+        .map(|p| {
+            let mut a = args.to_vec();
+            a.push(p);
+            check(&cache, &a).1
+        })
+        .collect();
+    let (code, results) = batch(&cache, &args, "iso-codes\n\n# a comment\nsgml-base\n");
+    assert_eq!(code, 0);
+    assert_eq!(results.len(), 2);
+    for (single, batched) in singles.iter().zip(&results) {
+        assert_eq!(essence(single), essence(batched));
+    }
+
+    // Two result files merge into one table, whatever their order.
+    let dir = tempfile::tempdir().unwrap();
+    let (x, y) = (dir.path().join("x.jsonl"), dir.path().join("y.jsonl"));
+    fs::write(&x, format!("{}\n", results[1])).unwrap();
+    fs::write(&y, format!("{}\n", results[0])).unwrap();
+    let merge = |files: [&Path; 2]| {
+        let out = dir.path().join("merged.jsonl");
+        let o = Command::new(env!("CARGO_BIN_EXE_tamis"))
+            .args(["postinst-check", "--merge"])
+            .args(files)
+            .arg("--json")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (String::from_utf8(o.stdout).unwrap(), fs::read_to_string(&out).unwrap())
+    };
+    let (table, merged) = merge([&x, &y]);
+    assert_eq!(merge([&y, &x]), (table.clone(), merged.clone()));
+    let packages: Vec<String> = merged
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["job"]["packages"][0].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(packages, ["iso-codes", "sgml-base"]);
+    assert!(table.contains("packages checked") && table.contains("deterministic as installed"), "{table}");
+    let line = table.lines().find(|l| l.contains("deterministic as installed")).unwrap();
+    assert!(line.split_whitespace().any(|w| w == "2"), "{table}");
+    assert_eq!(leftovers(&cache), Vec::<String>::new());
+}
+
+#[test]
+fn the_gnu_parallel_recipe_over_ssh_to_localhost_merges_to_the_batch_results() {
+    let Some(cache) = cache() else { return };
+    let have = |t: &str| {
+        Command::new("sh").arg("-c").arg(format!("command -v {t}")).output().is_ok_and(|o| o.status.success())
+    };
+    if !(have("parallel") && Path::new("/usr/sbin/sshd").exists()) {
+        assert!(!common::required(), "the parallel recipe needs GNU parallel and openssh-server (scripts/test.sh)");
+        eprintln!("skipped: the parallel recipe needs GNU parallel and openssh-server");
+        return;
+    }
+    let _lock = one_at_a_time(&cache);
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("jobs.txt");
+    fs::write(&jobs, "# two jobs\nsgml-base\niso-codes\n").unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postinst-survey-parallel.sh");
+    let out_dir = dir.path().join("out");
+    let out = Command::new(&script)
+        .args(["--localhost", "-N", "1", "--tamis", env!("CARGO_BIN_EXE_tamis")])
+        .arg(&jobs)
+        .arg(&out_dir)
+        .args(["--", "--cache"])
+        .arg(&cache)
+        .args(["--variations", "umask,hostname"])
+        .output()
+        .unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("packages checked"), "{table}");
+
+    let (code, single) = batch(&cache, &["--variations", "umask,hostname"], &fs::read_to_string(&jobs).unwrap());
+    assert_eq!(code, 0);
+    let parse = |text: &str| -> Vec<Value> { text.lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
+    let merged = parse(&fs::read_to_string(out_dir.join("merged.jsonl")).unwrap());
+    assert_eq!(merged.len(), 2);
+    // The merged order is the jobs' (iso-codes before sgml-base), not the file's.
+    assert_eq!(merged[0]["job"]["packages"][0], "iso-codes");
+    let mut single = single;
+    single.sort_by_key(|r| r["job"]["packages"][0].as_str().unwrap().to_owned());
+    for (m, s) in merged.iter().zip(&single) {
+        assert_eq!(essence(m), essence(s));
+    }
+    assert_eq!(leftovers(&cache), Vec::<String>::new());
+}

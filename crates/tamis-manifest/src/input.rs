@@ -46,12 +46,19 @@ pub trait Input: Send + Sync {
 #[derive(Debug)]
 pub struct DirectoryInput {
     root: Root,
+    only: Option<std::sync::Arc<Vec<PathBuf>>>,
 }
 
 impl DirectoryInput {
     /// The tree beneath `root`.
     pub fn new(root: Root) -> Self {
-        Self { root }
+        Self { root, only: None }
+    }
+
+    /// Only the entries at `paths` (relative, `""` for the root) of the tree beneath `root`:
+    /// for two trees known to differ at most there (what overlays' upper directories hold).
+    pub fn only(root: Root, paths: std::sync::Arc<Vec<PathBuf>>) -> Self {
+        Self { root, only: Some(paths) }
     }
 }
 
@@ -61,7 +68,10 @@ impl Input for DirectoryInput {
     }
 
     fn manifest(&self) -> Result<Manifest> {
-        Manifest::of_tree(&self.root)
+        match &self.only {
+            None => Manifest::of_tree(&self.root),
+            Some(paths) => Ok(Manifest::of_paths(&self.root, paths)),
+        }
     }
 
     fn contents(&self, path: &str) -> Result<Option<Vec<u8>>> {
@@ -183,5 +193,23 @@ mod tests {
         assert_eq!(entry_path("/etc/hostname"), Path::new("/etc/hostname"));
         let raw = PathBuf::from(std::ffi::OsStr::from_bytes(b"/a\xff"));
         assert_eq!(entry_path(&tamis_core::display_path(&raw)), raw);
+    }
+
+    #[test]
+    fn only_some_paths_give_those_entries_of_the_whole_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc/sub")).unwrap();
+        std::fs::write(dir.path().join("etc/a"), "a").unwrap();
+        std::fs::write(dir.path().join("etc/sub/b"), "b").unwrap();
+        std::fs::write(dir.path().join("z"), "z").unwrap();
+        let whole = DirectoryInput::new(Root::open(dir.path()).unwrap()).manifest().unwrap();
+        // Given out of order, with a duplicate and a path that does not exist (removed).
+        let paths = ["z", "etc/sub/b", "", "etc/gone", "etc/sub/b"].map(PathBuf::from).to_vec();
+        let only = DirectoryInput::only(Root::open(dir.path()).unwrap(), std::sync::Arc::new(paths));
+        let some = only.manifest().unwrap();
+        let expected: Vec<_> =
+            whole.entries.iter().filter(|e| ["/", "/etc/sub/b", "/z"].contains(&e.path.as_str())).cloned().collect();
+        assert_eq!(some.entries, expected);
+        assert!(some.problems.is_empty());
     }
 }

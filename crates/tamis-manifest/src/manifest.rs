@@ -141,6 +141,40 @@ impl Manifest {
         manifest
     }
 
+    /// The manifest of the entries at `paths` (relative, `""` for the root) beneath `root`, in
+    /// the canonical order: for a tree known to differ from another only there (an overlay's
+    /// upper directory lists what was written). A path that does not exist is left out.
+    pub fn of_paths(root: &Root, paths: &[std::path::PathBuf]) -> Self {
+        let mut paths: Vec<&Path> = paths.iter().map(std::path::PathBuf::as_path).collect();
+        paths.sort_by(|a, b| tamis_core::canonical_cmp(a, b));
+        paths.dedup();
+        let described: Vec<Option<std::result::Result<ManifestEntry, Problem>>> = paths
+            .par_iter()
+            .map(|path| match root.try_lstat(path) {
+                Ok(None) => None,
+                Ok(Some(meta)) => {
+                    let entry = tamis_core::Entry { path: path.to_path_buf(), meta };
+                    Some(match path.parent() {
+                        None => describe_root(root, &entry),
+                        Some(parent) => match root.directory(parent) {
+                            Ok(dir) => describe(&dir, &entry, true),
+                            Err(e) => Err(Problem::from_error(path, &e)),
+                        },
+                    })
+                }
+                Err(e) => Some(Err(Problem::from_error(path, &e))),
+            })
+            .collect();
+        let mut manifest = Self::default();
+        for item in described.into_iter().flatten() {
+            match item {
+                Ok(entry) => manifest.entries.push(entry),
+                Err(problem) => manifest.problems.push(problem),
+            }
+        }
+        manifest
+    }
+
     /// One SHA-256 for the whole manifest: equal digests mean equal trees.
     ///
     /// # Panics

@@ -19,8 +19,14 @@
 //! at the end, on error, and by [`cleanup_all`] from a signal handler. The host's own files are
 //! never written: everything happens in the copies, the cache directory and namespaces.
 //!
-//! A [`Job`] (packages, base, variations) is plain data, written into every report: a batch
-//! engine runs one job per package (see `docs/postinst-check.md`).
+//! An installation that fails (no such package, unmet dependencies, a failing maintainer
+//! script, past [`Options::timeout`]) is a report with [`Verdict::InstallFailed`] and a
+//! [`Failure`], never an error. Sides `a` and `b` install at once; with overlays, the
+//! comparisons read only what the installations wrote (the upper directories).
+//!
+//! A [`Job`] (packages, base, variations) is plain data, written into every report: [`batch`]
+//! reads job lines and merges result lines; [`check_on`] runs a job on a base prepared once
+//! (see `docs/postinst-check.md`).
 //!
 //! ```
 //! // Bases made for one check are kept by day, the day of the epoch they were made for.
@@ -28,6 +34,7 @@
 //! ```
 
 mod base;
+pub mod batch;
 mod classify;
 mod sandbox;
 mod variation;
@@ -42,6 +49,7 @@ use tamis_pipeline::{Outcome, Pipeline, Profile, Selection};
 
 pub use base::{Base, BaseSpec, VARIANTS};
 pub use classify::{Class, Finding, PACKAGE_MANAGER, classify, package_manager_reason};
+use sandbox::Ended;
 pub use sandbox::{Cleanup, CopyMode, cleanup_all};
 pub use variation::{CLOCK_SHIFT, Conditions, HostTools, NOT_VARIED, Side, UnknownVariation, Variation};
 
@@ -122,6 +130,9 @@ pub struct Options {
     pub faketime: Option<PathBuf>,
     /// Whether disorderfs is installed, for the directory order.
     pub disorderfs: bool,
+    /// The longest an installation may take: then it is killed, with every process it started,
+    /// and the verdict is [`Verdict::InstallFailed`] ([`FailureReason::TimedOut`]).
+    pub timeout: std::time::Duration,
 }
 
 /// One side's installation: its conditions, what it saw, what got installed.
@@ -147,6 +158,8 @@ pub enum Verdict {
     Deterministic,
     /// Something else differs.
     NotDeterministic,
+    /// An installation failed (see the report's `failure`): nothing was compared.
+    InstallFailed,
 }
 
 /// What [`check`] found.
@@ -188,6 +201,9 @@ pub struct Report {
     /// combination).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub caused_by: BTreeMap<String, Vec<String>>,
+    /// Why the installation failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
 }
 
 /// Fills `report.caused_by`: one more check with no variation, then one per variation of the
@@ -266,25 +282,36 @@ impl Package {
 /// Runs `job`: two installations, compared, normalized, compared again, classified.
 /// `log` receives one line per step, for people.
 pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report> {
-    if job.packages.is_empty() {
-        return Err(Error::Invalid("no package to install".into()));
-    }
-    let packages = job.packages.iter().map(|p| Package::parse(p)).collect::<Result<Vec<_>>>()?;
-    let clock = job.variations.contains(&Variation::Clock);
-    if clock && options.faketime.is_none() {
-        return Err(Error::Invalid("the clock variation needs libfaketime (apt-get install faketime)".into()));
-    }
-    if job.variations.contains(&Variation::Readdir) && !options.disorderfs {
-        return Err(Error::Invalid("the readdir variation needs disorderfs (apt-get install disorderfs)".into()));
-    }
+    let started = std::time::Instant::now();
+    let base = prepare_base(job, options, log)?;
+    let took = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+    let mut report = check_on(job, &base, options, log)?;
+    report.seconds.insert("base", took);
+    Ok(report)
+}
+
+/// One side's copy, ready to install into.
+struct Prepared {
+    root: PathBuf,
+    dir: PathBuf,
+    debs: PathBuf,
+    conditions: Conditions,
+    observed: BTreeMap<String, String>,
+    copy: CopyMode,
+    log_path: PathBuf,
+}
+
+/// Runs `job` on `base` (from [`prepare_base`]): what a batch calls for each job, the base
+/// prepared once. An installation that fails is a report ([`Verdict::InstallFailed`]), not an
+/// error; an error is a job that cannot run at all (a bad package name, a host problem).
+pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -> Result<Report> {
+    let (packages, clock) = validate(job, options)?;
     let mut seconds = BTreeMap::new();
     let mut step = std::time::Instant::now();
     let mut lap = |name: &'static str| {
         seconds.insert(name, (step.elapsed().as_secs_f64() * 10.0).round() / 10.0);
         step = std::time::Instant::now();
     };
-    let base = prepare_base(job, options, log)?;
-    lap("base");
     let epoch = match options.epoch {
         Some(e) => e,
         None => Epoch::from_secs(base.status_mtime)
@@ -299,87 +326,341 @@ pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report>
     let _alive = lock_run(&run_dir)?;
     let inputs = run_dir.join("inputs");
     make_dir(&inputs, 0o755)?;
-    // apt locks its archive directory for the whole installation: each run has its own,
+    // apt locks its archive directory for the whole installation: each side has its own,
     // seeded from the shared cache by hard links, and gives new downloads back at the end.
     let shared = options.cache.join("debs");
     std::fs::create_dir_all(&shared).map_err(|e| Error::io(&shared, e))?;
-    let debs = run_dir.join("archives");
-    std::fs::create_dir_all(debs.join("partial")).map_err(|e| Error::io(&debs, e))?;
-    link_debs(&shared, &debs)?;
     let argv = apt_command(&packages, &inputs, options.faketime.as_deref().filter(|_| clock))?;
-    let mounts = sandbox::Mounts { inputs: &inputs, debs: &debs };
-    let prefer = if options.keep { CopyMode::Copy } else { CopyMode::Overlay };
 
-    let mut sides = Vec::new();
-    for side in [Side::A, Side::B] {
-        let conditions = Conditions::of(side, &job.variations, options.host_cpus);
-        let dir = run_dir.join(&conditions.dir_name);
-        make_dir(&dir, 0o755)?;
-        log(&format!("{}: copying the base, installing {}", side.name(), job.packages.join(" ")));
-        let (root, copy) = sandbox::make_copy(&base.root, &dir, prefer, &cleanup)?;
-        if conditions.disorderfs {
-            make_dir(&dir.join("disordered"), 0o755)?;
-        }
-        let observed = probe(&root, &conditions, &mounts)?;
-        let log_path = run_dir.join(format!("{}.log", side.name()));
-        install(&root, side, &conditions, &mounts, &argv, &log_path)?;
-        sides.push((root, Installation { conditions, observed, copy, log: options.keep.then_some(log_path) }));
-        lap(if side == Side::A { "install-a" } else { "install-b" });
+    let prepared = prepare_sides(job, base, options, &run_dir, &inputs, &cleanup, log)?;
+    lap("copies");
+    let installs = install_both(&prepared, &argv, &inputs, options.timeout);
+    lap("install");
+    let mut ended = Vec::new();
+    let mut per_side = Vec::new();
+    for (side, result) in ["install-a", "install-b"].into_iter().zip(installs) {
+        let (end, took) = result?;
+        per_side.push((side, took));
+        ended.push(end);
     }
-    link_debs(&debs, &shared)?;
-    let installed = installed(&base.root, &sides[0].0)?;
+    for p in &prepared {
+        link_debs(&p.debs, &shared)?;
+    }
+    let installation = |p: &Prepared| Installation {
+        conditions: p.conditions.clone(),
+        observed: p.observed.clone(),
+        copy: p.copy,
+        log: options.keep.then(|| p.log_path.clone()),
+    };
+    let failure = failure(&prepared, &ended);
+    let kept = options.keep.then(|| run_dir.clone());
+    let mut report = Report {
+        format: REPORT_FORMAT,
+        job: job.clone(),
+        base: base.clone(),
+        installed: Vec::new(),
+        a: installation(&prepared[0]),
+        b: installation(&prepared[1]),
+        not_varied: not_varied(&job.variations),
+        verdict: Verdict::InstallFailed,
+        epoch,
+        identical_after_tamis: false,
+        counts: count(&[]),
+        findings: Vec::new(),
+        seconds: BTreeMap::new(),
+        kept,
+        caused_by: BTreeMap::new(),
+        failure,
+    };
+    if report.failure.is_some() {
+        log("the installation failed");
+        seconds.extend(per_side);
+        report.seconds = seconds;
+        finish(&run_dir, options.keep, cleanup);
+        return Ok(report);
+    }
+    report.installed = installed(&base.root, &prepared[0].root)?;
 
     log("comparing the two installations");
-    let open = |side: usize| Root::open(&sides[side].0);
-    let before = Comparison::of(&DirectoryInput::new(open(0)?), &DirectoryInput::new(open(1)?), true)?;
+    let [ia, ib] = changed_inputs(&prepared)?;
+    let before = Comparison::of(ia.as_ref(), ib.as_ref(), true)?;
     lap("compare");
     log(&format!("running tamis' pipeline (profile debian-image, epoch {}) on both", epoch.secs()));
     let profile = Profile::builtin("debian-image").ok_or_else(|| Error::Invalid("no debian-image profile".into()))?;
     let pipeline = Pipeline::new(&profile, &Selection::default())?;
     let cx = Context::new(epoch, Mode::Apply);
-    let oa: Outcome = pipeline.run(&open(0)?, &cx)?;
-    let ob: Outcome = pipeline.run(&open(1)?, &cx)?;
+    let (oa, ob) = pipeline_both(&prepared, &pipeline, &cx)?;
     lap("pipeline");
-    let after = Comparison::of(&DirectoryInput::new(open(0)?), &DirectoryInput::new(open(1)?), true)?;
+    let [ia, ib] = changed_inputs(&prepared)?;
+    let after = Comparison::of(ia.as_ref(), ib.as_ref(), true)?;
     lap("compare-after");
     let findings = classify(&before, &after, [&oa, &ob]);
 
-    let counts = count(&findings);
-    let verdict = if findings.iter().any(Finding::counts) { Verdict::NotDeterministic } else { Verdict::Deterministic };
-    let kept = options.keep.then(|| run_dir.clone());
-    let (b, a) = (sides.pop(), sides.pop());
-    let (Some((_, a)), Some((_, b))) = (a, b) else { unreachable!("two sides were installed") };
-    if options.keep {
+    report.counts = count(&findings);
+    report.verdict =
+        if findings.iter().any(Finding::counts) { Verdict::NotDeterministic } else { Verdict::Deterministic };
+    report.identical_after_tamis = after.identical();
+    report.findings = findings;
+    seconds.extend(per_side);
+    report.seconds = seconds;
+    finish(&run_dir, options.keep, cleanup);
+    Ok(report)
+}
+
+/// The packages of `job`, and whether the clock is varied; an error when this host cannot run it.
+fn validate(job: &Job, options: &Options) -> Result<(Vec<Package>, bool)> {
+    if job.packages.is_empty() {
+        return Err(Error::Invalid("no package to install".into()));
+    }
+    let packages = job.packages.iter().map(|p| Package::parse(p)).collect::<Result<Vec<_>>>()?;
+    let clock = job.variations.contains(&Variation::Clock);
+    if clock && options.faketime.is_none() {
+        return Err(Error::Invalid("the clock variation needs libfaketime (apt-get install faketime)".into()));
+    }
+    if job.variations.contains(&Variation::Readdir) && !options.disorderfs {
+        return Err(Error::Invalid("the readdir variation needs disorderfs (apt-get install disorderfs)".into()));
+    }
+    Ok((packages, clock))
+}
+
+/// The two copies, each probed under its conditions, with an apt archive of its own seeded from
+/// the shared one.
+fn prepare_sides(
+    job: &Job,
+    base: &Base,
+    options: &Options,
+    run_dir: &Path,
+    inputs: &Path,
+    cleanup: &Cleanup,
+    log: &dyn Fn(&str),
+) -> Result<Vec<Prepared>> {
+    let shared = options.cache.join("debs");
+    let prefer = if options.keep { CopyMode::Copy } else { CopyMode::Overlay };
+    let mut prepared = Vec::new();
+    for side in [Side::A, Side::B] {
+        let conditions = Conditions::of(side, &job.variations, options.host_cpus);
+        let dir = run_dir.join(&conditions.dir_name);
+        make_dir(&dir, 0o755)?;
+        let debs = run_dir.join(format!("archives-{}", side.name()));
+        std::fs::create_dir_all(debs.join("partial")).map_err(|e| Error::io(&debs, e))?;
+        link_debs(&shared, &debs)?;
+        log(&format!("{}: copying the base, installing {}", side.name(), job.packages.join(" ")));
+        let (root, copy) = sandbox::make_copy(&base.root, &dir, prefer, cleanup)?;
+        if conditions.disorderfs {
+            make_dir(&dir.join("disordered"), 0o755)?;
+        }
+        let observed = probe(&root, &conditions, &sandbox::Mounts { inputs, debs: &debs })?;
+        let log_path = run_dir.join(format!("{}.log", side.name()));
+        prepared.push(Prepared { root, dir, debs, conditions, observed, copy, log_path });
+    }
+    Ok(prepared)
+}
+
+/// The two installations at once: they share nothing but the read-only base and inputs.
+/// Each result: how it ended and how long it took (seconds).
+fn install_both(
+    prepared: &[Prepared],
+    argv: &[String],
+    inputs: &Path,
+    timeout: std::time::Duration,
+) -> Vec<Result<(Ended, f64)>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = prepared
+            .iter()
+            .map(|p| {
+                scope.spawn(move || {
+                    let t = std::time::Instant::now();
+                    let mounts = sandbox::Mounts { inputs, debs: &p.debs };
+                    let ended = install(&p.root, &p.conditions, &mounts, argv, &p.log_path, timeout)?;
+                    Ok((ended, (t.elapsed().as_secs_f64() * 10.0).round() / 10.0))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("an installation thread panicked".into()))))
+            .collect()
+    })
+}
+
+/// tamis' pipeline on both sides at once.
+fn pipeline_both(prepared: &[Prepared], pipeline: &Pipeline, cx: &Context<'_>) -> Result<(Outcome, Outcome)> {
+    let outcomes: Vec<Result<Outcome>> = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            prepared.iter().map(|p| scope.spawn(move || Ok(pipeline.run(&Root::open(&p.root)?, cx)?))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("a pipeline panicked".into()))))
+            .collect()
+    });
+    let mut outcomes = outcomes.into_iter();
+    let (Some(oa), Some(ob)) = (outcomes.next(), outcomes.next()) else { unreachable!("two sides") };
+    let (oa, ob) = (oa?, ob?);
+    Ok((oa, ob))
+}
+
+/// The inputs of a comparison of the two sides: only what the installations wrote when both
+/// copies are overlays, else the whole trees.
+fn changed_inputs(prepared: &[Prepared]) -> Result<[Box<dyn tamis_manifest::input::Input>; 2]> {
+    let both_overlays = prepared.iter().all(|p| p.copy == CopyMode::Overlay);
+    let changed = if both_overlays { Some(changed_paths(prepared)?) } else { None };
+    let one = |p: &Prepared| -> Result<Box<dyn tamis_manifest::input::Input>> {
+        let root = Root::open(&p.root)?;
+        Ok(match &changed {
+            Some(paths) => Box::new(DirectoryInput::only(root, paths.clone())),
+            None => Box::new(DirectoryInput::new(root)),
+        })
+    };
+    Ok([one(&prepared[0])?, one(&prepared[1])?])
+}
+
+/// Removes the run (or, with `keep`, only unmounts it and leaves it for people).
+fn finish(run_dir: &Path, keep: bool, cleanup: Cleanup) {
+    if keep {
         // Without a lock file, later checks do not take the kept run for a stale one.
         let _ = std::fs::remove_file(run_dir.join("lock"));
         cleanup.keep();
     } else {
         cleanup.finish();
     }
-    Ok(Report {
-        format: REPORT_FORMAT,
-        job: job.clone(),
-        base,
-        installed,
-        a,
-        b,
-        not_varied: not_varied(&job.variations),
-        verdict,
-        epoch,
-        identical_after_tamis: after.identical(),
-        counts,
-        findings,
-        seconds,
-        kept,
-        caused_by: BTreeMap::new(),
-    })
+}
+
+/// Why an installation failed, from how it ended and the end of its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// apt knows no such package (or it has no installation candidate).
+    NotFound,
+    /// Its dependencies cannot be satisfied in the base.
+    Unsatisfiable,
+    /// A `.deb` could not be downloaded.
+    DownloadFailed,
+    /// A maintainer script (or a trigger) exited with an error.
+    ScriptFailed,
+    /// It ran past the time limit: killed, with every process it started.
+    TimedOut,
+    /// Anything else: the log's tail says what.
+    Failed,
+}
+
+impl FailureReason {
+    /// Every reason, in the order of a table.
+    pub const ALL: [Self; 6] =
+        [Self::NotFound, Self::Unsatisfiable, Self::DownloadFailed, Self::ScriptFailed, Self::TimedOut, Self::Failed];
+
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NotFound => "not-found",
+            Self::Unsatisfiable => "unsatisfiable",
+            Self::DownloadFailed => "download-failed",
+            Self::ScriptFailed => "script-failed",
+            Self::TimedOut => "timed-out",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// What apt's and dpkg's output says (the first match, in this order).
+    fn of_log(text: &str) -> Self {
+        const SIGNS: &[(&str, FailureReason)] = &[
+            ("Unable to locate package", FailureReason::NotFound),
+            ("has no installation candidate", FailureReason::NotFound),
+            ("Couldn't find any package by", FailureReason::NotFound),
+            ("unmet dependencies", FailureReason::Unsatisfiable),
+            ("Unable to correct problems", FailureReason::Unsatisfiable),
+            ("Unable to satisfy dependencies", FailureReason::Unsatisfiable),
+            ("Failed to fetch", FailureReason::DownloadFailed),
+            ("Unable to fetch some archives", FailureReason::DownloadFailed),
+            ("script subprocess returned error exit status", FailureReason::ScriptFailed),
+            ("subprocess returned error exit status", FailureReason::ScriptFailed),
+        ];
+        SIGNS.iter().find(|(sign, _)| text.contains(sign)).map_or(Self::Failed, |(_, r)| *r)
+    }
+}
+
+/// An installation that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Why.
+    pub reason: FailureReason,
+    /// The sides that failed (`a`, `b`): one alone is itself nondeterminism.
+    pub sides: Vec<String>,
+    /// How the first failed side ended (`exit status: 100`, `killed after 900 s`).
+    pub status: String,
+    /// The last lines of its output (apt's and dpkg's, the maintainer scripts').
+    pub log_tail: String,
+}
+
+/// The lines of a failed installation's log a report keeps.
+const TAIL_LINES: usize = 40;
+
+fn failure(prepared: &[Prepared], ended: &[Ended]) -> Option<Failure> {
+    let failed: Vec<usize> = (0..ended.len())
+        .filter(|&i| match ended[i] {
+            Ended::Exited(status) => !status.success(),
+            Ended::TimedOut => true,
+        })
+        .collect();
+    let first = *failed.first()?;
+    let log_tail = sandbox::tail_of(&prepared[first].log_path, TAIL_LINES);
+    let (reason, status) = match ended[first] {
+        Ended::TimedOut => (FailureReason::TimedOut, "killed at the time limit".to_owned()),
+        Ended::Exited(status) => {
+            (FailureReason::of_log(&sandbox::tail_of(&prepared[first].log_path, 200)), status.to_string())
+        }
+    };
+    let sides = failed.iter().map(|&i| if i == 0 { "a" } else { "b" }.to_owned()).collect();
+    Some(Failure { reason, sides, status, log_tail })
+}
+
+/// The entries either installation wrote: everything in the two overlays' upper directories,
+/// and the whole of each directory made opaque there (a directory removed and made again
+/// hides what the base had in it). What no upper directory holds is the base's, on both sides.
+fn changed_paths(prepared: &[Prepared]) -> Result<std::sync::Arc<Vec<PathBuf>>> {
+    let mut paths = std::collections::BTreeSet::new();
+    let mut opaque = Vec::new();
+    for p in prepared {
+        let upper = Root::open(p.dir.join("upper"))?;
+        for entry in upper.walk()?.entries() {
+            if entry.meta.kind == tamis_core::FileKind::Dir
+                && upper
+                    .xattrs(&entry.path)
+                    .is_ok_and(|x| x.iter().any(|(n, v)| n == b"trusted.overlay.opaque" && v == b"y"))
+            {
+                opaque.push(entry.path.clone());
+            }
+            paths.insert(entry.path.clone());
+        }
+    }
+    for dir in opaque {
+        for p in prepared {
+            let root = Root::open(&p.root)?;
+            if root.try_lstat(&dir)?.is_some_and(|m| m.kind == tamis_core::FileKind::Dir) {
+                paths.extend(root.walk_under(&dir)?.entries().iter().map(|e| e.path.clone()));
+            }
+        }
+    }
+    Ok(std::sync::Arc::new(paths.into_iter().collect()))
 }
 
 /// The apt command line, with each `.deb` copied into `inputs` (the chroot's `/mnt`), and
 /// libfaketime there too when the clock is shifted.
 fn apt_command(packages: &[Package], inputs: &Path, faketime: Option<&Path>) -> Result<Vec<String>> {
-    let mut argv: Vec<String> =
-        ["apt-get", "install", "--yes", "--no-install-recommends", "-o", "Dpkg::Use-Pty=0"].map(str::to_owned).to_vec();
+    let mut argv: Vec<String> = [
+        "apt-get",
+        "install",
+        "--yes",
+        "--no-install-recommends",
+        "-o",
+        "Dpkg::Use-Pty=0",
+        // No fsync before each rename: the same files, written faster (a copy is thrown away
+        // after the check; a crash loses it whole anyway).
+        "-o",
+        "Dpkg::Options::=--force-unsafe-io",
+    ]
+    .map(str::to_owned)
+    .to_vec();
     for (i, p) in packages.iter().enumerate() {
         match p {
             Package::Name(n) => argv.push(n.clone()),
@@ -400,31 +681,24 @@ fn apt_command(packages: &[Package], inputs: &Path, faketime: Option<&Path>) -> 
     Ok(argv)
 }
 
-/// Runs apt in `root` under `conditions`, its output saved to `log_path`; the base's
-/// `policy-rc.d` is put in for the time of the installation if the copy has none.
+/// Runs apt in `root` under `conditions` for at most `limit`, its output saved to `log_path`;
+/// the base's `policy-rc.d` is put in for the time of the installation if the copy has none.
 fn install(
     root: &Path,
-    side: Side,
     conditions: &Conditions,
     mounts: &sandbox::Mounts<'_>,
     argv: &[String],
     log_path: &Path,
-) -> Result<()> {
+    limit: std::time::Duration,
+) -> Result<Ended> {
     let added_policy = ensure_policy_rc_d(root)?;
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let out = sandbox::run_tracked(&mut sandbox::install_command(root, conditions, mounts, &argv))
-        .map_err(|e| Error::Command { what: "run unshare".into(), detail: e.to_string() })?;
-    let mut text = out.stdout.clone();
-    text.extend_from_slice(&out.stderr);
-    std::fs::write(log_path, &text).map_err(|e| Error::io(log_path, e))?;
-    if !out.status.success() {
-        return Err(Error::Command { what: format!("install into {}", side.name()), detail: sandbox::tail(&out, 25) });
-    }
-    if added_policy {
+    let ended = sandbox::run_limited(&mut sandbox::install_command(root, conditions, mounts, &argv), log_path, limit)?;
+    if added_policy && matches!(ended, Ended::Exited(s) if s.success()) {
         let p = root.join("usr/sbin/policy-rc.d");
         std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
     }
-    Ok(())
+    Ok(ended)
 }
 
 /// Findings per class, mtime-only ones apart.
@@ -622,6 +896,28 @@ mod tests {
         assert!(Package::parse("Foo").is_err());
         assert!(Package::parse("x=").is_err());
         assert!(Package::parse("/nonexistent/x.deb").is_err());
+    }
+
+    #[test]
+    fn failure_reasons_from_apt_and_dpkg_output() {
+        let of = FailureReason::of_log;
+        assert_eq!(of("E: Unable to locate package nosuch"), FailureReason::NotFound);
+        assert_eq!(of("E: Package 'mail-transport-agent' has no installation candidate"), FailureReason::NotFound);
+        assert_eq!(
+            of("The following packages have unmet dependencies:\n x : Depends: y but it is not installable\n\
+                E: Unable to correct problems, you have held broken packages."),
+            FailureReason::Unsatisfiable
+        );
+        assert_eq!(
+            of("E: Failed to fetch http://deb.invalid/pool/x.deb  404  Not Found"),
+            FailureReason::DownloadFailed
+        );
+        assert_eq!(
+            of("dpkg: error processing package x (--configure):\n installed x package post-installation script \
+                subprocess returned error exit status 1"),
+            FailureReason::ScriptFailed
+        );
+        assert_eq!(of("Segmentation fault"), FailureReason::Failed);
     }
 
     #[test]

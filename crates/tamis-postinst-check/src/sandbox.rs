@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::variation::Conditions;
 use crate::{Error, Result};
@@ -103,7 +104,7 @@ pub fn cleanup_all() -> usize {
     // first (unshare --kill-child takes its whole PID namespace along).
     let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     for pid in running {
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
+        kill_group(pid);
     }
     let mut active = lock();
     let all = std::mem::take(&mut *active);
@@ -149,6 +150,68 @@ pub(crate) fn run_tracked(cmd: &mut Command) -> std::io::Result<Output> {
     let out = child.wait_with_output();
     RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|p| *p != pid);
     out
+}
+
+/// How a command run by [`run_limited`] ended.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ended {
+    /// It exited (or was killed by a signal not ours).
+    Exited(std::process::ExitStatus),
+    /// It ran past its time limit: its process group was killed.
+    TimedOut,
+}
+
+/// Runs `cmd` with its standard output and error written to `log`, in a process group of its
+/// own, known to [`cleanup_all`] meanwhile. Past `limit` the whole group is killed (SIGKILL):
+/// with `unshare --kill-child` in it, the installation's PID namespace, and every process a
+/// maintainer script started there, goes with it.
+pub(crate) fn run_limited(cmd: &mut Command, log: &Path, limit: Duration) -> Result<Ended> {
+    use std::os::unix::process::CommandExt as _;
+    let out = std::fs::File::create(log).map_err(|e| Error::io(log, e))?;
+    let err = out.try_clone().map_err(|e| Error::io(log, e))?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::Command { what: format!("start {:?}", cmd.get_program()), detail: e.to_string() })?;
+    let pid = child.id();
+    RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(pid);
+    let started = Instant::now();
+    let ended = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(Ended::Exited(status)),
+            Ok(None) if started.elapsed() >= limit => {
+                kill_group(pid);
+                let _ = child.wait();
+                break Ok(Ended::TimedOut);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(25)),
+            Err(e) => {
+                kill_group(pid);
+                let _ = child.wait();
+                break Err(Error::Command { what: "wait for an installation".into(), detail: e.to_string() });
+            }
+        }
+    };
+    RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|p| *p != pid);
+    ended
+}
+
+/// Kills the process group `pid` leads, and `pid` itself should it have left it.
+fn kill_group(pid: u32) {
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else { return };
+    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+}
+
+/// The last `lines` lines of the file at `path` (lossy UTF-8).
+pub(crate) fn tail_of(path: &Path, lines: usize) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Runs `cmd`, capturing its output; an error names `what` and carries the end of stderr.
