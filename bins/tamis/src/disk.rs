@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use tamis_core::{Action, Change, Mode, Report, Skipped};
+use tamis_core::{Mode, Report, Skipped};
 use tamis_disk::{Options, Plan};
 use tamis_pipeline::Outcome;
 
@@ -56,17 +56,7 @@ fn report(image: &Path, plan: &Plan, mode: Mode) -> Report {
     let mut report = Report::new("disk", mode);
     report.stage = image.display().to_string();
     report.examined = plan.examined;
-    report.changes = plan
-        .patches
-        .iter()
-        .map(|p| Change {
-            path: PathBuf::from(&p.location),
-            action: Action::Rewrite,
-            reason: p.field.clone(),
-            before: Some(p.before.clone()),
-            after: Some(p.after.clone()),
-        })
-        .collect();
+    report.changes = plan.patches.iter().map(tamis_disk::Patch::change).collect();
     report.skipped = plan
         .left()
         .map(|p| Skipped {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use tamis_core::{Action, Change, Epoch, Mode, Problem, Report};
+use tamis_core::{Epoch, Mode, Problem, Report};
 use tamis_iso::{BuildOptions, Options, Plan, Reader};
 use tamis_pipeline::Outcome;
 
@@ -136,17 +136,7 @@ fn report(image: &Path, plan: &Plan, mode: Mode) -> Report {
     let mut report = Report::new("iso", mode);
     report.stage = image.display().to_string();
     report.examined = plan.examined;
-    report.changes = plan
-        .patches
-        .iter()
-        .map(|p| Change {
-            path: PathBuf::from(&p.location),
-            action: Action::Rewrite,
-            reason: p.field.clone(),
-            before: Some(p.before.clone()),
-            after: Some(p.after.clone()),
-        })
-        .collect();
+    report.changes = plan.patches.iter().map(tamis_disk::Patch::change).collect();
     report.problems = plan.notes.iter().map(|n| Problem { path: image.to_owned(), reason: n.clone() }).collect();
     report
 }

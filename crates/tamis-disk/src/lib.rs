@@ -52,6 +52,6 @@ pub use fat::Fat;
 pub use gpt::Gpt;
 pub use guid::{IdError, guid_text, parse_guid, parse_hex32};
 pub use mbr::Mbr;
-pub use normalize::{Options, PartitionReport, Plan, normalize_bytes, normalize_file};
+pub use normalize::{Options, PartitionReport, Plan, normalize_bytes, normalize_file, open_image, write_patches};
 pub use patch::Patch;
 pub use source::Source;

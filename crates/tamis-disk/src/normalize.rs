@@ -250,6 +250,20 @@ fn not_fat(src: &dyn Source, offset: u64) -> String {
 /// would change). The whole image is validated before the first byte is written: a corrupt
 /// image is an error and is left untouched.
 pub fn normalize_file(path: &Path, options: &Options, mode: Mode) -> Result<Plan> {
+    let file = open_image(path, mode)?;
+    let plan = plan(&file, options).map_err(|f| f.at(path))?;
+    if mode == Mode::Apply {
+        write_patches(path, &file, &plan.patches)?;
+    }
+    Ok(plan)
+}
+
+/// Opens the image at `path` to be patched in place (read only with [`Mode::Check`]): a
+/// regular file, never a FIFO or a device (which could hang the open or be a whole disk).
+///
+/// # Errors
+/// When it cannot be opened, or is not a regular file.
+pub fn open_image(path: &Path, mode: Mode) -> Result<File> {
     let io = |op, source| Error::Io { path: path.to_owned(), op, source };
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -261,31 +275,39 @@ pub fn normalize_file(path: &Path, options: &Options, mode: Mode) -> Result<Plan
     if !file.metadata().map_err(|e| io("stat", e))?.is_file() {
         return Err(Error::Corrupt { path: path.to_owned(), reason: "not a regular file".into() });
     }
-    let plan = plan(&file, options).map_err(|f| f.at(path))?;
-    if mode == Mode::Apply && !plan.patches.is_empty() {
-        // Whole, or not at all when interrupted: a signal handler waits for a commit to end.
-        let mut applied = Ok(());
-        tamis_core::temp::commit(|| {
-            applied = apply(&file, &plan);
-            Ok(())
-        })
-        .map_err(|e| io("patch", e))?;
-        applied.map_err(|f| f.at(path))?;
-        file.sync_data().map_err(|e| io("sync", e))?;
-    }
-    Ok(plan)
+    Ok(file)
 }
 
-/// Writes the planned patches, after checking once more that every field still holds the bytes
-/// the plan was made from (another writer would make the plan stale).
-fn apply(file: &File, plan: &Plan) -> Parse<()> {
-    for patch in &plan.patches {
+/// Writes `patches` into `file` (the image at `path`, opened by [`open_image`]) in place,
+/// whole or not at all when interrupted (a signal handler waits for the write to end), after
+/// checking once more that every field still holds the bytes the plan was made from (another
+/// writer would make the plan stale); then syncs it.
+///
+/// # Errors
+/// When a field changed since the plan (nothing is written), or writing fails.
+pub fn write_patches(path: &Path, file: &File, patches: &[Patch]) -> Result<()> {
+    if patches.is_empty() {
+        return Ok(());
+    }
+    let io = |op, source| Error::Io { path: path.to_owned(), op, source };
+    let mut applied = Ok(());
+    tamis_core::temp::commit(|| {
+        applied = apply(file, patches);
+        Ok(())
+    })
+    .map_err(|e| io("patch", e))?;
+    applied.map_err(|f| f.at(path))?;
+    file.sync_data().map_err(|e| io("sync", e))
+}
+
+fn apply(file: &File, patches: &[Patch]) -> Parse<()> {
+    for patch in patches {
         let now = read(file, patch.offset, patch.old.len() as u64, "patched field")?;
         if now != patch.old {
             return Err(corrupt(format!("offset {}: changed while being normalized", patch.offset)));
         }
     }
-    for patch in &plan.patches {
+    for patch in patches {
         file.write_all_at(&patch.new, patch.offset).map_err(Fault::Io)?;
     }
     Ok(())

@@ -35,6 +35,19 @@ pub struct Patch {
     pub new: Vec<u8>,
 }
 
+impl Patch {
+    /// The patch as a report's change: its location as the path, the field as the reason.
+    pub fn change(&self) -> tamis_core::Change {
+        tamis_core::Change {
+            path: std::path::PathBuf::from(&self.location),
+            action: tamis_core::Action::Rewrite,
+            reason: self.field.clone(),
+            before: Some(self.before.clone()),
+            after: Some(self.after.clone()),
+        }
+    }
+}
+
 /// Where planners put the fields they looked at.
 pub trait Sink {
     /// Records that the bytes at `offset` (now `old`) should be `new`; `show` makes them

@@ -60,6 +60,16 @@ impl Fault {
     }
 }
 
+impl From<tamis_disk::Error> for Error {
+    fn from(e: tamis_disk::Error) -> Self {
+        match e {
+            tamis_disk::Error::Io { path, op, source } => Self::Io { path, op, source },
+            tamis_disk::Error::Corrupt { path, reason } => Self::Corrupt { path, reason },
+            other => Self::Corrupt { path: std::path::PathBuf::new(), reason: other.to_string() },
+        }
+    }
+}
+
 impl From<tamis_disk::Fault> for Fault {
     fn from(f: tamis_disk::Fault) -> Self {
         match f {

@@ -22,8 +22,6 @@
 //!   patched.
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 
 use serde::Serialize;
@@ -32,7 +30,7 @@ use tamis_core::{Epoch, Mode, Timestamp};
 
 use crate::date;
 use crate::eltorito::{self, PLATFORM_EFI};
-use crate::error::{Error, Fault, Parse, Result, corrupt};
+use crate::error::{Parse, Result, corrupt};
 use crate::hfsplus;
 use crate::iso9660::{self, Descriptor, Record, Volume, kind};
 use crate::md5tags;
@@ -441,40 +439,12 @@ pub(crate) fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
 /// change). The whole image is validated before the first byte is written: a corrupt image is
 /// an error and is left untouched.
 pub fn normalize_file(path: &Path, options: &Options, mode: Mode) -> Result<Plan> {
-    let io = |op, source| Error::Io { path: path.to_owned(), op, source };
-    let file =
-        std::fs::OpenOptions::new().read(true).write(mode == Mode::Apply).open(path).map_err(|e| io("open", e))?;
-    if !file.metadata().map_err(|e| io("stat", e))?.is_file() {
-        return Err(Error::Corrupt { path: path.to_owned(), reason: "not a regular file".into() });
-    }
+    let file = tamis_disk::open_image(path, mode)?;
     let plan = plan(&file, options).map_err(|f| f.at(path))?;
-    if mode == Mode::Apply && !plan.patches.is_empty() {
-        // Whole, or not at all when interrupted: a signal handler waits for a commit to end.
-        let mut applied = Ok(());
-        tamis_core::temp::commit(|| {
-            applied = apply(&file, &plan);
-            Ok(())
-        })
-        .map_err(|e| io("patch", e))?;
-        applied.map_err(|f| f.at(path))?;
-        file.sync_data().map_err(|e| io("sync", e))?;
+    if mode == Mode::Apply {
+        tamis_disk::write_patches(path, &file, &plan.patches)?;
     }
     Ok(plan)
-}
-
-/// Writes the planned patches, after checking once more that every field still holds the bytes
-/// the plan was made from (another writer would make the plan stale).
-fn apply(file: &File, plan: &Plan) -> Parse<()> {
-    for patch in &plan.patches {
-        let now = read(file, patch.offset, patch.old.len() as u64, "patched field")?;
-        if now != patch.old {
-            return Err(corrupt(format!("offset {}: changed while being normalized", patch.offset)));
-        }
-    }
-    for patch in &plan.patches {
-        file.write_all_at(&patch.new, patch.offset).map_err(Fault::Io)?;
-    }
-    Ok(())
 }
 
 /// Normalizes an image held in memory (tests, fuzzing): the plan, and the bytes patched.
