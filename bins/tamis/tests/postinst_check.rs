@@ -236,7 +236,14 @@ fn data_only_packages_install_deterministically_even_checked_side_by_side() {
         // Not vacuous: the installation did write, and apt's logs differ.
         assert!(r["counts"]["package-manager"].as_u64().unwrap() > 0);
         assert!(r["counts"]["mtime-only"].as_u64().unwrap() > 0);
-        assert_eq!(r["identical_after_tamis"], true);
+        // After tamis only apt's and dpkg's own files may still differ: whether apt rebuilds
+        // its binary cache (pkgcache.bin) during an installation is chance, not the package.
+        if r["identical_after_tamis"] != true {
+            for f in r["findings"].as_array().unwrap() {
+                let class = &f["class"];
+                assert!(class == "package-manager" || class == "tamis-removes" || f["group"] == "mtime-only", "{f:#}");
+            }
+        }
     }
     assert_eq!(leftovers(&cache), Vec::<String>::new());
 }

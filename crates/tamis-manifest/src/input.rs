@@ -78,8 +78,10 @@ impl Input for DirectoryInput {
         Ok(Some(self.root.read(&entry_path(path))?))
     }
 
+    /// Only a whole tree: a tree seen through [`DirectoryInput::only`] is compared by the
+    /// manifest of those paths (the fast comparison of two directories walks all of them).
     fn directory(&self) -> Option<&Root> {
-        Some(&self.root)
+        self.only.is_none().then_some(&self.root)
     }
 }
 
@@ -211,5 +213,20 @@ mod tests {
             whole.entries.iter().filter(|e| ["/", "/etc/sub/b", "/z"].contains(&e.path.as_str())).cloned().collect();
         assert_eq!(some.entries, expected);
         assert!(some.problems.is_empty());
+    }
+
+    #[test]
+    fn two_trees_seen_through_some_paths_compare_only_there() {
+        let dir = tempfile::tempdir().unwrap();
+        for side in ["a", "b"] {
+            std::fs::create_dir_all(dir.path().join(side).join("etc")).unwrap();
+            std::fs::write(dir.path().join(side).join("etc/same"), "same").unwrap();
+            // Differs, but outside the paths given: not part of the comparison.
+            std::fs::write(dir.path().join(side).join(format!("outside-{side}")), side).unwrap();
+        }
+        let paths = std::sync::Arc::new(["etc/same"].map(PathBuf::from).to_vec());
+        let only = |side: &str| DirectoryInput::only(Root::open(&dir.path().join(side)).unwrap(), paths.clone());
+        let comparison = crate::Comparison::of(&only("a"), &only("b"), false).unwrap();
+        assert!(comparison.identical(), "{:?}", comparison.differences);
     }
 }
