@@ -225,7 +225,7 @@ mod tests {
             std::fs::write(dir.path().join(side).join(format!("outside-{side}")), side).unwrap();
         }
         let paths = std::sync::Arc::new(["etc/same"].map(PathBuf::from).to_vec());
-        let only = |side: &str| DirectoryInput::only(Root::open(&dir.path().join(side)).unwrap(), paths.clone());
+        let only = |side: &str| DirectoryInput::only(Root::open(dir.path().join(side)).unwrap(), paths.clone());
         let comparison = crate::Comparison::of(&only("a"), &only("b"), false).unwrap();
         assert!(comparison.identical(), "{:?}", comparison.differences);
     }
