@@ -168,8 +168,35 @@ impl ClampMtimes {
             // The other names of a group follow its first.
             let others: Vec<_> = others.into_iter().filter(|(e, _)| !linked(e) || tree.is_first_name(e)).collect();
             let mut failed = set_times_by_directory(root, others, &groups, cx);
+            // On an overlay, re-dating a file copies it up into its directory, and copies made at
+            // once in one directory can leave it with the time of the copy (the kernel restores
+            // a directory's times per copy, from what it saw before): directories are looked at
+            // again now, and one moved past what it should be is re-dated with the others. On
+            // another file system nothing moved and this finds nothing.
+            let planned: BTreeSet<&Path> = dirs.iter().map(|(e, _)| e.path.as_path()).collect();
+            let moved: Vec<(Entry, Timestamp)> = tree
+                .entries()
+                .par_iter()
+                .filter(|e| e.meta.kind == FileKind::Dir && !planned.contains(e.path.as_path()))
+                .filter_map(|e| {
+                    let meta = root.try_lstat(&e.path).ok().flatten()?;
+                    let now = Entry { path: e.path.clone(), meta };
+                    self.target(&now, epoch).map(|to| (now, to))
+                })
+                .collect();
+            let dirs: Vec<(&Entry, Timestamp)> = dirs.into_iter().chain(moved.iter().map(|(e, to)| (e, *to))).collect();
             let (top, dirs): (Vec<_>, Vec<_>) = dirs.into_iter().partition(|(e, _)| e.path.as_os_str().is_empty());
-            failed.extend(set_times_by_directory(root, dirs, &groups, cx));
+            // Directories deepest first, a level at a time (those of one depth in parallel), so
+            // that a directory is always done after everything inside it, as the design asks of
+            // every stage: on an overlay, re-dating a child copies it up into its directory,
+            // which would otherwise move the directory's time after it was set.
+            let mut by_depth: BTreeMap<usize, Vec<(&Entry, Timestamp)>> = BTreeMap::new();
+            for (entry, to) in dirs {
+                by_depth.entry(entry.path.components().count()).or_default().push((entry, to));
+            }
+            for (_, level) in by_depth.into_iter().rev() {
+                failed.extend(set_times_by_directory(root, level, &groups, cx));
+            }
             // The root last: it has no directory of its own beneath the root.
             for (entry, to) in &top {
                 if let Err(e) = root.set_times(&entry.path, *to, *to) {
