@@ -4,6 +4,10 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "the binary is where output is printed")]
 #![allow(clippy::doc_markdown, reason = "doc comments here are --help text, read without Markdown")]
+#![allow(
+    rustdoc::invalid_html_tags,
+    reason = "doc comments here are --help text: debian/<package>/ is what a user types"
+)]
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

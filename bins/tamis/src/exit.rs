@@ -2,14 +2,14 @@
 //! *CLI conventions*). A command lists in its `--help` the codes it can return, in these words;
 //! the help walk in `cli_help.rs` checks that each listed code is one of these.
 
-/// The "Exit status:" section of a command's help: the lines of [`TABLE`] for `codes`.
+/// The "Exit status:" section of a command's help: the lines of `TABLE` for `codes`.
 macro_rules! exit_help {
     ($($code:tt),+ $(; $after:expr)?) => {
         concat!("Exit status:", $( "\n  ", $code, "  ", exit_text!($code) ),+ $(, "\n\n", $after)?)
     };
 }
 
-/// The words of one code of [`TABLE`] (a macro, so that help texts are `&'static str`).
+/// The words of one code of `TABLE` (a macro, so that help texts are `&'static str`).
 macro_rules! exit_text {
     ("0") => {
         "done; or the answer is yes: nothing would change, identical, deterministic"

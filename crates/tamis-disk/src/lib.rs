@@ -12,7 +12,7 @@
 //!   offset.
 //! - [`patch::plan_fat`] and [`patch::plan_gpt`]: the field planners, also used by `tamis-iso`
 //!   for a hybrid ISO's GPT and EFI image.
-//! - [`Reader`]: the files of every FAT partition of an image, for `tamis diff`.
+//! - [`Fat::entries`] and the files' data: every FAT partition of an image as a tree, for `tamis diff`.
 //!
 //! A corrupt image is an error naming it, never a panic, and is left untouched.
 //!

@@ -10,7 +10,7 @@
 //! directories where a directory replaced a non-directory) and writes the diff squashfs and
 //! the kit with `tamis-squashfs`'s deterministic writer ([`kit`]): the kit's bytes depend only
 //! on OLD, NEW and the [`IukOptions`], not on the thread count, the clock or the host.
-//! [`verify`] applies a kit in memory and proves that the result is NEW.
+//! [`verify()`] applies a kit in memory and proves that the result is NEW.
 //!
 //! Proof: `bins/tamis/tests/iuk.rs` builds two releases from a real mmdebstrap tree that differ
 //! as releases do, makes the kit with 1 and 2 threads under another clock (same bytes), checks
