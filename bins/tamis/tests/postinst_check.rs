@@ -203,7 +203,14 @@ fn caches_keys_accounts_and_a_berkeley_db_are_found_with_their_causes_and_the_ho
     // ssl-cert, pulled by postfix: the snakeoil pair made at install.
     let key = finding(&r, "/etc/ssl/private/ssl-cert-snakeoil.key").expect("snakeoil key");
     assert_eq!(key["stages"][0], "host-keys");
-    let remains: Vec<&Value> = r["findings"].as_array().unwrap().iter().filter(|f| f["class"] == "remains").collect();
+    // Directory times left by tamis' own copy-ups on the check's overlays are a known defect
+    // (docs/postinst-check.md), not the package's: not counted here.
+    let remains: Vec<&Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["class"] == "remains" && f["group"] != "mtime-only")
+        .collect();
     assert_eq!(remains.len(), 1, "{remains:#?}");
     assert_eq!(r["identical_after_tamis"], false);
 }
