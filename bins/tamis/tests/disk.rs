@@ -17,16 +17,7 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/disk/make-usb-image.sh")
 }
 
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    out
-}
+use common::run;
 
 fn tools() -> bool {
     common::have(&["sgdisk", "sfdisk", "mkfs.msdos", "fsck.fat", "mcopy", "syslinux", "faketime"])

@@ -15,16 +15,7 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/iso/make-live-iso.sh")
 }
 
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    out
-}
+use common::run;
 
 /// Builds the live image into `dir/NAME.iso`; `later` runs the whole build three days ahead
 /// (faketime) and in another time zone, as a second build on another day would.

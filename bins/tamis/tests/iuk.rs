@@ -15,16 +15,7 @@ use std::process::{Command, Output};
 const OLD_EPOCH: &str = "1795900000";
 const NEW_EPOCH: &str = "1795990000";
 
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    out
-}
+use common::run;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

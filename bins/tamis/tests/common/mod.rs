@@ -25,3 +25,15 @@ pub fn tamis_command() -> Command {
 pub fn tamis(args: &[&str]) -> Output {
     tamis_command().args(args).output().unwrap()
 }
+
+/// Runs `cmd` (a real tool, or tamis) and fails the test, with its output, unless it succeeds.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
