@@ -220,7 +220,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for side in ["a", "b"] {
             std::fs::create_dir_all(dir.path().join(side).join("etc")).unwrap();
-            std::fs::write(dir.path().join(side).join("etc/same"), "same").unwrap();
+            let same = dir.path().join(side).join("etc/same");
+            std::fs::write(&same, "same").unwrap();
+            // Written a moment apart, the two files could differ by the second they were
+            // written in: one fixed time for both.
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(2_000_000_000);
+            std::fs::File::options().write(true).open(&same).unwrap().set_modified(t).unwrap();
             // Differs, but outside the paths given: not part of the comparison.
             std::fs::write(dir.path().join(side).join(format!("outside-{side}")), side).unwrap();
         }
