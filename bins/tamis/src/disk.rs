@@ -8,7 +8,6 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use tamis_core::{Mode, Report, Skipped};
 use tamis_disk::{Options, Plan};
-use tamis_pipeline::Outcome;
 
 use crate::args::{EpochArgs, RunArgs};
 use crate::output;
@@ -72,16 +71,7 @@ fn normalize(args: &NormalizeArgs) -> Result<ExitCode> {
     args.run.threads.setup()?;
     let options = Options::new(epoch).with_keep_guids(args.keep_guids);
     let mode = args.run.mode();
-    let started = std::time::Instant::now();
-    let mut stages = Vec::new();
-    for image in &args.images {
-        let plan = tamis_disk::normalize_file(image, &options, mode)?;
-        stages.push(report(image, &plan, mode));
-    }
-    let outcome = Outcome { profile: "disk".into(), epoch, mode, stages };
-    let shown = match args.images.as_slice() {
-        [one] => one.clone(),
-        many => PathBuf::from(format!("{} images", many.len())),
-    };
-    output::finish(&args.run.output, &args.run.quiet, &shown, &outcome, started.elapsed())
+    output::finish_images(&args.run, "disk", epoch, &args.images, |image| {
+        Ok(report(image, &tamis_disk::normalize_file(image, &options, mode)?, mode))
+    })
 }

@@ -146,18 +146,9 @@ fn normalize(args: &NormalizeArgs) -> Result<ExitCode> {
     args.run.threads.setup()?;
     let options = options(epoch, &args.ids)?;
     let mode = args.run.mode();
-    let started = std::time::Instant::now();
-    let mut stages = Vec::new();
-    for image in &args.images {
-        let plan = tamis_iso::normalize_file(image, &options, mode)?;
-        stages.push(report(image, &plan, mode));
-    }
-    let outcome = Outcome { profile: "iso".into(), epoch, mode, stages };
-    let shown = match args.images.as_slice() {
-        [one] => one.clone(),
-        many => PathBuf::from(format!("{} images", many.len())),
-    };
-    output::finish(&args.run.output, &args.run.quiet, &shown, &outcome, started.elapsed())
+    output::finish_images(&args.run, "iso", epoch, &args.images, |image| {
+        Ok(report(image, &tamis_iso::normalize_file(image, &options, mode)?, mode))
+    })
 }
 
 fn build(args: &BuildArgs) -> Result<ExitCode> {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tamis_core::{Mode, Progress, display_path};
 use tamis_pipeline::Outcome;
 
-use crate::args::{OutputArgs, QuietArgs};
+use crate::args::{OutputArgs, QuietArgs, RunArgs};
 
 /// How many changes a check lists on stderr before pointing at `--json`.
 const LISTED_CHANGES: usize = 20;
@@ -69,6 +69,26 @@ pub fn finish(
     }
     let changes = outcome.mode == Mode::Check && outcome.change_count() > 0;
     Ok(ExitCode::from(crate::exit::status(changes, outcome.problem_count())))
+}
+
+/// Runs `each` on every image in turn (one report each, as the stages of a profile) and
+/// finishes as [`finish`] does: the commands that patch image files (`iso normalize`,
+/// `disk normalize`) share it.
+pub fn finish_images(
+    run: &RunArgs,
+    profile: &str,
+    epoch: tamis_core::Epoch,
+    images: &[PathBuf],
+    mut each: impl FnMut(&Path) -> Result<tamis_core::Report>,
+) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let stages = images.iter().map(|image| each(image)).collect::<Result<Vec<_>>>()?;
+    let outcome = Outcome { profile: profile.into(), epoch, mode: run.mode(), stages };
+    let shown = match images {
+        [one] => one.clone(),
+        many => PathBuf::from(format!("{} images", many.len())),
+    };
+    finish(&run.output, &run.quiet, &shown, &outcome, started.elapsed())
 }
 
 /// What `--quiet` still says when entries were left alone (exit 3): how many, and where they are

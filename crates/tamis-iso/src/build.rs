@@ -164,7 +164,7 @@ pub fn build(tree: &Path, out: &Path, options: &BuildOptions) -> Result<Built> {
         .map_err(|source| tamis_core::OutputPlaceError::Unknown { output: out.to_owned(), source })?;
     tamis_core::ensure_output_outside(&root, out)?;
     drop(root);
-    let io = |op, source| Error::Io { path: out.to_owned(), op, source };
+    let io = |op, source| Error::io(out, op, source);
     let temp = OutputFile::create(out, "iso").map_err(|e| io("create a temporary file beside", e))?;
     let temp_path = temp.path();
     let args = xorriso_args(tree, &temp_path, options);
@@ -197,7 +197,7 @@ pub fn build(tree: &Path, out: &Path, options: &BuildOptions) -> Result<Built> {
     }
     let plan = normalize_file(&temp_path, &Options::new(options.epoch), Mode::Apply).map_err(|e| match e {
         // Name the image asked for, not the temporary file.
-        Error::Corrupt { reason, .. } => Error::Corrupt { path: out.to_owned(), reason },
+        Error::Image(tamis_disk::Error::Corrupt { reason, .. }) => Error::corrupt(out, reason),
         other => other,
     })?;
     temp.persist(0o644).map_err(|e| io("write", e))?;

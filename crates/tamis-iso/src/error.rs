@@ -1,30 +1,13 @@
 //! What can stop reading or normalizing an image.
 
-use std::path::PathBuf;
-
 /// An error of this crate; each names the image it concerns.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The image is not what it claims to be, or is damaged: nothing was written to it.
-    #[error("{path}: corrupt image: {reason}")]
-    Corrupt {
-        /// The image.
-        path: PathBuf,
-        /// What is wrong, and where.
-        reason: String,
-    },
-    /// The image could not be read or written.
-    #[error("{path}: cannot {op}")]
-    Io {
-        /// The image.
-        path: PathBuf,
-        /// What was being done.
-        op: &'static str,
-        /// Why it failed.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The image is damaged (nothing was written to it), or could not be read or written: the
+    /// error of the disk-image layer, one vocabulary for every image tamis reads.
+    #[error(transparent)]
+    Image(#[from] tamis_disk::Error),
     /// The image would be written inside the tree it is made of, or where cannot be told.
     #[error(transparent)]
     Place(#[from] tamis_core::OutputPlaceError),
@@ -38,50 +21,20 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The image at `path` is damaged: `reason` says what and where.
+    pub fn corrupt(path: &std::path::Path, reason: impl Into<String>) -> Self {
+        Self::Image(tamis_disk::Error::Corrupt { path: path.to_owned(), reason: reason.into() })
+    }
+
+    /// `op` on the image at `path` failed.
+    pub(crate) fn io(path: &std::path::Path, op: &'static str, source: std::io::Error) -> Self {
+        Self::Image(tamis_disk::Error::Io { path: path.to_owned(), op, source })
+    }
+}
+
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A failure inside a parser, before the image's name is attached to it.
-#[derive(Debug)]
-pub(crate) enum Fault {
-    /// The bytes are not a valid structure.
-    Corrupt(String),
-    /// Reading failed.
-    Io(std::io::Error),
-}
-
-impl Fault {
-    /// Attaches the image's name.
-    pub(crate) fn at(self, path: &std::path::Path) -> Error {
-        match self {
-            Self::Corrupt(reason) => Error::Corrupt { path: path.to_owned(), reason },
-            Self::Io(source) => Error::Io { path: path.to_owned(), op: "read", source },
-        }
-    }
-}
-
-impl From<tamis_disk::Error> for Error {
-    fn from(e: tamis_disk::Error) -> Self {
-        match e {
-            tamis_disk::Error::Io { path, op, source } => Self::Io { path, op, source },
-            tamis_disk::Error::Corrupt { path, reason } => Self::Corrupt { path, reason },
-            other => Self::Corrupt { path: std::path::PathBuf::new(), reason: other.to_string() },
-        }
-    }
-}
-
-impl From<tamis_disk::Fault> for Fault {
-    fn from(f: tamis_disk::Fault) -> Self {
-        match f {
-            tamis_disk::Fault::Io(e) => Self::Io(e),
-            other => Self::Corrupt(other.to_string()),
-        }
-    }
-}
-
-/// A corrupt-image fault with a message.
-pub(crate) fn corrupt(reason: impl Into<String>) -> Fault {
-    Fault::Corrupt(reason.into())
-}
-
-pub(crate) type Parse<T> = std::result::Result<T, Fault>;
+// The parsers' faults are the disk layer's: a structure that is not valid, or a failed read.
+pub(crate) use tamis_disk::{Fault, Parse, corrupt};

@@ -65,11 +65,7 @@ pub struct Reader<S: Source> {
 impl Reader<std::fs::File> {
     /// Opens the image at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = tamis_core::open_regular_file(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            op: "open",
-            source,
-        })?;
+        let file = tamis_core::open_regular_file(path).map_err(|source| Error::io(path, "open", source))?;
         Self::new(file, path)
     }
 }
@@ -81,7 +77,7 @@ impl<S: Source> Reader<S> {
     }
 
     fn parse(src: &S, name: &Path) -> Result<(Volume, Record, Names)> {
-        let at = |f: crate::error::Fault| f.at(name);
+        let at = |f: crate::error::Fault| Error::from(f.at(name));
         if !crate::normalize::has_volume(src, 0) {
             return Err(at(corrupt("not an ISO 9660 image (no CD001 at byte 32769)")));
         }
@@ -106,7 +102,7 @@ impl<S: Source> Reader<S> {
 
     /// Every entry below the root (the root itself first, as `/`), depth first in record order.
     pub fn entries(&self) -> Result<Vec<IsoEntry>> {
-        self.list().map_err(|f| f.at(&self.name))
+        self.list().map_err(|f| f.at(&self.name).into())
     }
 
     fn list(&self) -> Parse<Vec<IsoEntry>> {
@@ -286,7 +282,7 @@ impl<S: Source> Reader<S> {
             while done < len {
                 let n = CHUNK.min(len - done);
                 let bytes = read(&self.src, offset + done, n, "file data").map_err(|f| f.at(&self.name))?;
-                out.write_all(&bytes).map_err(|source| Error::Io { path: self.name.clone(), op: "copy", source })?;
+                out.write_all(&bytes).map_err(|source| Error::io(&self.name, "copy", source))?;
                 done += n;
             }
         }

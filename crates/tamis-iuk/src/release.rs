@@ -57,10 +57,7 @@ impl Release {
             .ok_or_else(|| Error::MissingInIso { path: path.to_owned(), member: wanted.clone() })?;
         let (offset, size) = contiguous(member).ok_or_else(|| Error::Iso {
             path: path.to_owned(),
-            source: Box::new(tamis_iso::Error::Corrupt {
-                path: path.to_owned(),
-                reason: format!("{wanted} is not stored in one run of blocks"),
-            }),
+            source: Box::new(tamis_iso::Error::corrupt(path, format!("{wanted} is not stored in one run of blocks"))),
         })?;
         let image = Image::open_region(path, offset, size)
             .map_err(|source| Error::Squashfs { path: path.join(squashfs_in_iso.trim_start_matches('/')), source })?;
