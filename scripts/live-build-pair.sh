@@ -6,6 +6,7 @@
 # docs/live-build.md records a run.
 #
 #   scripts/live-build-pair.sh [OUTDIR]       # default target/live-build-pair
+#   scripts/live-build-pair.sh --compare-only [OUTDIR]   # compare the builds already in OUTDIR
 #
 # What "without the hooks" means here, from the same pair of builds: an extra binary hook that
 # runs before tamis' keeps live-build's own squashfs and initrd, and the ISO is kept before
@@ -23,12 +24,71 @@
 # TAMIS_BIN_DIR (or PATH) gives tamis and the hooks come from packaging/live-build/hooks.
 set -euo pipefail
 repo=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+compare_only=false
+if [[ ${1:-} == --compare-only ]]; then
+    compare_only=true
+    shift
+fi
 out=$(readlink -m "${1:-$repo/target/live-build-pair}")
 log() { printf 'live-build-pair: %s [%s]\n' "$*" "$(date -u +%T)" >&2; }
 [[ $(id -u) -eq 0 ]] || { log "must run as root"; exit 1; }
 for tool in lb faketime unshare mksquashfs unsquashfs cmp; do
     command -v "$tool" >/dev/null || { log "$tool is missing"; exit 1; }
 done
+
+# compare_pair: the builds in OUTDIR compared, into OUTDIR/report.txt and OUTDIR/diff-*.txt.
+compare_pair() {
+    # compare A B WHAT: identical, or where the first difference is.
+    compare() {
+        local first
+        if first=$(cmp "$1" "$2" 2>&1); then
+            echo "identical: $3 ($(stat -c %s "$1") bytes, sha256 $(sha256sum < "$1" | cut -c1-16)…)"
+        else
+            echo "DIFFER: $3 (${first##*: })"
+        fi >> "$out/report.txt"
+    }
+    # unsquash IMAGE DIR: the tree of a squashfs image, for tamis diff.
+    unsquash() {
+        rm -rf "$2" && mkdir -p "$(dirname "$2")"
+        unsquashfs -q -d "$2" "$1" >/dev/null
+    }
+    compare a/*.hybrid.iso b/*.hybrid.iso "ISO with the hook and tamis iso normalize"
+    compare a/kept/before-iso-normalize.iso b/kept/before-iso-normalize.iso "ISO with the hook, before tamis iso normalize"
+    compare a/binary/live/filesystem.squashfs b/binary/live/filesystem.squashfs "squashfs written by the hook"
+    for f in a/binary/live/initrd.img*; do
+        compare "$f" "b/binary/live/$(basename "$f")" "initrd $(basename "$f") after the hook"
+    done
+    compare a/kept/filesystem.squashfs b/kept/filesystem.squashfs "live-build's own squashfs (no hook)"
+    for f in a/kept/initrd.img*; do
+        compare "$f" "b/kept/$(basename "$f")" "live-build's initrd $(basename "$f") (no hook)"
+    done
+    # What differs in the tree without the hook: live-build's own squashfs images, unpacked.
+    for n in a b; do
+        unsquash "$out/$n/kept/filesystem.squashfs" "$out/$n/unsq/root"
+    done
+    tamis diff --explain "$out/a/unsq/root" "$out/b/unsq/root" > "$out/diff-without-hook.txt" 2>&1 || true
+    rm -rf "$out"/a/unsq "$out"/b/unsq
+    # And with it, if the hook's images differ.
+    if ! cmp -s a/binary/live/filesystem.squashfs b/binary/live/filesystem.squashfs; then
+        for n in a b; do
+            unsquash "$out/$n/binary/live/filesystem.squashfs" "$out/$n/unsq/root"
+        done
+        tamis diff --explain "$out/a/unsq/root" "$out/b/unsq/root" > "$out/diff-with-hook.txt" 2>&1 || true
+        rm -rf "$out"/a/unsq "$out"/b/unsq
+    fi
+    log "done"
+    cat "$out/report.txt"
+}
+
+if $compare_only; then
+    [[ -f $out/report.txt ]] || { log "no builds in $out"; exit 1; }
+    # The tamis that ran the hooks (unpacked from the package), for tamis diff.
+    [[ ! -d $out/pkg ]] || export PATH="$out/pkg/usr/bin:$PATH"
+    sed -i '/^identical: \|^DIFFER: /d' "$out/report.txt"
+    cd "$out"
+    compare_pair
+    exit
+fi
 
 # A failed build leaves the chroot's /proc, /sys and /dev/pts mounted: unmount everything under
 # OUTDIR (deepest first) before removing it, and never cross into another file system.
@@ -129,43 +189,4 @@ wait "$pid_a" || rc_a=$?
 [[ -z $pid_b ]] || wait "$pid_b" || rc_b=$?
 [[ $rc_a -eq 0 && $rc_b -eq 0 && -n $pid_b ]] || { log "a build failed"; exit 1; }
 cd "$out"
-
-# compare A B WHAT: identical, or where the first difference is.
-compare() {
-    local first
-    if first=$(cmp "$1" "$2" 2>&1); then
-        echo "identical: $3 ($(stat -c %s "$1") bytes, sha256 $(sha256sum < "$1" | cut -c1-16)…)"
-    else
-        echo "DIFFER: $3 (${first##*: })"
-    fi >> "$out/report.txt"
-}
-# unsquash IMAGE DIR: the tree of a squashfs image, for tamis diff.
-unsquash() {
-    unsquashfs -q -f -d "$2" "$1" >/dev/null
-}
-compare a/*.hybrid.iso b/*.hybrid.iso "ISO with the hook and tamis iso normalize"
-compare a/kept/before-iso-normalize.iso b/kept/before-iso-normalize.iso "ISO with the hook, before tamis iso normalize"
-compare a/binary/live/filesystem.squashfs b/binary/live/filesystem.squashfs "squashfs written by the hook"
-for f in a/binary/live/initrd.img*; do
-    compare "$f" "b/binary/live/$(basename "$f")" "initrd $(basename "$f") after the hook"
-done
-compare a/kept/filesystem.squashfs b/kept/filesystem.squashfs "live-build's own squashfs (no hook)"
-for f in a/kept/initrd.img*; do
-    compare "$f" "b/kept/$(basename "$f")" "live-build's initrd $(basename "$f") (no hook)"
-done
-# What differs in the tree without the hook: live-build's own squashfs images, unpacked.
-for n in a b; do
-    unsquash "$out/$n/kept/filesystem.squashfs" "$out/$n/unsq/root"
-done
-tamis diff --explain "$out/a/unsq/root" "$out/b/unsq/root" > "$out/diff-without-hook.txt" 2>&1 || true
-rm -rf "$out"/a/unsq "$out"/b/unsq
-# And with it, if the hook's images differ.
-if ! cmp -s a/binary/live/filesystem.squashfs b/binary/live/filesystem.squashfs; then
-    for n in a b; do
-        unsquash "$out/$n/binary/live/filesystem.squashfs" "$out/$n/unsq/root"
-    done
-    tamis diff --explain "$out/a/unsq/root" "$out/b/unsq/root" > "$out/diff-with-hook.txt" 2>&1 || true
-    rm -rf "$out"/a/unsq "$out"/b/unsq
-fi
-log "done"
-cat "$out/report.txt"
+compare_pair
