@@ -55,7 +55,9 @@ gzip -9n "$assets/changelog"
 
 log "packaging"
 rm -f target/debian/tamis_*.deb
-cargo deb -p tamis --no-build --profile "$profile"
+# --strip: the release profile keeps debug info (debug = 1), which lintian calls an error in a
+# package (unstripped-binary-or-object); a Debian package ships stripped binaries.
+cargo deb -p tamis --no-build --profile "$profile" --strip
 deb=$(ls target/debian/tamis_*.deb)
 log "built $deb"
 

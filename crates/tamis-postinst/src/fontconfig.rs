@@ -105,6 +105,17 @@ impl FontconfigCache {
         self.checksum == mtime.secs as i32 && self.checksum_nano == i64::from(mtime.nanos)
     }
 
+    /// Whether this cache was written for a directory with this mtime before the tree lost its
+    /// nanoseconds: the seconds agree and the directory has no nanoseconds left, as in a tree
+    /// that went through a format keeping whole seconds (squashfs, ISO 9660, cpio, tar).
+    /// fontconfig compares the nanoseconds too, so it finds such a cache stale; but a directory
+    /// changed after the cache was written would have a later mtime, and one with the same
+    /// second and exactly no nanoseconds is one whose nanoseconds were dropped. False for a
+    /// cache whose seconds differ (stale), and for one recording no or impossible nanoseconds.
+    pub fn is_valid_but_for_dropped_nanoseconds(&self, mtime: Timestamp) -> bool {
+        mtime.nanos == 0 && self.checksum == mtime.secs as i32 && (1..1_000_000_000).contains(&self.checksum_nano)
+    }
+
     /// The cache's bytes made valid for a directory with this mtime.
     pub fn patched(bytes: &[u8], mtime: Timestamp) -> Vec<u8> {
         let mut out = bytes.to_vec();
@@ -152,7 +163,18 @@ impl Fontconfig {
         if cache.is_valid_for(clamped) {
             return;
         }
-        if !cache.is_valid_for(dir.mtime) {
+        let (reason, before) = if cache.is_valid_for(dir.mtime) {
+            ("records its font directory's mtime, which changes with the clamp", dir.mtime)
+        } else if cache.is_valid_but_for_dropped_nanoseconds(dir.mtime) {
+            // Written for this directory; the tree went through a whole-seconds format since
+            // (live-build's squashfs, taken back by its hook). The clamped time has no
+            // nanoseconds, so the cache is valid for the tree as it is and the same in every build.
+            let recorded = Timestamp { secs: dir.mtime.secs, nanos: u32::try_from(cache.checksum_nano).unwrap_or(0) };
+            (
+                "records its font directory's mtime to the nanosecond, which the tree lost since (whole seconds)",
+                recorded,
+            )
+        } else {
             let why = format!(
                 "{shown}: stale before normalization (written for {} at {}.{:09}, the directory has {}); fontconfig rebuilds it",
                 cache.dir.display(),
@@ -161,10 +183,9 @@ impl Fontconfig {
                 dir.mtime
             );
             return edits.problem(cache_path, why);
-        }
+        };
         let patched = FontconfigCache::patched(&bytes, clamped);
-        let values = Some((dir.mtime.to_string(), clamped.to_string()));
-        let reason = "records its font directory's mtime, which changes with the clamp";
+        let values = Some((before.to_string(), clamped.to_string()));
         edits.write(cache_path, &patched, reason, values);
     }
 }

@@ -19,7 +19,9 @@
 //! - [`Pyc`] (`pyc`): the source mtime recorded in each `__pycache__/*.pyc` set to the source's
 //!   clamped mtime, so Python still finds the byte code fresh after the clamp.
 //! - [`Fontconfig`] (`fontconfig`): each cache's record of its font directory's mtime set to the
-//!   directory's clamped mtime, so fontconfig still finds the cache valid after the clamp.
+//!   directory's clamped mtime, so fontconfig still finds the cache valid after the clamp; also
+//!   in a tree taken back from a squashfs image, whose directories lost the nanoseconds their
+//!   caches recorded ([`FontconfigCache::is_valid_but_for_dropped_nanoseconds`]).
 //!
 //! The last two compute against `min(mtime, epoch)`, so they and the final mtime clamp give the
 //! same result in either order. Proof: on two real mmdebstrap builds, no file differs after

@@ -248,18 +248,136 @@ fn stale_or_broken_fontconfig_caches_are_reported_and_left_alone() {
     let Some((bytes, cache)) = real_fontconfig_cache() else { return };
     let dir = tempfile::tempdir().unwrap();
     let file = fontconfig_tree(&bytes, &cache, dir.path());
+    assert_ne!(cache.checksum_nano, 0, "fc-cache recorded nanoseconds");
     // The directory changed after fc-cache ran: the cache is stale, patching would hide it.
-    let later = Timestamp::from_secs(i64::from(cache.checksum) + 60);
-    Root::open(dir.path()).unwrap().set_times(cache.dir.strip_prefix("/").unwrap(), later, later).unwrap();
-    let report = run(&Fontconfig::new(FontconfigOptions::default()), dir.path(), Mode::Apply);
-    assert!(report.changes.is_empty());
-    assert!(report.problems[0].reason.contains("stale before normalization"), "{:?}", report.problems);
-    assert_eq!(fs::read(&file).unwrap(), bytes);
+    // Whole seconds a minute or one second later (as a tree that went through squashfs would
+    // show such a change), or the same second with other nanoseconds.
+    let secs = i64::from(cache.checksum);
+    let other_nanos = (cache.checksum_nano as u32 + 1) % 1_000_000_000;
+    for later in
+        [Timestamp::from_secs(secs + 60), Timestamp::from_secs(secs + 1), Timestamp { secs, nanos: other_nanos }]
+    {
+        Root::open(dir.path()).unwrap().set_times(cache.dir.strip_prefix("/").unwrap(), later, later).unwrap();
+        let report = run(&Fontconfig::new(FontconfigOptions::default()), dir.path(), Mode::Apply);
+        assert!(report.changes.is_empty(), "{later}: {report:?}");
+        assert!(report.problems[0].reason.contains("stale before normalization"), "{:?}", report.problems);
+        assert_eq!(fs::read(&file).unwrap(), bytes);
+    }
 
     fs::write(&file, &bytes[..40]).unwrap();
     let report = run(&Fontconfig::new(FontconfigOptions::default()), dir.path(), Mode::Apply);
     assert!(report.problems[0].reason.contains("shorter than a cache header"), "{:?}", report.problems);
     assert_eq!(fs::read(&file).unwrap(), &bytes[..40]);
+}
+
+/// The caches of a tree (file name → bytes).
+fn fontconfig_caches(tree: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let dir = tree.join("var/cache/fontconfig");
+    fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().contains(".cache-"))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+/// Runs the real fc-cache on `tree` as the system root (the tree's own fonts.conf), with its
+/// cache debugging on (`FC_DEBUG=16`): whether it found every cache valid for its directory
+/// (each `FcCacheTimeValid` line shows one time for the cache and the directory). A cache it
+/// finds stale it rewrites, silently (`fc-cache -v` then calls the new one valid).
+fn fc_cache_finds_valid(tree: &Path) -> bool {
+    let out = Command::new("fc-cache")
+        .arg("--sysroot")
+        .arg(tree)
+        .env("FC_DEBUG", "16")
+        .env_remove("FONTCONFIG_FILE")
+        .env_remove("FONTCONFIG_PATH")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "fc-cache: {said}");
+    let checks: Vec<(&str, &str)> = said
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("FcCacheTimeValid dir ")?.split_once(" cache checksum ")?.1.split_once(" dir checksum ")
+        })
+        .collect();
+    assert!(!checks.is_empty(), "fc-cache checked no cache: {said}");
+    checks.iter().all(|(cache, dir)| cache == dir)
+}
+
+/// A tree as a build makes it at `when` (`SECS.NANOS`): a font directory holding a font of the
+/// host, a fonts.conf naming it, the real fc-cache's caches; then taken through a squashfs
+/// image (mksquashfs, unsquashfs into `work/name`), which keeps whole seconds, as live-build's
+/// image does before its hook takes the tree back.
+fn fontconfig_tree_through_squashfs(work: &Path, font: &Path, when: &str, name: &str) -> PathBuf {
+    fs::create_dir_all(work.join("tree/etc/fonts")).unwrap();
+    fs::create_dir_all(work.join("tree/usr/share/fonts/truetype/dejavu")).unwrap();
+    fs::create_dir_all(work.join("tree/var/cache/fontconfig")).unwrap();
+    fs::copy(font, work.join("tree/usr/share/fonts/truetype/dejavu").join(font.file_name().unwrap())).unwrap();
+    fs::write(
+        work.join("tree/etc/fonts/fonts.conf"),
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE fontconfig SYSTEM \"urn:fontconfig:fonts.dtd\">\n\
+         <fontconfig><dir>/usr/share/fonts</dir><cachedir>/var/cache/fontconfig</cachedir></fontconfig>\n",
+    )
+    .unwrap();
+    tamis_test_support::sh(
+        work,
+        &format!(
+            "touch -d @{when} tree/usr/share/fonts tree/usr/share/fonts/truetype tree/usr/share/fonts/truetype/dejavu"
+        ),
+    );
+    // The first run writes the caches, for the directories as they are.
+    assert!(fc_cache_finds_valid(&work.join("tree")));
+    assert!(!fontconfig_caches(&work.join("tree")).is_empty());
+    tamis_test_support::sh(
+        work,
+        &format!(
+            "mksquashfs tree {name}.img -noappend -no-progress -quiet >/dev/null && unsquashfs -q -d {name} {name}.img >/dev/null && rm -r tree {name}.img"
+        ),
+    );
+    work.join(name)
+}
+
+#[test]
+fn fontconfig_caches_of_a_tree_that_lost_its_nanoseconds_are_made_valid_and_equal() {
+    let font = Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf");
+    if !tamis_test_support::have(&["fc-cache", "mksquashfs", "unsquashfs"]) {
+        return;
+    }
+    if !font.exists() {
+        return tamis_test_support::skip(&format!("no {} (fonts-dejavu-core)", font.display()));
+    }
+    let work = tempfile::tempdir().unwrap();
+    // Two builds three days apart, both after the epoch; every directory time has nanoseconds.
+    let a = fontconfig_tree_through_squashfs(work.path(), font, "1786000000.123456789", "a");
+    let b = fontconfig_tree_through_squashfs(work.path(), font, "1786259200.987654321", "b");
+    let before = fontconfig_caches(&a);
+    assert!(before.len() >= 3, "a cache per directory: {:?}", before.keys());
+    assert_ne!(before, fontconfig_caches(&b));
+    // As squashfs left them, fontconfig finds the caches stale, and rebuilds them.
+    let plain = tamis_test_support::copy(&b);
+    assert!(!fc_cache_finds_valid(&plain.path().join("root")), "stale after the round trip");
+    assert_ne!(fontconfig_caches(&plain.path().join("root")), fontconfig_caches(&b));
+
+    for tree in [&a, &b] {
+        let report = run(&Fontconfig::new(FontconfigOptions::default()), tree, Mode::Apply);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.changes.len(), before.len(), "{report:?}");
+        clamp(tree);
+    }
+    let after = fontconfig_caches(&a);
+    assert_eq!(after, fontconfig_caches(&b), "the two builds' caches are byte-identical");
+    for (name, bytes) in &after {
+        let cache = FontconfigCache::parse(bytes).unwrap();
+        assert_eq!((cache.checksum, cache.checksum_nano), (EPOCH as i32, 0), "{name}");
+        let old = &before[name];
+        assert!((0..old.len()).filter(|&i| old[i] != bytes[i]).all(|i| (48..64).contains(&i)), "{name}");
+    }
+    // fontconfig finds every cache valid in the normalized tree, and rewrites none.
+    assert!(fc_cache_finds_valid(&a));
+    assert_eq!(fontconfig_caches(&a), after);
+    assert!(run(&Fontconfig::new(FontconfigOptions::default()), &a, Mode::Check).is_clean());
 }
 
 // ---------------------------------------------------------------------------------------------
