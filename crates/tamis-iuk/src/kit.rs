@@ -121,8 +121,10 @@ impl IukOptions {
         let mut options = WriteOptions::new(self.epoch);
         options.compression = compression;
         options.block_size = block_size;
-        // gensquashfs' defaults: no export table.
+        // gensquashfs' defaults: no export table, the tails of files larger than a block
+        // packed into fragment blocks.
         options.exportable = false;
+        options.tail_packing = true;
         options.all_root = all_root;
         options
     }

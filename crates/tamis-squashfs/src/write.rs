@@ -50,6 +50,9 @@ pub struct WriteOptions {
     pub block_size: u32,
     /// Pack files smaller than a block into shared fragment blocks (default: yes).
     pub fragments: bool,
+    /// Pack the last partial block of larger files into fragment blocks too (mksquashfs
+    /// `-always-use-fragments`, gensquashfs' default; default: no, as mksquashfs).
+    pub tail_packing: bool,
     /// Store files with identical contents once (default: yes).
     pub dedup: bool,
     /// Write the export table that NFS needs (default: yes, as mksquashfs).
@@ -73,6 +76,7 @@ impl WriteOptions {
             compression: Compression::default(),
             block_size: 128 * 1024,
             fragments: true,
+            tail_packing: false,
             dedup: true,
             exportable: true,
             all_root: false,
@@ -710,8 +714,10 @@ enum Via {
     /// Read with [`TreeSource::open`] and compressed here.
     Read,
     /// Its stored blocks copied, its tail in a source fragment block copied whole; `fetch`
-    /// when it is the first file of that block in placement order (it brings the block).
-    Stored { file: StoredFile, fetch: bool },
+    /// when it is the first file of that block in placement order (it brings the block). With
+    /// `raw_tail`, only its whole blocks are copied; the bytes after them are read with
+    /// [`TreeSource::open`] and packed again.
+    Stored { file: StoredFile, fetch: bool, raw_tail: bool },
 }
 
 /// Decides, for each file (`paths`, placed in `order`), whether its stored form is copied:
@@ -745,25 +751,40 @@ fn choose(source: &dyn TreeSource, paths: &[PathBuf], order: &[usize], options: 
         .collect();
     let mut via: Vec<Via> = paths.iter().map(|_| Via::Read).collect();
     let mut fetched: BTreeSet<u32> = BTreeSet::new();
+    let packing = options.fragments && options.tail_packing;
     for &k in order {
         let Some(file) = stored[k].take() else { continue };
-        match file.tail {
-            Some(t) if whole.contains(&t.block) => via[k] = Via::Stored { file, fetch: fetched.insert(t.block) },
-            // Packed again, in a fragment block of this image (with the rest of the file).
-            Some(_) => {}
-            None if file.len < bs && options.fragments => {}
-            None => via[k] = Via::Stored { file, fetch: false },
-        }
+        let small = file.len < bs;
+        via[k] = match file.tail {
+            Some(t) if whole.contains(&t.block) => {
+                Via::Stored { file, fetch: fetched.insert(t.block), raw_tail: false }
+            }
+            // Packed again, in a fragment block of this image.
+            Some(_) | None if small && options.fragments => continue,
+            // Its whole blocks copied, its tail packed again.
+            Some(_) => Via::Stored { file, fetch: false, raw_tail: true },
+            None if packing && file.len % bs != 0 => Via::Stored { file, fetch: false, raw_tail: true },
+            None => Via::Stored { file, fetch: false, raw_tail: false },
+        };
     }
     Ok(via)
 }
 
-/// Reads the stored form of the file at `path`. The hash covers the stored sizes and bytes
-/// and the tail's place: equal for files stored alike in one source.
-fn read_stored(source: &dyn TreeSource, path: &Path, file: &StoredFile, fetch: bool, dedup: bool) -> Result<ReadFile> {
+/// Reads the stored form of the file at `path`: with `fetch`, the fragment block holding its
+/// tail too; with `raw_tail`, only its whole blocks, then the bytes after them from
+/// [`TreeSource::open`]. The hash covers the stored sizes and bytes and the tail (its place,
+/// or its bytes): equal for files stored alike in one source.
+fn read_stored(
+    source: &dyn TreeSource,
+    path: &Path,
+    file: &StoredFile,
+    (fetch, raw_tail): (bool, bool),
+    dedup: bool,
+) -> Result<ReadFile> {
     let corrupt = |what: &str| Error::Corrupt(format!("{}: the stored data {what}", display_path(path)));
     let data = source.stored_data(path)?;
     let bs = u64::from(file.block_size);
+    let copied = if raw_tail { (file.len / bs) as usize } else { file.blocks.len() };
     let mut hasher = Sha256::new();
     let mut blocks = Vec::with_capacity(file.blocks.len());
     let mut at = 0;
@@ -771,6 +792,9 @@ fn read_stored(source: &dyn TreeSource, path: &Path, file: &StoredFile, fetch: b
         let size = (word & !DATA_UNCOMPRESSED) as usize;
         let bytes = data.get(at..at + size).ok_or_else(|| corrupt("ends before its blocks"))?;
         at += size;
+        if i >= copied {
+            continue;
+        }
         if dedup {
             hasher.update(word.to_le_bytes());
             hasher.update(bytes);
@@ -784,25 +808,38 @@ fn read_stored(source: &dyn TreeSource, path: &Path, file: &StoredFile, fetch: b
     if at != data.len() {
         return Err(corrupt("is longer than its blocks"));
     }
-    let tail = match file.tail {
-        None => None,
-        Some(t) => {
-            if dedup {
-                hasher.update(t.block.to_le_bytes());
-                hasher.update(t.offset.to_le_bytes());
-            }
-            let bytes = if fetch {
-                let (bytes, word) = source.stored_fragment(t.block)?;
-                if bytes.len() != (word & !DATA_UNCOMPRESSED) as usize || word & !DATA_UNCOMPRESSED == 0 {
-                    return Err(corrupt("of its fragment block does not match its stored size"));
-                }
-                Some((bytes, word))
-            } else {
-                None
-            };
-            Some((t.block, t.offset, bytes))
+    let mut tail = None;
+    if raw_tail {
+        let skip = copied as u64 * bs;
+        let mut reader = source.open(path)?;
+        let io = |e| tamis_core::Error::Io { path: path.to_owned(), op: "read", source: e };
+        std::io::copy(&mut reader.by_ref().take(skip), &mut std::io::sink()).map_err(io)?;
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).map_err(io)?;
+        if rest.len() as u64 != file.len - skip {
+            return Err(corrupt("and the contents differ in length"));
         }
-    };
+        if dedup {
+            hasher.update(b"tail");
+            hasher.update(&rest);
+        }
+        blocks.push(if rest.iter().all(|&b| b == 0) { Block::Zeros(rest.len()) } else { Block::Data(rest) });
+    } else if let Some(t) = file.tail {
+        if dedup {
+            hasher.update(t.block.to_le_bytes());
+            hasher.update(t.offset.to_le_bytes());
+        }
+        let bytes = if fetch {
+            let (bytes, word) = source.stored_fragment(t.block)?;
+            if bytes.len() != (word & !DATA_UNCOMPRESSED) as usize || word & !DATA_UNCOMPRESSED == 0 {
+                return Err(corrupt("of its fragment block does not match its stored size"));
+            }
+            Some((bytes, word))
+        } else {
+            None
+        };
+        tail = Some((t.block, t.offset, bytes));
+    }
     hasher.update(file.len.to_le_bytes());
     Ok(ReadFile {
         blocks,
@@ -932,7 +969,9 @@ fn write_data<W: Write + Send>(
                     .par_iter()
                     .map(|&k| match &via[k] {
                         Via::Read => read_file(source, &paths[k], options.block_size as usize, options.dedup),
-                        Via::Stored { file, fetch } => read_stored(source, &paths[k], file, *fetch, options.dedup),
+                        Via::Stored { file, fetch, raw_tail } => {
+                            read_stored(source, &paths[k], file, (*fetch, *raw_tail), options.dedup)
+                        }
                     })
                     .collect();
                 for (&k, file) in batch.iter().zip(contents) {
@@ -1114,46 +1153,62 @@ impl<'o> Planner<'o> {
             let slot = *self.copied.get(&block).expect("the first file of a copied fragment block brings it");
             plan.fragment = Some((slot, offset));
         }
-        if self.options.fragments && file.len < bs as u64 && !file.stored {
-            let bytes = match file.blocks.into_iter().next() {
-                Some(Block::Data(bytes)) => bytes,
-                Some(Block::Zeros(n)) => vec![0; n],
-                Some(Block::Stored(..)) | None => Vec::new(),
+        // Small files, and with tail packing the last partial block of larger ones, go into
+        // the fragment block being filled.
+        let packing = self.options.fragments && (file.len < bs as u64 || self.options.tail_packing);
+        let count = file.blocks.len();
+        for (i, block) in file.blocks.into_iter().enumerate() {
+            let partial = match &block {
+                Block::Data(bytes) => bytes.len() < bs,
+                Block::Zeros(n) => *n < bs,
+                Block::Stored(..) => false,
             };
-            if self.fragment.len() + bytes.len() > bs {
-                let full = std::mem::replace(&mut self.fragment, Vec::with_capacity(bs));
-                let slot = self.open.take();
-                made.push(self.number(Work { bytes: full, fragment: true, stored: None }, slot));
-            }
-            let slot = if let Some(slot) = self.open {
-                slot
-            } else {
-                let slot = self.slot();
-                self.open = Some(slot);
-                slot
+            let (bytes, stored) = match block {
+                Block::Data(bytes) if packing && partial && i + 1 == count && plan.fragment.is_none() => {
+                    plan.fragment = Some(self.pack(&bytes, &mut made));
+                    continue;
+                }
+                Block::Zeros(n) if packing && partial && i + 1 == count && plan.fragment.is_none() => {
+                    plan.fragment = Some(self.pack(&vec![0; n], &mut made));
+                    continue;
+                }
+                Block::Zeros(_) => {
+                    plan.blocks.push(None);
+                    continue;
+                }
+                Block::Data(bytes) => (bytes, None),
+                Block::Stored(bytes, word) => {
+                    outcome.copied_blocks += 1;
+                    (bytes, Some(word))
+                }
             };
-            plan.fragment = Some((slot, self.fragment.len() as u32));
-            self.fragment.extend_from_slice(&bytes);
-        } else {
-            for block in file.blocks {
-                let (bytes, stored) = match block {
-                    Block::Zeros(_) => {
-                        plan.blocks.push(None);
-                        continue;
-                    }
-                    Block::Data(bytes) => (bytes, None),
-                    Block::Stored(bytes, word) => {
-                        outcome.copied_blocks += 1;
-                        (bytes, Some(word))
-                    }
-                };
-                let (number, work) = self.number(Work { bytes, fragment: false, stored }, None);
-                plan.blocks.push(Some(number));
-                made.push((number, work));
-            }
+            let (number, work) = self.number(Work { bytes, fragment: false, stored }, None);
+            plan.blocks.push(Some(number));
+            made.push((number, work));
         }
         self.planned.push(plan);
         made
+    }
+
+    /// Puts `bytes` in the fragment block being filled (after writing it out when they do not
+    /// fit); returns the block's slot and their offset in it.
+    fn pack(&mut self, bytes: &[u8], made: &mut Vec<(usize, Work)>) -> (usize, u32) {
+        let bs = self.options.block_size as usize;
+        if self.fragment.len() + bytes.len() > bs {
+            let full = std::mem::replace(&mut self.fragment, Vec::with_capacity(bs));
+            let slot = self.open.take();
+            made.push(self.number(Work { bytes: full, fragment: true, stored: None }, slot));
+        }
+        let slot = if let Some(slot) = self.open {
+            slot
+        } else {
+            let slot = self.slot();
+            self.open = Some(slot);
+            slot
+        };
+        let offset = self.fragment.len() as u32;
+        self.fragment.extend_from_slice(bytes);
+        (slot, offset)
     }
 
     /// The last fragment block, if it holds anything.
@@ -1432,6 +1487,35 @@ mod tests {
         let mut out = std::io::Cursor::new(Vec::new());
         let outcome = pool.install(|| write_tree(entries, &source, &mut out, options)).unwrap();
         (out.into_inner(), outcome)
+    }
+
+    #[test]
+    fn tail_packing_puts_the_tails_of_larger_files_in_fragments_and_copies_their_whole_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..200_000u32).map(|j| (j % 251) as u8 ^ (j >> 11) as u8).collect();
+        std::fs::write(dir.path().join("big"), &big).unwrap();
+        std::fs::write(dir.path().join("small"), b"small file\n").unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let compression = Compression::Zstd { level: 3 };
+        let first = crate::read::Image::from_bytes(image(&root, 1, compression)).unwrap();
+        let all = first.entries().unwrap();
+        let entries: Vec<TreeEntry> = all.iter().map(crate::read::ImageEntry::tree_entry).collect();
+        let mut packed = options(compression);
+        packed.tail_packing = true;
+        let (bytes, outcome) = rewritten(&first, &all, &entries, 1, &packed);
+        assert!(rewritten(&first, &all, &entries, 2, &packed).0 == bytes, "2 threads differ from 1");
+        let second = crate::read::Image::from_bytes(bytes).unwrap();
+        let read = second.entries().unwrap();
+        let at = |image: &crate::read::Image, entries: &[crate::read::ImageEntry]| {
+            let entry = entries.iter().find(|e| e.path == Path::new("big")).unwrap().clone();
+            (image.stored_file(&entry, 0).unwrap().unwrap(), image.read_file(&entry).unwrap())
+        };
+        let ((before, _), (after, contents)) = (at(&first, &all), at(&second, &read));
+        assert!(contents == big);
+        assert_eq!((before.blocks.len(), before.tail), (4, None), "mksquashfs' default: a last partial block");
+        assert_eq!(after.blocks[..], before.blocks[..3], "the whole blocks, copied");
+        assert!(after.tail.is_some(), "the tail in a fragment block");
+        assert_eq!(outcome.copied_blocks, 3);
     }
 
     #[test]
