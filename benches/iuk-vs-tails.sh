@@ -11,12 +11,16 @@
 #
 # The pair: two "releases" made from the two real mmdebstrap builds of the fixture
 # (tests/iuk/make-release-pair.sh: packages upgraded, added, removed, a configuration changed,
-# a file replaced by a directory and back), normalized by tamis, packed into squashfs images and
-# hybrid ISOs. Prints both times, both kit sizes and the ratios; then the size of the kit
-# between the same two releases left as built (not normalized: the mtimes of every file the
-# build wrote differ) against the kit between the normalized ones.
+# a file replaced by a directory and back), normalized by tamis, packed into squashfs images as
+# Tails packs its ISO's root filesystem (xz, x86 BCJ filter, 1 MiB dictionary and blocks: the
+# options of the kit's diff too) and into hybrid ISOs. Prints both times, both kit sizes and the
+# ratios; then the size of the kit between the same two releases left as built (not
+# normalized: the mtimes of every file the build wrote differ) against the kit between the
+# normalized ones.
 #
 #   benches/iuk-vs-tails.sh        # needs root (Tails' method mounts), rsync, gensquashfs
+#   RELEASE_COMP=zstd benches/iuk-vs-tails.sh   # releases packed with zstd -3 instead (quicker
+#                                  # to make; the kit then compresses every file of the diff)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 
@@ -48,10 +52,15 @@ cp -a --reflink=auto "$work/new" "$work/new-raw"
 "$tamis" normalize -q --epoch "$old_epoch" "$work/old" || [[ $? -eq 3 ]]
 "$tamis" normalize -q --epoch "$new_epoch" "$work/new" || [[ $? -eq 3 ]]
 
-# release TREE NAME EPOCH: NAME.squashfs (zstd: the releases' compressor does not matter here) and NAME.iso holding it.
+if [[ ${RELEASE_COMP:-xz} == zstd ]]; then
+    release_comp=(--comp zstd --level 3)
+else
+    release_comp=(--comp xz --xz-bcj x86 -b 1M --xz-dict-size 1M)
+fi
+# release TREE NAME EPOCH: NAME.squashfs and NAME.iso holding it.
 release() {
     local tree=$1 name=$2 epoch=$3
-    "$tamis" squashfs -q --epoch "$epoch" --comp zstd --level 3 \
+    "$tamis" squashfs -q --epoch "$epoch" "${release_comp[@]}" \
         "$tree" "$work/$name.squashfs" || [[ $? -eq 3 ]]
     mkdir -p "$work/$name.isotree/live" "$work/$name.isotree/isolinux"
     cp "$work/$name.squashfs" "$work/$name.isotree/live/filesystem.squashfs"
@@ -107,10 +116,12 @@ tails() {
 }
 
 sync
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start=$(now); tails; tails_time=$(since "$start")
 start=$(now)
 "$tamis" iuk -q --epoch "$new_epoch" "$work/old.iso" "$work/new.iso" "$work/tamis.iuk"
 tamis_time=$(since "$start")
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 "$tamis" iuk --verify "$work/old.iso" "$work/new.iso" "$work/tamis.iuk" >/dev/null ||
     { echo "tamis iuk --verify failed" >&2; exit 1; }
 
@@ -121,7 +132,9 @@ mksquashfs "$work/new-raw" "$work/new-raw.squashfs" -quiet -no-progress -comp zs
 "$tamis" iuk -q --epoch 4294967295 --allow-future-epoch --allow-older "$work/old-raw.squashfs" "$work/new-raw.squashfs" "$work/raw.iuk"
 "$tamis" iuk -q --epoch "$new_epoch" "$work/old.squashfs" "$work/new.squashfs" "$work/normalized.iuk"
 
-printf 'releases: %s MB and %s MB ISOs (%s)\n' "$(($(size "$work/old.iso") / 1000000))" "$(($(size "$work/new.iso") / 1000000))" "$(nproc) CPUs"
+printf 'releases: %s MB and %s MB ISOs (%s; root filesystems: %s)\n' "$(($(size "$work/old.iso") / 1000000))" \
+    "$(($(size "$work/new.iso") / 1000000))" "$(nproc) CPUs" "${release_comp[*]}"
+printf 'load average (1, 5, 15 min) before the timed runs: %s; after: %s\n' "$load_before" "$load_after"
 printf '%-28s %10s %14s\n' method seconds 'kit bytes'
 printf '%-28s %10.1f %14d\n' "Tails (rsync + gensquashfs)" "$tails_time" "$(size "$work/tails.iuk")"
 printf '%-28s %10.1f %14d\n' "tamis iuk" "$tamis_time" "$(size "$work/tamis.iuk")"

@@ -132,6 +132,13 @@ pub fn run(args: &IukArgs) -> Result<ExitCode> {
             outcome.diff_entries,
             started.elapsed().as_secs_f64()
         );
+        if outcome.diff_copied_blocks > 0 || outcome.diff_copied_fragments > 0 {
+            let _ = writeln!(
+                s,
+                "  copied as NEW stores them: {} data blocks, {} fragment blocks",
+                outcome.diff_copied_blocks, outcome.diff_copied_fragments
+            );
+        }
         cost(&mut s, "content changes", &d.content);
         cost(&mut s, "metadata-only changes", &d.metadata_only);
         if !d.metadata_fields.is_empty() {

@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -399,4 +400,128 @@ fn real_releases_give_the_same_kit_from_any_builder_and_it_applies() {
     };
     let diff = common::tamis(&["diff", s(&merged), s(&new_sq)]);
     assert_eq!(diff.status.code(), Some(0), "{}", String::from_utf8_lossy(&diff.stdout));
+}
+
+/// Two releases for a kit that copies NEW's blocks: a file of several blocks changed, a run
+/// of small files with the same bytes but dated after both epochs (normalized, each release
+/// gives them its own date: a fragment block of NEW all in the diff), a file removed.
+fn copy_pair(dir: &Path) -> (PathBuf, PathBuf) {
+    let old = dir.join("old");
+    let new = dir.join("new");
+    for (root, release) in [(&old, 1u32), (&new, 2u32)] {
+        for d in ["etc", "usr/lib/gen", "usr/share/doc"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let mut big = String::new();
+        for i in 0..150_000u32 {
+            let _ = writeln!(big, "release {release} line {i} {}", i * 7 % 13);
+        }
+        assert!(big.len() > 3 << 20 && big.len() < 4 << 20);
+        std::fs::write(root.join("usr/lib/big.txt"), big).unwrap();
+        for i in 0..150u32 {
+            let mut text = String::new();
+            for j in 0..2000u32 {
+                let _ = writeln!(text, "{i}:{}", j.wrapping_mul(2_654_435_761) >> 20);
+            }
+            std::fs::write(root.join(format!("usr/lib/gen/f{i:03}")), text).unwrap();
+        }
+        std::fs::write(root.join("etc/app.conf"), format!("release = {release}\n")).unwrap();
+        if release == 1 {
+            std::fs::write(root.join("usr/share/doc/gone"), b"removed\n").unwrap();
+        }
+    }
+    for (root, epoch) in [(&old, OLD_EPOCH), (&new, NEW_EPOCH)] {
+        run(Command::new("find").arg(root).args(["-exec", "touch", "-h", "-d", "@1700000000", "{}", "+"]));
+        run(Command::new("find").arg(root.join("usr/lib/gen")).args([
+            "-exec",
+            "touch",
+            "-d",
+            "@1800000000",
+            "{}",
+            "+",
+        ]));
+        tamis_ok(&["normalize", "--epoch", epoch, "-q", s(root)]);
+    }
+    (old, new)
+}
+
+/// The stored bytes of `path` (data blocks) in the image at `image`.
+fn stored_data(image: &tamis_squashfs::Image, path: &str) -> Vec<u8> {
+    let entries = image.entries().unwrap();
+    let entry = entries.iter().find(|e| e.path == Path::new(path)).unwrap_or_else(|| panic!("{path} missing"));
+    image.stored_data(entry).unwrap()
+}
+
+#[test]
+fn a_kit_copies_new_blocks_when_new_is_packed_with_the_diff_options() {
+    if !common::have(&["mksquashfs", "unsquashfs"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (old_tree, new_tree) = copy_pair(dir.path());
+    // mksquashfs packs the releases, as a release team does: with Tails' options for its ISO's
+    // root filesystem (the diff's default options), and with gzip (another deflate than
+    // tamis' own: blocks compressed again would not be these bytes).
+    let tails: &[&str] = &["-comp", "xz", "-Xbcj", "x86", "-b", "1024K", "-Xdict-size", "1024K", "-no-exports"];
+    let gzip: &[&str] = &["-comp", "gzip", "-b", "1024K"];
+    for (name, pack, kit_args) in [("xz", tails, &[][..]), ("gzip", gzip, &["--diff-comp", "gzip"][..])] {
+        let sq = |tree: &Path, side: &str, epoch: &str| {
+            let out = dir.path().join(format!("{side}-{name}.squashfs"));
+            run(Command::new("mksquashfs")
+                .arg(tree)
+                .arg(&out)
+                .args(["-noappend", "-no-progress", "-quiet", "-mkfs-time", epoch])
+                .args(pack));
+            out
+        };
+        let (old_sq, new_sq) = (sq(&old_tree, "old", OLD_EPOCH), sq(&new_tree, "new", NEW_EPOCH));
+        let kits: Vec<PathBuf> = (1..=2).map(|j| dir.path().join(format!("{name}-{j}/kit.iuk"))).collect();
+        let json = dir.path().join(format!("{name}.json"));
+        for (j, kit) in kits.iter().enumerate() {
+            std::fs::create_dir_all(kit.parent().unwrap()).unwrap();
+            let threads = (j + 1).to_string();
+            let mut args = vec!["iuk", "--epoch", NEW_EPOCH, "-j", &threads, "--json", s(&json)];
+            args.extend_from_slice(kit_args);
+            args.extend_from_slice(&[s(&old_sq), s(&new_sq), s(kit)]);
+            tamis_ok(&args);
+        }
+        assert!(std::fs::read(&kits[0]).unwrap() == std::fs::read(&kits[1]).unwrap(), "{name}: 1 and 2 threads differ");
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        let outcome = &report["outcome"];
+        // Its 3 whole blocks; its tail is packed in a fragment block (gensquashfs' default).
+        assert_eq!(outcome["diff_copied_blocks"].as_u64(), Some(3), "{name}: big.txt's 3 whole blocks: {outcome}");
+        assert!(outcome["diff_copied_fragments"].as_u64().unwrap() >= 1, "{name}: {outcome}");
+
+        // The kit holds the diff as it is (compressed data), and the diff holds NEW's blocks.
+        let kit = tamis_squashfs::Image::open(&kits[0]).unwrap();
+        let entries = kit.entries().unwrap();
+        let entry = entries.iter().find(|e| e.path == Path::new("overlay/live/kit.squashfs")).unwrap();
+        let diff_bytes = kit.read_file(entry).unwrap();
+        // Every 128 KiB block but the last (which ends with the diff's padding of zeros).
+        let whole = (diff_bytes.len() - 1) / (128 << 10) * (128 << 10);
+        assert!(
+            kit.stored_data(entry).unwrap()[..whole] == diff_bytes[..whole],
+            "{name}: the diff was compressed again in the kit"
+        );
+        let diff_path = dir.path().join(format!("{name}-diff.squashfs"));
+        std::fs::write(&diff_path, &diff_bytes).unwrap();
+        let (diff, new) =
+            (tamis_squashfs::Image::open(&diff_path).unwrap(), tamis_squashfs::Image::open(&new_sq).unwrap());
+        let (ours, theirs) = (stored_data(&diff, "usr/lib/big.txt"), stored_data(&new, "usr/lib/big.txt"));
+        assert!(ours.len() > 3 << 10 && theirs.starts_with(&ours), "{name}: big.txt's blocks are not NEW's");
+        let fragments = |image: &tamis_squashfs::Image| -> Vec<Vec<u8>> {
+            (0..image.superblock().fragment_count).map(|i| image.stored_fragment(i).unwrap().0).collect()
+        };
+        let theirs = fragments(&new);
+        assert!(fragments(&diff).iter().any(|f| theirs.contains(f)), "{name}: no fragment block of NEW copied");
+
+        let verify = common::tamis(&["iuk", "--verify", s(&old_sq), s(&new_sq), s(&kits[0])]);
+        assert_eq!(verify.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&verify.stdout));
+        let applied = dir.path().join(format!("apply-{name}"));
+        let Some((_mounts, merged)) = apply_for_real(&applied, &old_sq, &kits[0], "overlay/live/kit.squashfs") else {
+            return;
+        };
+        let diff = common::tamis(&["diff", s(&merged), s(&new_tree)]);
+        assert_eq!(diff.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&diff.stdout));
+    }
 }

@@ -5,14 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+use std::io::{Cursor, Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::Serialize;
 use tamis_core::{Epoch, FileKind};
 use tamis_iso::IsoEntry;
-use tamis_squashfs::{Compression, Image, TreeEntry, TreeSource, WriteOptions, write_tree};
+use tamis_squashfs::format::DATA_UNCOMPRESSED;
+use tamis_squashfs::{Compression, ImageFiles, StoredFile, TreeEntry, TreeSource, WriteOptions, write_tree};
 
 use crate::delta::{self, DeltaSummary};
 use crate::release::Release;
@@ -121,8 +121,10 @@ impl IukOptions {
         let mut options = WriteOptions::new(self.epoch);
         options.compression = compression;
         options.block_size = block_size;
-        // gensquashfs' defaults: no export table.
+        // gensquashfs' defaults: no export table, the tails of files larger than a block
+        // packed into fragment blocks.
         options.exportable = false;
+        options.tail_packing = true;
         options.all_root = all_root;
         options
     }
@@ -137,6 +139,11 @@ pub struct IukOutcome {
     pub diff_entries: usize,
     /// Bytes of the diff squashfs.
     pub diff_bytes: u64,
+    /// Data blocks of NEW's files copied into the diff as NEW stores them (NEW's squashfs
+    /// written with the diff's compressor, options and block size), not compressed again.
+    pub diff_copied_blocks: u64,
+    /// Fragment blocks of NEW copied whole into the diff (every file in them is in the diff).
+    pub diff_copied_fragments: u32,
     /// Bytes of the kit.
     pub kit_bytes: u64,
     /// `control.yml`'s `delete_files`.
@@ -145,22 +152,6 @@ pub struct IukOutcome {
     pub kernels: Vec<String>,
     /// Files of the boot directories copied.
     pub boot_files: usize,
-}
-
-/// Where the bytes of the diff's files are: NEW's image.
-struct NewFiles<'a> {
-    image: &'a Image,
-    by_path: BTreeMap<&'a Path, &'a tamis_squashfs::ImageEntry>,
-    release: &'a Path,
-}
-
-impl TreeSource for NewFiles<'_> {
-    fn open(&self, path: &Path) -> tamis_squashfs::Result<Box<dyn Read + '_>> {
-        let entry = self.by_path.get(path).ok_or_else(|| {
-            tamis_squashfs::Error::Corrupt(format!("{}: not in {}", path.display(), self.release.display()))
-        })?;
-        Ok(Box::new(Cursor::new(self.image.read_file(entry)?)))
-    }
 }
 
 /// Where the bytes of the kit's files are.
@@ -173,7 +164,36 @@ enum Content<'a> {
 struct KitFiles<'a> {
     files: BTreeMap<PathBuf, Content<'a>>,
     new: &'a Release,
-    diff: Mutex<std::fs::File>,
+    /// The diff squashfs.
+    diff: Vec<u8>,
+    /// How the kit stores it, and the stored bytes of its last block.
+    diff_stored: Option<(StoredFile, Vec<u8>)>,
+}
+
+/// The diff squashfs as the kit stores it, when it fills a block at least: each block as it is
+/// (compressed data, which no compressor makes smaller: trying would cost as long as making
+/// the diff did), but the last, which ends with the image's padding of zeros: compressed, as
+/// any block.
+fn stored_diff(diff: &[u8], compression: Compression, block_size: u32) -> Result<Option<(StoredFile, Vec<u8>)>> {
+    let bs = block_size as usize;
+    if diff.len() < bs {
+        return Ok(None);
+    }
+    let last_start = (diff.len() - 1) / bs * bs;
+    let last = &diff[last_start..];
+    let packed = compression.compress_block(last, block_size).map_err(|reason| Error::Squashfs {
+        path: PathBuf::from("the kit"),
+        source: tamis_squashfs::Error::Compress(reason),
+    })?;
+    let mut blocks: Vec<u32> = diff[..last_start].chunks(bs).map(|c| c.len() as u32 | DATA_UNCOMPRESSED).collect();
+    let last = if let Some(packed) = packed {
+        blocks.push(packed.len() as u32);
+        packed
+    } else {
+        blocks.push(last.len() as u32 | DATA_UNCOMPRESSED);
+        last.to_vec()
+    };
+    Ok(Some((StoredFile::new(compression, block_size, diff.len() as u64, blocks, None), last)))
 }
 
 impl TreeSource for KitFiles<'_> {
@@ -185,15 +205,25 @@ impl TreeSource for KitFiles<'_> {
                 .new
                 .iso_read(entry)
                 .map_err(|e| tamis_squashfs::Error::Read(std::io::Error::other(e.to_string())))?,
-            Content::Diff => {
-                let mut file = self.diff.lock().map_err(|_| missing())?;
-                let mut bytes = Vec::new();
-                file.seek(SeekFrom::Start(0)).map_err(tamis_squashfs::Error::Read)?;
-                file.read_to_end(&mut bytes).map_err(tamis_squashfs::Error::Read)?;
-                bytes
-            }
+            Content::Diff => self.diff.clone(),
         };
         Ok(Box::new(Cursor::new(bytes)))
+    }
+
+    fn stored(&self, path: &Path) -> tamis_squashfs::Result<Option<StoredFile>> {
+        let Some(Content::Diff) = self.files.get(path) else { return Ok(None) };
+        Ok(self.diff_stored.as_ref().map(|(file, _)| file.clone()))
+    }
+
+    fn stored_data(&self, path: &Path) -> tamis_squashfs::Result<Vec<u8>> {
+        let (Some(Content::Diff), Some((file, last))) = (self.files.get(path), &self.diff_stored) else {
+            return Err(tamis_squashfs::Error::Corrupt(format!("{}: not stored", path.display())));
+        };
+        let whole = (file.blocks.len() - 1) * file.block_size as usize;
+        let mut data = Vec::with_capacity(whole + last.len());
+        data.extend_from_slice(&self.diff[..whole]);
+        data.extend_from_slice(last);
+        Ok(data)
     }
 }
 
@@ -266,16 +296,13 @@ pub fn write_kit<W: Write + Seek + Send>(
         (&new.image, &new.entries, &new.path),
         options.epoch.secs(),
     )?;
-    let by_path = new.entries.iter().map(|e| (e.path.as_path(), e)).collect();
-    let source = NewFiles { image: &new.image, by_path, release: &new.path };
+    let source = ImageFiles::new(&new.image, &new.entries);
     let write_error = |source| Error::Squashfs { path: PathBuf::from(&layout.diff_name), source };
-    let mut diff_file = tempfile::tempfile().map_err(|source| Error::Io {
-        path: std::env::temp_dir(),
-        op: "create a temporary file in",
-        source,
-    })?;
+    // In memory: the kit holds it whole, and reads it back at once.
+    let mut diff_out = Cursor::new(Vec::new());
     let diff_options = options.write_options(options.diff_compression, options.diff_block_size, false);
-    let written = write_tree(&delta.entries, &source, &mut diff_file, &diff_options).map_err(write_error)?;
+    let written = write_tree(&delta.entries, &source, &mut diff_out, &diff_options).map_err(write_error)?;
+    let diff = diff_out.into_inner();
 
     // The kit's tree.
     let epoch = options.epoch.secs();
@@ -313,7 +340,8 @@ pub fn write_kit<W: Write + Seek + Send>(
     entries.sort_by(|a, b| tamis_core::canonical_cmp(&a.path, &b.path));
     entries.dedup_by(|a, b| a.path == b.path);
 
-    let kit_source = KitFiles { files, new, diff: Mutex::new(diff_file) };
+    let diff_stored = stored_diff(&diff, options.kit_compression, options.kit_block_size)?;
+    let kit_source = KitFiles { files, new, diff, diff_stored };
     let kit_options = options.write_options(options.kit_compression, options.kit_block_size, true);
     let kit = write_tree(&entries, &kit_source, out, &kit_options)
         .map_err(|source| Error::Squashfs { path: PathBuf::from("the kit"), source })?;
@@ -321,6 +349,8 @@ pub fn write_kit<W: Write + Seek + Send>(
         delta: delta.summary,
         diff_entries: delta.entries.len(),
         diff_bytes: written.image_bytes,
+        diff_copied_blocks: written.copied_blocks,
+        diff_copied_fragments: written.copied_fragments,
         kit_bytes: kit.image_bytes,
         delete_files,
         kernels,

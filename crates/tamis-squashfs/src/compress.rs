@@ -77,6 +77,57 @@ impl Compression {
         })
     }
 
+    /// The same compressor with every option spelled out for `block_size` (an xz dictionary
+    /// of `None` is the block size), so that two descriptions of one stream format compare
+    /// equal.
+    pub(crate) fn normalized(self, block_size: u32) -> Self {
+        match self {
+            Self::Xz { dict_size, x86 } => {
+                Self::Xz { dict_size: Some(dict_size.unwrap_or(block_size).min(block_size)), x86 }
+            }
+            other => other,
+        }
+    }
+
+    /// The compressor an image records: its id in the superblock and the options block after
+    /// it (`None` when the image has none: the compressor's defaults). `None` for options this
+    /// type cannot describe (another xz filter, a gzip window, lz4 high compression).
+    pub(crate) fn from_image(id: u16, options: Option<&[u8]>, block_size: u32) -> Option<Self> {
+        let mut r = crate::format::Le(options.unwrap_or_default());
+        Some(
+            match (id, options.is_some()) {
+                (1, false) => Self::Gzip { level: 9 },
+                (1, true) => {
+                    let (level, window, strategies) = (r.u32()?, r.u16()?, r.u16()?);
+                    if window != 15 || strategies != 0 {
+                        return None;
+                    }
+                    Self::Gzip { level }
+                }
+                (4, false) => Self::Xz { dict_size: Some(block_size), x86: false },
+                (4, true) => {
+                    let (dict_size, filters) = (r.u32()?, r.u32()?);
+                    match filters {
+                        0 | 1 => Self::Xz { dict_size: Some(dict_size), x86: filters == 1 },
+                        _ => return None,
+                    }
+                }
+                (5, false) => Self::Lz4,
+                (5, true) => {
+                    let (_version, flags) = (r.u32()?, r.u32()?);
+                    if flags != 0 {
+                        return None;
+                    }
+                    Self::Lz4
+                }
+                (6, false) => Self::Zstd { level: 15 },
+                (6, true) => Self::Zstd { level: i32::try_from(r.u32()?).ok()? },
+                _ => return None,
+            }
+            .normalized(block_size),
+        )
+    }
+
     /// Checks the options against the block size; the reason if they do not fit.
     pub(crate) fn check(self, block_size: u32) -> Result<(), String> {
         match self {
@@ -118,6 +169,17 @@ impl Compression {
             _ => return None,
         }
         Some(b)
+    }
+
+    /// `data`, one block of at most `block_size` bytes, compressed as the writer compresses a
+    /// block, or `None` when that does not make it smaller (the block is then stored as it is):
+    /// for a [`crate::TreeSource`] that gives some blocks of a file compressed
+    /// ([`crate::StoredFile`]).
+    ///
+    /// # Errors
+    /// The compressor's message.
+    pub fn compress_block(self, data: &[u8], block_size: u32) -> Result<Option<Vec<u8>>, String> {
+        self.compress(data, block_size)
     }
 
     /// `data` compressed, or `None` when that does not make it smaller (the block is then
@@ -259,6 +321,26 @@ mod tests {
             assert_eq!(decompress(c.id(), &packed, data.len()).unwrap(), data, "{c:?}");
             assert!(decompress(c.id(), &packed, data.len() - 1).is_err(), "{c:?} bounded");
         }
+    }
+
+    #[test]
+    fn the_options_an_image_records_read_back_as_written() {
+        let bs = 1 << 20;
+        for c in [
+            Compression::Gzip { level: 9 },
+            Compression::Gzip { level: 3 },
+            Compression::Xz { dict_size: None, x86: false },
+            Compression::Xz { dict_size: Some(1 << 20), x86: true },
+            Compression::Xz { dict_size: Some(1 << 18), x86: false },
+            Compression::Lz4,
+            Compression::Zstd { level: 15 },
+            Compression::Zstd { level: 3 },
+        ] {
+            let block = c.options_block(bs);
+            assert_eq!(Compression::from_image(c.id(), block.as_deref(), bs), Some(c.normalized(bs)), "{c:?}");
+        }
+        assert_eq!(Compression::from_image(4, Some(&[0, 0, 16, 0, 2, 0, 0, 0]), bs), None, "the PowerPC filter");
+        assert_eq!(Compression::from_image(2, None, bs), None, "lzma");
     }
 
     #[test]

@@ -39,18 +39,20 @@
 
 mod compress;
 pub mod format;
+mod image_files;
 mod metadata;
 mod read;
 mod stage;
 mod write;
 
 pub use compress::Compression;
+pub use image_files::ImageFiles;
 pub use read::{Image, ImageEntry};
 pub use stage::{
     ImageFile, ImageFileError, OptionsError, OutputChange, SquashfsStage, SquashfsStageOptions, StageCompressor, XzBcj,
     write_image_file,
 };
-pub use write::{TreeEntry, TreeSource, WriteOptions, WriteOutcome, write_image, write_tree};
+pub use write::{StoredFile, StoredTail, TreeEntry, TreeSource, WriteOptions, WriteOutcome, write_image, write_tree};
 
 /// Why an image could not be written or read.
 #[derive(Debug, thiserror::Error)]

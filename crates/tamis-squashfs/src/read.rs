@@ -13,13 +13,15 @@ use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use sha2::{Digest as _, Sha256};
 use tamis_core::FileKind;
 
-use crate::compress::decompress;
+use crate::compress::{Compression, decompress};
 use crate::format::{
     self, DATA_UNCOMPRESSED, Le, METADATA_SIZE, METADATA_UNCOMPRESSED, NONE_U32, NONE_U64, Superblock,
 };
 use crate::write::xattr_prefix;
+use crate::write::{StoredFile, StoredTail};
 use crate::{Error, Result};
 
 fn corrupt(what: impl Into<String>) -> Error {
@@ -65,11 +67,15 @@ pub struct Image {
     sb: Superblock,
     ids: Vec<u32>,
     fragments: Vec<(u64, u32)>,
+    /// The compressor and options the image records (`None`: options this crate cannot describe).
+    compression: Option<Compression>,
     /// (start of the key/value blocks, positions of the id table's blocks, number of ids).
     xattrs: Option<(u64, Vec<u64>, u32)>,
     cache: Mutex<BTreeMap<u64, MetadataBlock>>,
     /// The fragment blocks read last (files are placed in order, so neighbours share them).
     fragment_cache: Mutex<Vec<(u64, Arc<Vec<u8>>)>>,
+    /// SHA-256 of fragment blocks' stored bytes (with their stored size), as computed.
+    fragment_digests: Mutex<BTreeMap<u32, [u8; 32]>>,
 }
 
 /// A metadata block's bytes and the position of the next block.
@@ -214,10 +220,20 @@ impl Image {
             sb,
             ids: Vec::new(),
             fragments: Vec::new(),
+            compression: None,
             xattrs: None,
             cache: Mutex::default(),
             fragment_cache: Mutex::default(),
+            fragment_digests: Mutex::default(),
         };
+        // Unreadable options leave the compressor unknown (nothing is then copied as stored):
+        // reading needs only the compressor's id.
+        let options = if sb.flags & format::flags::COMPRESSOR_OPTIONS != 0 {
+            image.metadata_block(format::SUPERBLOCK_SIZE as u64).ok()
+        } else {
+            None
+        };
+        image.compression = Compression::from_image(sb.compression, options.as_ref().map(|b| b.0.as_slice()), bs);
         let ids = image.lookup_table(sb.id_table, usize::from(sb.id_count), 4)?;
         image.ids = ids.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
         if sb.fragment_count > 0 && sb.fragment_table != NONE_U64 {
@@ -245,6 +261,75 @@ impl Image {
     /// The superblock.
     pub fn superblock(&self) -> &Superblock {
         &self.sb
+    }
+
+    /// The compressor and options the image was written with (`None` for options this crate
+    /// cannot describe, such as an xz filter other than x86).
+    pub fn compression(&self) -> Option<Compression> {
+        self.compression
+    }
+
+    /// How the regular file `entry` is stored: its data blocks' stored sizes and its tail's
+    /// place in a fragment block, whose first `used` bytes the image's files use (for
+    /// [`crate::TreeSource::stored`]). `None` when the image's compressor options cannot be
+    /// described.
+    pub fn stored_file(&self, entry: &ImageEntry, used: u32) -> Result<Option<StoredFile>> {
+        let Some(data) = &entry.data else {
+            return Err(Error::NotAFile(entry.path.clone()));
+        };
+        let Some(compression) = self.compression else { return Ok(None) };
+        let fragment = if data.fragment == NONE_U32 {
+            None
+        } else {
+            let &(_, stored) = self.fragments.get(data.fragment as usize).ok_or_else(|| {
+                corrupt(format!("{}: fragment {} out of the table", entry.path.display(), data.fragment))
+            })?;
+            Some(StoredTail::new(data.fragment, stored, data.fragment_offset, used))
+        };
+        Ok(Some(StoredFile::new(compression, self.sb.block_size, entry.size, data.blocks.clone(), fragment)))
+    }
+
+    /// The stored bytes of the data blocks of the regular file `entry`, one after the other.
+    pub fn stored_data(&self, entry: &ImageEntry) -> Result<Vec<u8>> {
+        let Some(data) = &entry.data else {
+            return Err(Error::NotAFile(entry.path.clone()));
+        };
+        let mut len: u64 = 0;
+        for &stored in &data.blocks {
+            let size = stored & !DATA_UNCOMPRESSED;
+            if size > self.sb.block_size {
+                return Err(corrupt(format!("{}: a data block of {size} bytes", entry.path.display())));
+            }
+            len += u64::from(size);
+        }
+        self.source.read_at(data.start, usize::try_from(len).map_err(|_| corrupt("file too large"))?)
+    }
+
+    /// The stored bytes of fragment block `index`, and its stored size as the fragment table
+    /// records it (with the flag of a block stored uncompressed).
+    pub fn stored_fragment(&self, index: u32) -> Result<(Vec<u8>, u32)> {
+        let &(start, stored) =
+            self.fragments.get(index as usize).ok_or_else(|| corrupt(format!("fragment {index} out of the table")))?;
+        let size = stored & !DATA_UNCOMPRESSED;
+        if size > self.sb.block_size {
+            return Err(corrupt(format!("a fragment block of {size} bytes")));
+        }
+        Ok((self.source.read_at(start, size as usize)?, stored))
+    }
+
+    /// For each fragment block, how many bytes from its start the files among `entries` use
+    /// (the end of the furthest tail).
+    pub fn fragments_used(&self, entries: &[ImageEntry]) -> BTreeMap<u32, u32> {
+        let bs = u64::from(self.sb.block_size);
+        let mut used: BTreeMap<u32, u32> = BTreeMap::new();
+        for entry in entries {
+            let Some(data) = entry.data.as_ref().filter(|d| d.fragment != NONE_U32) else { continue };
+            let end = u64::from(data.fragment_offset) + entry.size % bs;
+            let end = u32::try_from(end).unwrap_or(u32::MAX);
+            let slot = used.entry(data.fragment).or_default();
+            *slot = (*slot).max(end);
+        }
+        used
     }
 
     /// `count` entries of `size` bytes of the lookup table whose block list is at `at`.
@@ -579,6 +664,20 @@ impl Image {
         Ok(())
     }
 
+    /// SHA-256 of fragment block `index`'s stored size and stored bytes.
+    fn fragment_digest(&self, index: u32) -> Result<[u8; 32]> {
+        if let Some(digest) = self.fragment_digests.lock().map_err(|_| corrupt("poisoned cache"))?.get(&index) {
+            return Ok(*digest);
+        }
+        let (bytes, stored) = self.stored_fragment(index)?;
+        let mut hasher = Sha256::new();
+        hasher.update(stored.to_le_bytes());
+        hasher.update(&bytes);
+        let digest: [u8; 32] = hasher.finalize().into();
+        self.fragment_digests.lock().map_err(|_| corrupt("poisoned cache"))?.insert(index, digest);
+        Ok(digest)
+    }
+
     fn fragment_block(&self, start: u64, stored: u32) -> Result<Arc<Vec<u8>>> {
         let cached = self.fragment_cache.lock().map_err(|_| corrupt("poisoned cache"))?;
         if let Some((_, block)) = cached.iter().find(|(at, _)| *at == start) {
@@ -639,6 +738,14 @@ impl Image {
         if a.fragment == NONE_U32 {
             return Ok(true);
         }
+        // Two releases written alike share most fragment blocks byte for byte (the packing
+        // falls back into step after a change): a tail at the same place of equal blocks is
+        // equal, without decompressing either.
+        if a.fragment_offset == b.fragment_offset
+            && self.fragment_digest(a.fragment)? == other.fragment_digest(b.fragment)?
+        {
+            return Ok(true);
+        }
         let bs = u64::from(self.sb.block_size);
         let tail = (entry.size % bs) as usize;
         let piece = |image: &Self, data: &FileData| -> Result<Option<Vec<u8>>> {
@@ -659,6 +766,11 @@ impl Image {
 }
 
 impl ImageEntry {
+    /// The fragment block holding a regular file's tail, if one does.
+    pub(crate) fn fragment(&self) -> Option<u32> {
+        self.data.as_ref().map(|d| d.fragment).filter(|&f| f != NONE_U32)
+    }
+
     /// Where a regular file's first data block is in the image (`None` for other entries, or
     /// a file whose data is all in a fragment or all zeros).
     pub fn data_start(&self) -> Option<u64> {

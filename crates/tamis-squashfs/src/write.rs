@@ -16,7 +16,12 @@
 //! - small files are packed into fragment blocks in the same order, each fragment block written
 //!   where it fills up;
 //! - every time is the entry's, clamped to the epoch (squashfs keeps whole seconds: nanoseconds
-//!   are dropped), and the superblock's `mkfs_time` is the epoch.
+//!   are dropped), and the superblock's `mkfs_time` is the epoch;
+//! - a file that a [`TreeSource`] has stored already, with the compressor, options and block
+//!   size being written ([`TreeSource::stored`]), keeps its stored data blocks, copied as they
+//!   are; a fragment block of the source is copied whole where its first file comes when the
+//!   tree's files use every byte of it that the source's do; anything else is packed again.
+//!   What is copied depends only on the tree and the source's bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read as _, Seek, SeekFrom, Write};
@@ -45,6 +50,9 @@ pub struct WriteOptions {
     pub block_size: u32,
     /// Pack files smaller than a block into shared fragment blocks (default: yes).
     pub fragments: bool,
+    /// Pack the last partial block of larger files into fragment blocks too (mksquashfs
+    /// `-always-use-fragments`, gensquashfs' default; default: no, as mksquashfs).
+    pub tail_packing: bool,
     /// Store files with identical contents once (default: yes).
     pub dedup: bool,
     /// Write the export table that NFS needs (default: yes, as mksquashfs).
@@ -68,6 +76,7 @@ impl WriteOptions {
             compression: Compression::default(),
             block_size: 128 * 1024,
             fragments: true,
+            tail_packing: false,
             dedup: true,
             exportable: true,
             all_root: false,
@@ -90,6 +99,10 @@ pub struct WriteOutcome {
     pub files: usize,
     /// Files stored as a copy of an earlier one.
     pub duplicates: usize,
+    /// Data blocks copied as a source stored them (not compressed again).
+    pub copied_blocks: u64,
+    /// Fragment blocks copied as a source stored them.
+    pub copied_fragments: u32,
     /// Fragment blocks.
     pub fragments: u32,
     /// Bytes of file data read.
@@ -177,9 +190,120 @@ pub struct TreeEntry {
 }
 
 /// Where [`write_tree`] reads the contents of regular files.
+///
+/// A source whose files are already stored in a squashfs image (such as [`crate::ImageFiles`])
+/// can say how ([`TreeSource::stored`]): when that image was written with the compressor,
+/// options and block size being written, the writer copies the file's compressed data blocks
+/// as they are, and each of the source's fragment blocks whose used bytes all belong to files
+/// of the tree, instead of decompressing and compressing them again. It reads with
+/// [`TreeSource::open`] what it must pack again: small files of the other fragment blocks.
+/// Copied bytes are the source's, so the image still depends only on the tree, the sources'
+/// bytes and the options.
 pub trait TreeSource: Sync {
     /// The bytes of the regular file at `path` (a path of a [`TreeEntry`]).
     fn open(&self, path: &Path) -> Result<Box<dyn std::io::Read + '_>>;
+
+    /// How the regular file at `path` is already stored, if it is (default: it is not).
+    fn stored(&self, _path: &Path) -> Result<Option<StoredFile>> {
+        Ok(None)
+    }
+
+    /// The stored bytes of the data blocks that [`TreeSource::stored`] lists for `path`, one
+    /// after the other.
+    fn stored_data(&self, path: &Path) -> Result<Vec<u8>> {
+        Err(Error::Unsupported(format!("{}: this source stores no data", display_path(path))))
+    }
+
+    /// The stored bytes of the source's fragment block `block` and its stored size (as a
+    /// fragment table records it).
+    fn stored_fragment(&self, block: u32) -> Result<(Vec<u8>, u32)> {
+        Err(Error::Unsupported(format!("fragment block {block}: this source stores no data")))
+    }
+}
+
+/// How a regular file is already stored in a squashfs image: what [`TreeSource::stored`]
+/// gives so that [`write_tree`] can copy the compressed data rather than compress it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredFile {
+    /// The compressor and options the blocks were compressed with.
+    pub compression: Compression,
+    /// The block size.
+    pub block_size: u32,
+    /// The file's length.
+    pub len: u64,
+    /// Each data block's stored size as squashfs records it: the bytes it takes, with bit 24
+    /// ([`format::DATA_UNCOMPRESSED`]) set for a block stored uncompressed, 0 for a block of
+    /// zeros. Each holds `block_size` bytes of the file, but the last one when there is no
+    /// tail.
+    pub blocks: Vec<u32>,
+    /// Where the bytes after the last whole block are, when a fragment block holds them.
+    pub tail: Option<StoredTail>,
+}
+
+impl StoredFile {
+    /// A file of `len` bytes stored in `blocks`, its tail in `tail`.
+    pub fn new(
+        compression: Compression,
+        block_size: u32,
+        len: u64,
+        blocks: Vec<u32>,
+        tail: Option<StoredTail>,
+    ) -> Self {
+        Self { compression, block_size, len, blocks, tail }
+    }
+
+    /// `len` bytes stored as they are, in blocks of `block_size`: for contents that are
+    /// compressed data already (no compressor makes them smaller), valid whatever the
+    /// compressor written with (an uncompressed block needs none).
+    pub fn uncompressed(compression: Compression, block_size: u32, len: u64) -> Self {
+        let bs = u64::from(block_size);
+        let blocks = (0..len.div_ceil(bs)).map(|i| (len - i * bs).min(bs) as u32 | DATA_UNCOMPRESSED).collect();
+        Self { compression, block_size, len, blocks, tail: None }
+    }
+
+    /// Whether the writer can copy this file's blocks into an image written with `options`:
+    /// the same block size, and the same compressor and options or nothing compressed; and a
+    /// layout that adds up to the length.
+    fn fits(&self, options: &WriteOptions) -> bool {
+        let bs = self.block_size;
+        let raw = |word: u32| word == 0 || word & DATA_UNCOMPRESSED != 0;
+        let same = self.compression.normalized(bs) == options.compression.normalized(bs)
+            || (self.blocks.iter().all(|&w| raw(w)) && self.tail.is_none_or(|t| raw(t.stored)));
+        let bs = u64::from(bs);
+        let count = self.blocks.len() as u64;
+        let shape = match self.tail {
+            None => count == self.len.div_ceil(bs),
+            Some(_) => count == self.len / bs && self.len % bs != 0,
+        };
+        bs == u64::from(options.block_size)
+            && same
+            && shape
+            && self.blocks.iter().all(|&w| u64::from(w & !DATA_UNCOMPRESSED) <= bs)
+    }
+}
+
+/// Where a stored file's tail is: a place in one of the source's fragment blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredTail {
+    /// The fragment block's number in the source.
+    pub block: u32,
+    /// The block's stored size, as a fragment table records it.
+    pub stored: u32,
+    /// Where the tail starts in the block, uncompressed.
+    pub offset: u32,
+    /// How many bytes from the block's start the source's files use: the block is copied when
+    /// the tree's files use all of them.
+    pub used: u32,
+}
+
+impl StoredTail {
+    /// The tail at `offset` of fragment block `block` (stored size `stored`), whose first
+    /// `used` bytes the source's files use.
+    pub fn new(block: u32, stored: u32, offset: u32, used: u32) -> Self {
+        Self { block, stored, offset, used }
+    }
 }
 
 impl TreeSource for Root {
@@ -553,24 +677,177 @@ impl<W: Write> Positioned<W> {
     }
 }
 
-/// One piece of work of a batch: a data block of a file, or a full fragment block.
+/// One piece of work of a batch: a data block of a file, or a full fragment block; `stored`
+/// when the bytes are a source's stored block (its stored size), to copy as they are.
 struct Work {
     bytes: Vec<u8>,
     fragment: bool,
+    stored: Option<u32>,
 }
 
-/// A block of a file as read: its bytes, or only the length of a run of zeros (a hole, stored
-/// as a block of size 0), so that a huge sparse file takes no memory.
+/// A block of a file as read: its bytes, its stored bytes (with their stored size) to copy,
+/// or only the length of a run of zeros (a hole, stored as a block of size 0), so that a huge
+/// sparse file takes no memory.
 enum Block {
     Data(Vec<u8>),
+    Stored(Vec<u8>, u32),
     Zeros(usize),
 }
 
-/// A file as read: its blocks, length and content hash (for duplicates).
+/// A file as read: its blocks, length and hash (for duplicates: of the contents, or of the
+/// stored form when `stored`), and for a tail in a copied fragment block, (the source's block,
+/// the tail's offset, the block's stored bytes and size when this file is the first in it).
 struct ReadFile {
     blocks: Vec<Block>,
     len: u64,
     hash: [u8; 32],
+    stored: bool,
+    tail: Option<CopiedTail>,
+}
+
+/// A tail in a copied fragment block: the source's block, the tail's offset in it, and the
+/// block's stored bytes and size when this file is the first in it.
+type CopiedTail = (u32, u32, Option<(Vec<u8>, u32)>);
+
+/// How the writer gets one file's data.
+enum Via {
+    /// Read with [`TreeSource::open`] and compressed here.
+    Read,
+    /// Its stored blocks copied, its tail in a source fragment block copied whole; `fetch`
+    /// when it is the first file of that block in placement order (it brings the block). With
+    /// `raw_tail`, only its whole blocks are copied; the bytes after them are read with
+    /// [`TreeSource::open`] and packed again.
+    Stored { file: StoredFile, fetch: bool, raw_tail: bool },
+}
+
+/// Decides, for each file (`paths`, placed in `order`), whether its stored form is copied:
+/// when the source has it in the options' format, and for a tail in a fragment block, when
+/// the tree's files use every byte the source's files use of that block (copying it then
+/// wastes nothing). Every other file is read and compressed.
+fn choose(source: &dyn TreeSource, paths: &[PathBuf], order: &[usize], options: &WriteOptions) -> Result<Vec<Via>> {
+    let bs = u64::from(options.block_size);
+    let mut stored: Vec<Option<StoredFile>> =
+        paths.par_iter().map(|path| Ok(source.stored(path)?.filter(|s| s.fits(options)))).collect::<Result<_>>()?;
+    let mut ranges: BTreeMap<u32, (u32, Vec<(u64, u64)>)> = BTreeMap::new();
+    for s in stored.iter().flatten() {
+        if let Some(t) = s.tail.filter(|_| options.fragments) {
+            let start = u64::from(t.offset);
+            ranges.entry(t.block).or_insert((t.used, Vec::new())).1.push((start, start + s.len % bs));
+        }
+    }
+    let whole: BTreeSet<u32> = ranges
+        .into_iter()
+        .filter_map(|(block, (used, mut spans))| {
+            spans.sort_unstable();
+            let mut end = 0;
+            for (from, to) in spans {
+                if from > end {
+                    return None;
+                }
+                end = end.max(to);
+            }
+            (used > 0 && end == u64::from(used)).then_some(block)
+        })
+        .collect();
+    let mut via: Vec<Via> = paths.iter().map(|_| Via::Read).collect();
+    let mut fetched: BTreeSet<u32> = BTreeSet::new();
+    let packing = options.fragments && options.tail_packing;
+    for &k in order {
+        let Some(file) = stored[k].take() else { continue };
+        let small = file.len < bs;
+        via[k] = match file.tail {
+            Some(t) if whole.contains(&t.block) => {
+                Via::Stored { file, fetch: fetched.insert(t.block), raw_tail: false }
+            }
+            // Packed again, in a fragment block of this image.
+            Some(_) | None if small && options.fragments => continue,
+            // Its whole blocks copied, its tail packed again.
+            Some(_) => Via::Stored { file, fetch: false, raw_tail: true },
+            None if packing && file.len % bs != 0 => Via::Stored { file, fetch: false, raw_tail: true },
+            None => Via::Stored { file, fetch: false, raw_tail: false },
+        };
+    }
+    Ok(via)
+}
+
+/// Reads the stored form of the file at `path`: with `fetch`, the fragment block holding its
+/// tail too; with `raw_tail`, only its whole blocks, then the bytes after them from
+/// [`TreeSource::open`]. The hash covers the stored sizes and bytes and the tail (its place,
+/// or its bytes): equal for files stored alike in one source.
+fn read_stored(
+    source: &dyn TreeSource,
+    path: &Path,
+    file: &StoredFile,
+    (fetch, raw_tail): (bool, bool),
+    dedup: bool,
+) -> Result<ReadFile> {
+    let corrupt = |what: &str| Error::Corrupt(format!("{}: the stored data {what}", display_path(path)));
+    let data = source.stored_data(path)?;
+    let bs = u64::from(file.block_size);
+    let copied = if raw_tail { (file.len / bs) as usize } else { file.blocks.len() };
+    let mut hasher = Sha256::new();
+    let mut blocks = Vec::with_capacity(file.blocks.len());
+    let mut at = 0;
+    for (i, &word) in file.blocks.iter().enumerate() {
+        let size = (word & !DATA_UNCOMPRESSED) as usize;
+        let bytes = data.get(at..at + size).ok_or_else(|| corrupt("ends before its blocks"))?;
+        at += size;
+        if i >= copied {
+            continue;
+        }
+        if dedup {
+            hasher.update(word.to_le_bytes());
+            hasher.update(bytes);
+        }
+        blocks.push(if size == 0 {
+            Block::Zeros((file.len - i as u64 * bs).min(bs) as usize)
+        } else {
+            Block::Stored(bytes.to_vec(), word)
+        });
+    }
+    if at != data.len() {
+        return Err(corrupt("is longer than its blocks"));
+    }
+    let mut tail = None;
+    if raw_tail {
+        let skip = copied as u64 * bs;
+        let mut reader = source.open(path)?;
+        let io = |e| tamis_core::Error::Io { path: path.to_owned(), op: "read", source: e };
+        std::io::copy(&mut reader.by_ref().take(skip), &mut std::io::sink()).map_err(io)?;
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).map_err(io)?;
+        if rest.len() as u64 != file.len - skip {
+            return Err(corrupt("and the contents differ in length"));
+        }
+        if dedup {
+            hasher.update(b"tail");
+            hasher.update(&rest);
+        }
+        blocks.push(if rest.iter().all(|&b| b == 0) { Block::Zeros(rest.len()) } else { Block::Data(rest) });
+    } else if let Some(t) = file.tail {
+        if dedup {
+            hasher.update(t.block.to_le_bytes());
+            hasher.update(t.offset.to_le_bytes());
+        }
+        let bytes = if fetch {
+            let (bytes, word) = source.stored_fragment(t.block)?;
+            if bytes.len() != (word & !DATA_UNCOMPRESSED) as usize || word & !DATA_UNCOMPRESSED == 0 {
+                return Err(corrupt("of its fragment block does not match its stored size"));
+            }
+            Some((bytes, word))
+        } else {
+            None
+        };
+        tail = Some((t.block, t.offset, bytes));
+    }
+    hasher.update(file.len.to_le_bytes());
+    Ok(ReadFile {
+        blocks,
+        len: file.len,
+        hash: if dedup { hasher.finalize().into() } else { [0; 32] },
+        stored: true,
+        tail,
+    })
 }
 
 /// Reads the file at `path` block by block. The hash covers the length and each non-zero
@@ -579,7 +856,7 @@ fn read_file(source: &dyn TreeSource, path: &Path, bs: usize, dedup: bool) -> Re
     let mut file = source.open(path)?;
     let io = |e| tamis_core::Error::Io { path: path.to_owned(), op: "read", source: e };
     let mut hasher = Sha256::new();
-    let mut read = ReadFile { blocks: Vec::new(), len: 0, hash: [0; 32] };
+    let mut read = ReadFile { blocks: Vec::new(), len: 0, hash: [0; 32], stored: false, tail: None };
     let mut buf = vec![0u8; bs];
     loop {
         let mut filled = 0;
@@ -617,11 +894,12 @@ fn read_file(source: &dyn TreeSource, path: &Path, bs: usize, dedup: bool) -> Re
 }
 
 /// A file as planned: its data blocks (index of the work item, or `None` for a block of zeros),
-/// its place in a fragment block, or the earlier file it duplicates.
+/// its place in a fragment block (the block's slot, the offset), or the earlier file it
+/// duplicates.
 struct Planned {
     inode: usize,
     blocks: Vec<Option<usize>>,
-    fragment: Option<(u32, u32)>,
+    fragment: Option<(usize, u32)>,
     duplicate_of: Option<usize>,
 }
 
@@ -656,6 +934,7 @@ fn write_data<W: Write + Send>(
     outcome.files = files.len();
     let paths: Vec<PathBuf> = files.iter().map(|&i| node_path(nodes, inodes[i].node)).collect();
     let order = tamis_order::placement_order(&paths, options.sort.as_ref());
+    let via = choose(source, &paths, &order, options)?;
     let mut batches: Vec<Vec<usize>> = Vec::new();
     let mut size = 0;
     for &k in &order {
@@ -672,7 +951,7 @@ fn write_data<W: Write + Send>(
     let (planned, written) = std::thread::scope(|scope| {
         let waiting = &pending;
         let writer = scope.spawn(move || write_in_order(receiver, out, waiting));
-        let planned: Result<Vec<Planned>> = rayon::scope(|tasks| {
+        let planned: Result<(Vec<Planned>, Vec<Option<u32>>)> = rayon::scope(|tasks| {
             let mut planner = Planner::new(options);
             for batch in &batches {
                 // Wait (helping with the compression) until at most one batch is still to be
@@ -688,7 +967,12 @@ fn write_data<W: Write + Send>(
                 }
                 let contents: Vec<Result<ReadFile>> = batch
                     .par_iter()
-                    .map(|&k| read_file(source, &paths[k], options.block_size as usize, options.dedup))
+                    .map(|&k| match &via[k] {
+                        Via::Read => read_file(source, &paths[k], options.block_size as usize, options.dedup),
+                        Via::Stored { file, fetch, raw_tail } => {
+                            read_stored(source, &paths[k], file, (*fetch, *raw_tail), options.dedup)
+                        }
+                    })
                     .collect();
                 for (&k, file) in batch.iter().zip(contents) {
                     let file = file?;
@@ -703,7 +987,7 @@ fn write_data<W: Write + Send>(
             if let Some(last) = planner.last_fragment() {
                 spawn_compression(tasks, last, options, &pending, sender.clone());
             }
-            Ok(planner.planned)
+            Ok((planner.planned, planner.slots))
         });
         // The writer ends when every block is written, or at the first that cannot be.
         drop(sender);
@@ -711,7 +995,8 @@ fn write_data<W: Write + Send>(
         (planned, written)
     });
     let (placed, fragment_table) = written?;
-    for plan in planned? {
+    let (planned, slots) = planned?;
+    for plan in planned {
         let loc = if let Some(first) = plan.duplicate_of {
             inodes[first].file.clone()
         } else {
@@ -719,7 +1004,9 @@ fn write_data<W: Write + Send>(
             loc.start = plan.blocks.iter().flatten().next().map_or(0, |&w| placed[w].0);
             loc.blocks = plan.blocks.iter().map(|w| w.map_or(0, |w| placed[w].1)).collect();
             loc.sparse = plan.blocks.iter().filter(|w| w.is_none()).count() as u64 * u64::from(options.block_size);
-            (loc.fragment, loc.fragment_offset) = plan.fragment.unwrap_or((NONE_U32, 0));
+            (loc.fragment, loc.fragment_offset) = plan.fragment.map_or((NONE_U32, 0), |(slot, offset)| {
+                (slots[slot].expect("every fragment block is numbered"), offset)
+            });
             loc
         };
         inodes[plan.inode].file = loc;
@@ -738,6 +1025,11 @@ fn spawn_compression<'s>(
     let (number, work) = work;
     let len = work.bytes.len() as u64;
     pending.fetch_add(len, std::sync::atomic::Ordering::AcqRel);
+    if let Some(word) = work.stored {
+        // Copied as the source stored it: nothing to compress.
+        let _ = sender.send((number, work.fragment, len, Ok((work.bytes, word & DATA_UNCOMPRESSED == 0))));
+        return;
+    }
     tasks.spawn(move |_| {
         let packed = options
             .compression
@@ -778,76 +1070,153 @@ fn write_in_order<W: Write>(
 /// Decides, file after file in placement order, which blocks each file's data makes: its own
 /// data blocks, a place in the current fragment block, or nothing (a copy of an earlier file).
 /// Blocks are numbered in the order they are made, the order of the image.
+///
+/// A fragment block gets its number in the fragment table when it is made (the block being
+/// filled when it is full, a source's block copied whole where its first file comes), so a
+/// file placed in one records the block's slot, numbered then.
 struct Planner<'o> {
     options: &'o WriteOptions,
     planned: Vec<Planned>,
     works: usize,
     fragments: u32,
     fragment: Vec<u8>,
-    seen: BTreeMap<(u64, [u8; 32]), usize>,
+    /// The slot of the fragment block being filled.
+    open: Option<usize>,
+    /// Each slot's number in the fragment table, once its block is made.
+    slots: Vec<Option<u32>>,
+    /// The slots of the source's fragment blocks copied whole.
+    copied: BTreeMap<u32, usize>,
+    seen: BTreeMap<(bool, u64, [u8; 32]), usize>,
 }
 
 impl<'o> Planner<'o> {
     fn new(options: &'o WriteOptions) -> Self {
         let fragment = Vec::with_capacity(options.block_size as usize);
-        Self { options, planned: Vec::new(), works: 0, fragments: 0, fragment, seen: BTreeMap::new() }
+        Self {
+            options,
+            planned: Vec::new(),
+            works: 0,
+            fragments: 0,
+            fragment,
+            open: None,
+            slots: Vec::new(),
+            copied: BTreeMap::new(),
+            seen: BTreeMap::new(),
+        }
     }
 
-    fn number(&mut self, work: Work) -> (usize, Work) {
+    fn slot(&mut self) -> usize {
+        self.slots.push(None);
+        self.slots.len() - 1
+    }
+
+    /// Numbers `work`; a fragment block also gets its number in the fragment table, in `slot`.
+    fn number(&mut self, work: Work, slot: Option<usize>) -> (usize, Work) {
         self.works += 1;
-        self.fragments += u32::from(work.fragment);
+        if work.fragment {
+            if let Some(slot) = slot {
+                self.slots[slot] = Some(self.fragments);
+            }
+            self.fragments += 1;
+        }
         (self.works - 1, work)
     }
 
-    /// Plans `file`, of `inode`; returns the blocks it completes, to compress.
-    fn plan(&mut self, inode: usize, file: ReadFile, outcome: &mut WriteOutcome) -> Vec<(usize, Work)> {
+    /// Plans `file`, of `inode`; returns the blocks it completes, to compress or copy.
+    fn plan(&mut self, inode: usize, mut file: ReadFile, outcome: &mut WriteOutcome) -> Vec<(usize, Work)> {
         let bs = self.options.block_size as usize;
         let mut made = Vec::new();
         if file.len == 0 {
             return made;
         }
+        // A source's fragment block copied whole goes where its first file comes (even when
+        // that file turns out a duplicate: the next ones in the block need it).
+        if let Some((block, _, fetched)) = &mut file.tail {
+            if let Some((bytes, word)) = fetched.take() {
+                let slot = self.slot();
+                self.copied.insert(*block, slot);
+                outcome.copied_fragments += 1;
+                made.push(self.number(Work { bytes, fragment: true, stored: Some(word) }, Some(slot)));
+            }
+        }
         if self.options.dedup {
-            if let Some(&first) = self.seen.get(&(file.len, file.hash)) {
+            let key = (file.stored, file.len, file.hash);
+            if let Some(&first) = self.seen.get(&key) {
                 outcome.duplicates += 1;
                 self.planned.push(Planned { inode, blocks: Vec::new(), fragment: None, duplicate_of: Some(first) });
                 return made;
             }
-            self.seen.insert((file.len, file.hash), inode);
+            self.seen.insert(key, inode);
         }
         let mut plan = Planned { inode, blocks: Vec::new(), fragment: None, duplicate_of: None };
-        if self.options.fragments && file.len < bs as u64 {
-            let bytes = match file.blocks.into_iter().next() {
-                Some(Block::Data(bytes)) => bytes,
-                Some(Block::Zeros(n)) => vec![0; n],
-                None => Vec::new(),
+        if let Some((block, offset, _)) = file.tail {
+            let slot = *self.copied.get(&block).expect("the first file of a copied fragment block brings it");
+            plan.fragment = Some((slot, offset));
+        }
+        // Small files, and with tail packing the last partial block of larger ones, go into
+        // the fragment block being filled.
+        let packing = self.options.fragments && (file.len < bs as u64 || self.options.tail_packing);
+        let count = file.blocks.len();
+        for (i, block) in file.blocks.into_iter().enumerate() {
+            let partial = match &block {
+                Block::Data(bytes) => bytes.len() < bs,
+                Block::Zeros(n) => *n < bs,
+                Block::Stored(..) => false,
             };
-            if self.fragment.len() + bytes.len() > bs {
-                let full = std::mem::replace(&mut self.fragment, Vec::with_capacity(bs));
-                made.push(self.number(Work { bytes: full, fragment: true }));
-            }
-            plan.fragment = Some((self.fragments, self.fragment.len() as u32));
-            self.fragment.extend_from_slice(&bytes);
-        } else {
-            for block in file.blocks {
-                match block {
-                    Block::Zeros(_) => plan.blocks.push(None),
-                    Block::Data(bytes) => {
-                        let (number, work) = self.number(Work { bytes, fragment: false });
-                        plan.blocks.push(Some(number));
-                        made.push((number, work));
-                    }
+            let (bytes, stored) = match block {
+                Block::Data(bytes) if packing && partial && i + 1 == count && plan.fragment.is_none() => {
+                    plan.fragment = Some(self.pack(&bytes, &mut made));
+                    continue;
                 }
-            }
+                Block::Zeros(n) if packing && partial && i + 1 == count && plan.fragment.is_none() => {
+                    plan.fragment = Some(self.pack(&vec![0; n], &mut made));
+                    continue;
+                }
+                Block::Zeros(_) => {
+                    plan.blocks.push(None);
+                    continue;
+                }
+                Block::Data(bytes) => (bytes, None),
+                Block::Stored(bytes, word) => {
+                    outcome.copied_blocks += 1;
+                    (bytes, Some(word))
+                }
+            };
+            let (number, work) = self.number(Work { bytes, fragment: false, stored }, None);
+            plan.blocks.push(Some(number));
+            made.push((number, work));
         }
         self.planned.push(plan);
         made
+    }
+
+    /// Puts `bytes` in the fragment block being filled (after writing it out when they do not
+    /// fit); returns the block's slot and their offset in it.
+    fn pack(&mut self, bytes: &[u8], made: &mut Vec<(usize, Work)>) -> (usize, u32) {
+        let bs = self.options.block_size as usize;
+        if self.fragment.len() + bytes.len() > bs {
+            let full = std::mem::replace(&mut self.fragment, Vec::with_capacity(bs));
+            let slot = self.open.take();
+            made.push(self.number(Work { bytes: full, fragment: true, stored: None }, slot));
+        }
+        let slot = if let Some(slot) = self.open {
+            slot
+        } else {
+            let slot = self.slot();
+            self.open = Some(slot);
+            slot
+        };
+        let offset = self.fragment.len() as u32;
+        self.fragment.extend_from_slice(bytes);
+        (slot, offset)
     }
 
     /// The last fragment block, if it holds anything.
     fn last_fragment(&mut self) -> Option<(usize, Work)> {
         (!self.fragment.is_empty()).then(|| {
             let bytes = std::mem::take(&mut self.fragment);
-            self.number(Work { bytes, fragment: true })
+            let slot = self.open.take();
+            self.number(Work { bytes, fragment: true, stored: None }, slot)
         })
     }
 }
@@ -1089,16 +1458,117 @@ mod tests {
         dir
     }
 
-    fn image(root: &Root, threads: usize, compression: Compression) -> Vec<u8> {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    fn options(compression: Compression) -> WriteOptions {
         let mut options = WriteOptions::new(Epoch::from_secs(1_700_000_000).unwrap());
         options.compression = compression;
         options.block_size = 64 * 1024;
+        options
+    }
+
+    fn image(root: &Root, threads: usize, compression: Compression) -> Vec<u8> {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         let mut out = std::io::Cursor::new(Vec::new());
         // Inside a pool, as a caller that runs on rayon's workers would: a pool of one thread
         // must not wait for itself.
-        pool.install(|| write_image(root, &mut out, &options)).unwrap();
+        pool.install(|| write_image(root, &mut out, &options(compression))).unwrap();
         out.into_inner()
+    }
+
+    /// `entries` of `image` written again from it, with `threads` threads.
+    fn rewritten(
+        image: &crate::read::Image,
+        all: &[crate::read::ImageEntry],
+        entries: &[TreeEntry],
+        threads: usize,
+        options: &WriteOptions,
+    ) -> (Vec<u8>, WriteOutcome) {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let source = crate::ImageFiles::new(image, all);
+        let mut out = std::io::Cursor::new(Vec::new());
+        let outcome = pool.install(|| write_tree(entries, &source, &mut out, options)).unwrap();
+        (out.into_inner(), outcome)
+    }
+
+    #[test]
+    fn tail_packing_puts_the_tails_of_larger_files_in_fragments_and_copies_their_whole_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..200_000u32).map(|j| (j % 251) as u8 ^ (j >> 11) as u8).collect();
+        std::fs::write(dir.path().join("big"), &big).unwrap();
+        std::fs::write(dir.path().join("small"), b"small file\n").unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let compression = Compression::Zstd { level: 3 };
+        let first = crate::read::Image::from_bytes(image(&root, 1, compression)).unwrap();
+        let all = first.entries().unwrap();
+        let entries: Vec<TreeEntry> = all.iter().map(crate::read::ImageEntry::tree_entry).collect();
+        let mut packed = options(compression);
+        packed.tail_packing = true;
+        let (bytes, outcome) = rewritten(&first, &all, &entries, 1, &packed);
+        assert!(rewritten(&first, &all, &entries, 2, &packed).0 == bytes, "2 threads differ from 1");
+        let second = crate::read::Image::from_bytes(bytes).unwrap();
+        let read = second.entries().unwrap();
+        let at = |image: &crate::read::Image, entries: &[crate::read::ImageEntry]| {
+            let entry = entries.iter().find(|e| e.path == Path::new("big")).unwrap().clone();
+            (image.stored_file(&entry, 0).unwrap().unwrap(), image.read_file(&entry).unwrap())
+        };
+        let ((before, _), (after, contents)) = (at(&first, &all), at(&second, &read));
+        assert!(contents == big);
+        assert_eq!((before.blocks.len(), before.tail), (4, None), "mksquashfs' default: a last partial block");
+        assert_eq!(after.blocks[..], before.blocks[..3], "the whole blocks, copied");
+        assert!(after.tail.is_some(), "the tail in a fragment block");
+        assert_eq!(outcome.copied_blocks, 3);
+    }
+
+    #[test]
+    fn an_image_written_from_an_image_copies_its_blocks_when_the_options_match() {
+        let dir = tree();
+        let root = Root::open(dir.path()).unwrap();
+        for compression in [Compression::Zstd { level: 3 }, Compression::Xz { dict_size: None, x86: true }] {
+            let first = crate::read::Image::from_bytes(image(&root, 1, compression)).unwrap();
+            let all = first.entries().unwrap();
+            // One small file left out: the fragment block that held it is packed again.
+            let entries: Vec<TreeEntry> =
+                all.iter().filter(|e| e.path != Path::new("a/f150")).map(crate::read::ImageEntry::tree_entry).collect();
+            let (bytes, outcome) = rewritten(&first, &all, &entries, 1, &options(compression));
+            let (two, _) = rewritten(&first, &all, &entries, 2, &options(compression));
+            assert!(two == bytes, "{compression:?}: 2 threads differ from 1");
+            let second = crate::read::Image::from_bytes(bytes).unwrap();
+            let read = second.entries().unwrap();
+            assert_eq!(read.len(), all.len() - 1);
+            for entry in read.iter().filter(|e| e.kind == FileKind::File) {
+                let on_disk = std::fs::read(dir.path().join(&entry.path)).unwrap();
+                assert!(second.read_file(entry).unwrap() == on_disk, "{compression:?}: {}", entry.path.display());
+            }
+            // The data blocks are the first image's, byte for byte (no compressor ran on them).
+            let big = |image: &crate::read::Image, entries: &[crate::read::ImageEntry]| {
+                image.stored_data(entries.iter().find(|e| e.path == Path::new("big")).unwrap()).unwrap()
+            };
+            assert!(big(&second, &read) == big(&first, &all), "{compression:?}: big was compressed again");
+            assert_eq!(outcome.copied_blocks, 64, "{compression:?}: 80 blocks of 64 KiB, 16 of them zeros");
+            // Every fragment block but the one that held a/f150 is copied whole, as stored.
+            let fragments = |image: &crate::read::Image| -> Vec<Vec<u8>> {
+                (0..image.superblock().fragment_count).map(|i| image.stored_fragment(i).unwrap().0).collect()
+            };
+            let (before, after) = (fragments(&first), fragments(&second));
+            let same = after.iter().filter(|f| before.contains(f)).count();
+            assert_eq!(outcome.copied_fragments as usize, same, "{compression:?}");
+            assert_eq!(same, before.len() - 1, "{compression:?}: {} fragment blocks", before.len());
+
+            // Other options: everything compressed again, with them.
+            let other = options(Compression::Gzip { level: 6 });
+            let (bytes, outcome) = rewritten(&first, &all, &entries, 2, &other);
+            assert_eq!((outcome.copied_blocks, outcome.copied_fragments), (0, 0), "{compression:?}");
+            let third = crate::read::Image::from_bytes(bytes).unwrap();
+            assert_eq!(third.compression(), Some(Compression::Gzip { level: 6 }));
+            let read = third.entries().unwrap();
+            for entry in read.iter().filter(|e| e.kind == FileKind::File) {
+                let on_disk = std::fs::read(dir.path().join(&entry.path)).unwrap();
+                assert!(
+                    third.read_file(entry).unwrap() == on_disk,
+                    "gzip from {compression:?}: {}",
+                    entry.path.display()
+                );
+            }
+        }
     }
 
     #[test]
