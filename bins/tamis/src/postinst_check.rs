@@ -347,6 +347,7 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
                 (Class::Remains, Some(cause)) => format!("{cause:?}: {}", f.detail),
                 (Class::Remains, None) if !f.fields.is_empty() => f.fields.join(", "),
                 (Class::Remains, None) => f.detail.clone(),
+                (Class::NotNormalized, _) => "tamis' pipeline not run".to_owned(),
             };
             let mut line = format!("    {:width$}  [{}] {what}", f.path, f.group.name());
             if let Some(causes) = r.caused_by.get(&f.path) {
@@ -373,7 +374,11 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
             "  modification times only: {mtimes} entries (the time of installation; stage mtime clamps them)"
         );
     }
-    let after = if r.identical_after_tamis { "identical".to_owned() } else { "still different".to_owned() };
+    let after = match r.identical_after_tamis {
+        Some(true) => "identical",
+        Some(false) => "still different",
+        None => "not run (nothing but modification times and apt's and dpkg's own files differ)",
+    };
     let _ = writeln!(out, "  after tamis' pipeline (epoch {}): {after}", r.epoch.secs());
     let steps: Vec<String> = r.seconds.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
     let _ = writeln!(out, "  seconds: {}", steps.join(", "));
