@@ -146,14 +146,12 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
         }
         Ok(report)
     });
-    let report = match checked {
-        Ok(report) => report,
-        // Killed installations fail: the handler is cleaning up and exits 128 + signal.
-        Err(_) if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) => loop {
-            std::thread::park();
-        },
-        Err(e) => return Err(e.into()),
-    };
+    // Killed installations fail, or end as an install-failed report: either is the
+    // interruption's doing, not a result; the handler is cleaning up and exits 128 + signal.
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        wait_for_the_signal_handler();
+    }
+    let report = checked?;
     let seconds = started.elapsed().as_secs_f64();
     if !args.quiet.quiet {
         note_text!(summary(&report, args.limit.limit, seconds));
@@ -193,15 +191,17 @@ fn batch(args: &PostinstCheckArgs, file: &std::path::Path, template: &Job, optio
             Some(Err(e)) => tamis_postinst_check::batch::error_line(line, None, &e.to_string()),
             Some(Ok(job)) => match run_job(&job, &mut bases, options, args.attribute, &log) {
                 Ok(report) => serde_json::to_value(&report)?,
-                Err(_) if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) => loop {
-                    std::thread::park();
-                },
+                Err(_) if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) => wait_for_the_signal_handler(),
                 Err(e) => {
                     log(&format!("error: {e}"));
                     tamis_postinst_check::batch::error_line(line, Some(&job), &e.to_string())
                 }
             },
         };
+        // A job whose installation the interruption killed has no result of its own.
+        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            wait_for_the_signal_handler();
+        }
         log(result["verdict"].as_str().unwrap_or("?"));
         let mut out = serde_json::to_vec(&result)?;
         out.push(b'\n');
@@ -280,6 +280,13 @@ fn reexec_in_namespace() -> Result<ExitCode> {
         .env(IN_NAMESPACE, "1")
         .exec();
     Err(error).context("cannot run unshare (util-linux) for a mount namespace of its own (root needed)")
+}
+
+/// Waits for the signal handler, which cleans up and exits: never returns.
+fn wait_for_the_signal_handler() -> ! {
+    loop {
+        std::thread::park();
+    }
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: undo every mount and copy, then exit 130 (or 128 + signal).

@@ -308,12 +308,7 @@ struct Prepared {
 /// error; an error is a job that cannot run at all (a bad package name, a host problem).
 pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -> Result<Report> {
     let (packages, clock) = validate(job, options)?;
-    let mut seconds = BTreeMap::new();
-    let mut step = std::time::Instant::now();
-    let mut lap = |name: &'static str| {
-        seconds.insert(name, (step.elapsed().as_secs_f64() * 10.0).round() / 10.0);
-        step = std::time::Instant::now();
-    };
+    let mut laps = Laps::default();
     let epoch = match options.epoch {
         Some(e) => e,
         None => Epoch::from_secs(base.status_mtime)
@@ -335,17 +330,17 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
     let argv = apt_command(&packages, &inputs, options.faketime.as_deref().filter(|_| clock))?;
 
     let prepared = prepare_sides(job, base, options, &run_dir, &cleanup, log)?;
-    lap("copies");
+    laps.lap("copies");
     let installs = install_both(&prepared, &argv, &inputs, options.timeout);
-    lap("install");
+    laps.lap("install");
     let mut ended = Vec::new();
     let mut per_side = Vec::new();
     let mut observed = Vec::new();
     for (side, result) in ["install-a", "install-b"].into_iter().zip(installs) {
-        let (end, took, seen) = result?;
-        per_side.push((side, took));
-        ended.push(end);
-        observed.push(seen);
+        let done = result?;
+        per_side.push((side, done.seconds));
+        ended.push(done.ended);
+        observed.push(done.observed);
     }
     for p in &prepared {
         link_debs(&p.debs, &shared)?;
@@ -379,9 +374,8 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
     if report.failure.is_some() {
         log("the installation failed");
         finish(&run_dir, options.keep, cleanup);
-        lap("teardown");
-        seconds.extend(per_side);
-        report.seconds = seconds;
+        laps.lap("teardown");
+        report.seconds = laps.with(per_side);
         return Ok(report);
     }
     report.installed = installed(&base.root, &prepared[0].root)?;
@@ -389,20 +383,12 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
     log("comparing the two installations");
     let [ia, ib] = changed_inputs(&prepared)?;
     let before = Comparison::of(ia.as_ref(), ib.as_ref(), true)?;
-    lap("compare");
+    laps.lap("compare");
     let findings = if classify::anything_counts(&before) {
         log(&format!("running tamis' pipeline (profile debian-image, epoch {}) on both", epoch.secs()));
-        let profile =
-            Profile::builtin("debian-image").ok_or_else(|| Error::Invalid("no debian-image profile".into()))?;
-        let pipeline = Pipeline::new(&profile, &Selection::default())?;
-        let cx = Context::new(epoch, Mode::Apply);
-        let (oa, ob) = pipeline_both(&prepared, &pipeline, &cx)?;
-        lap("pipeline");
-        let [ia, ib] = changed_inputs(&prepared)?;
-        let after = Comparison::of(ia.as_ref(), ib.as_ref(), true)?;
-        lap("compare-after");
-        report.identical_after_tamis = Some(after.identical());
-        classify(&before, &after, [&oa, &ob])
+        let (findings, identical) = normalized(&prepared, epoch, &before, &mut laps)?;
+        report.identical_after_tamis = Some(identical);
+        findings
     } else {
         // Only modification times and apt's and dpkg's own files differ: deterministic whatever
         // tamis' pipeline would do, so it is not run (on both whole trees it costs as much as
@@ -415,10 +401,54 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
         if findings.iter().any(Finding::counts) { Verdict::NotDeterministic } else { Verdict::Deterministic };
     report.findings = findings;
     finish(&run_dir, options.keep, cleanup);
-    lap("teardown");
-    seconds.extend(per_side);
-    report.seconds = seconds;
+    laps.lap("teardown");
+    report.seconds = laps.with(per_side);
     Ok(report)
+}
+
+/// Seconds per step of a check, rounded to tenths.
+struct Laps {
+    seconds: BTreeMap<&'static str, f64>,
+    step: std::time::Instant,
+}
+
+impl Default for Laps {
+    fn default() -> Self {
+        Self { seconds: BTreeMap::new(), step: std::time::Instant::now() }
+    }
+}
+
+impl Laps {
+    /// The step `name` ended now.
+    fn lap(&mut self, name: &'static str) {
+        self.seconds.insert(name, (self.step.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+        self.step = std::time::Instant::now();
+    }
+
+    /// All of them, with `steps` (timed elsewhere) too.
+    fn with(mut self, steps: impl IntoIterator<Item = (&'static str, f64)>) -> BTreeMap<&'static str, f64> {
+        self.seconds.extend(steps);
+        self.seconds
+    }
+}
+
+/// tamis' pipeline on both sides, then the comparison again (each step timed in `laps`): the
+/// findings of `before` classified, and whether the two are identical now.
+fn normalized(
+    prepared: &[Prepared],
+    epoch: Epoch,
+    before: &Comparison,
+    laps: &mut Laps,
+) -> Result<(Vec<Finding>, bool)> {
+    let profile = Profile::builtin("debian-image").ok_or_else(|| Error::Invalid("no debian-image profile".into()))?;
+    let pipeline = Pipeline::new(&profile, &Selection::default())?;
+    let cx = Context::new(epoch, Mode::Apply);
+    let (oa, ob) = pipeline_both(prepared, &pipeline, &cx)?;
+    laps.lap("pipeline");
+    let [ia, ib] = changed_inputs(prepared)?;
+    let after = Comparison::of(ia.as_ref(), ib.as_ref(), true)?;
+    laps.lap("compare-after");
+    Ok((classify(before, &after, [&oa, &ob]), after.identical()))
 }
 
 /// The packages of `job`, and whether the clock is varied; an error when this host cannot run it.
@@ -470,6 +500,14 @@ fn prepare_sides(
     Ok(prepared)
 }
 
+/// How one side's installation went.
+struct Installed {
+    ended: Ended,
+    seconds: f64,
+    /// What the probe saw.
+    observed: BTreeMap<String, String>,
+}
+
 /// The two installations at once: they share nothing but the read-only base and inputs.
 /// Each result: how it ended, how long it took (seconds), what the probe saw.
 fn install_both(
@@ -477,7 +515,7 @@ fn install_both(
     argv: &[String],
     inputs: &Path,
     timeout: std::time::Duration,
-) -> Vec<Result<(Ended, f64, BTreeMap<String, String>)>> {
+) -> Vec<Result<Installed>> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = prepared
             .iter()
@@ -486,7 +524,7 @@ fn install_both(
                     let t = std::time::Instant::now();
                     let mounts = sandbox::Mounts { inputs, debs: &p.debs };
                     let (ended, observed) = install(&p.root, &p.conditions, &mounts, argv, &p.log_path, timeout)?;
-                    Ok((ended, (t.elapsed().as_secs_f64() * 10.0).round() / 10.0, observed))
+                    Ok(Installed { ended, seconds: (t.elapsed().as_secs_f64() * 10.0).round() / 10.0, observed })
                 })
             })
             .collect();
