@@ -6,8 +6,9 @@
 //! independent copies of it (overlay mounts, else `cp -a --reflink=auto`), installs the
 //! packages into each with apt under different conditions ([`Variation`]: clock, host name,
 //! umask, time zone, locale, environment, build path, CPU count), then compares the two trees
-//! with `tamis-manifest` and explains each difference. It then runs tamis' pipeline (the
-//! `debian-image` profile, epoch = the base's last package change) on both and compares again:
+//! with `tamis-manifest` and explains each difference. When something that counts differs, it
+//! then runs tamis' pipeline (the `debian-image` profile, epoch = the base's last package
+//! change) on both and compares again:
 //! a difference that is gone is one tamis removes (the stage is named); one that is still there
 //! is the package's own ([`Class`]). What apt and dpkg write differently on every installation
 //! (their logs, their binary caches) is listed as the package manager's, not hidden.
@@ -22,7 +23,8 @@
 //! An installation that fails (no such package, unmet dependencies, a failing maintainer
 //! script, past [`Options::timeout`]) is a report with [`Verdict::InstallFailed`] and a
 //! [`Failure`], never an error. Sides `a` and `b` install at once; with overlays, the
-//! comparisons read only what the installations wrote (the upper directories).
+//! comparisons read only what the installations wrote (the upper directories), and apt's caches
+//! of the base are a layer built once (`CACHE/layers`), not rebuilt by every installation.
 //!
 //! A [`Job`] (packages, base, variations) is plain data, written into every report: [`batch`]
 //! reads job lines and merges result lines; [`check_on`] runs a job on a base prepared once
