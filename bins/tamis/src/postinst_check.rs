@@ -146,14 +146,12 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
         }
         Ok(report)
     });
-    let report = match checked {
-        Ok(report) => report,
-        // Killed installations fail: the handler is cleaning up and exits 128 + signal.
-        Err(_) if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) => loop {
-            std::thread::park();
-        },
-        Err(e) => return Err(e.into()),
-    };
+    // Killed installations fail, or end as an install-failed report: either is the
+    // interruption's doing, not a result; the handler is cleaning up and exits 128 + signal.
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        wait_for_the_signal_handler();
+    }
+    let report = checked?;
     let seconds = started.elapsed().as_secs_f64();
     if !args.quiet.quiet {
         note_text!(summary(&report, args.limit.limit, seconds));
@@ -193,15 +191,17 @@ fn batch(args: &PostinstCheckArgs, file: &std::path::Path, template: &Job, optio
             Some(Err(e)) => tamis_postinst_check::batch::error_line(line, None, &e.to_string()),
             Some(Ok(job)) => match run_job(&job, &mut bases, options, args.attribute, &log) {
                 Ok(report) => serde_json::to_value(&report)?,
-                Err(_) if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) => loop {
-                    std::thread::park();
-                },
+                Err(_) if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) => wait_for_the_signal_handler(),
                 Err(e) => {
                     log(&format!("error: {e}"));
                     tamis_postinst_check::batch::error_line(line, Some(&job), &e.to_string())
                 }
             },
         };
+        // A job whose installation the interruption killed has no result of its own.
+        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            wait_for_the_signal_handler();
+        }
         log(result["verdict"].as_str().unwrap_or("?"));
         let mut out = serde_json::to_vec(&result)?;
         out.push(b'\n');
@@ -282,6 +282,13 @@ fn reexec_in_namespace() -> Result<ExitCode> {
     Err(error).context("cannot run unshare (util-linux) for a mount namespace of its own (root needed)")
 }
 
+/// Waits for the signal handler, which cleans up and exits: never returns.
+fn wait_for_the_signal_handler() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
 /// On SIGINT, SIGTERM or SIGHUP: undo every mount and copy, then exit 130 (or 128 + signal).
 fn install_signal_handler() -> Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -347,6 +354,7 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
                 (Class::Remains, Some(cause)) => format!("{cause:?}: {}", f.detail),
                 (Class::Remains, None) if !f.fields.is_empty() => f.fields.join(", "),
                 (Class::Remains, None) => f.detail.clone(),
+                (Class::NotNormalized, _) => "tamis' pipeline not run".to_owned(),
             };
             let mut line = format!("    {:width$}  [{}] {what}", f.path, f.group.name());
             if let Some(causes) = r.caused_by.get(&f.path) {
@@ -373,7 +381,11 @@ fn summary(r: &Report, list: usize, seconds: f64) -> String {
             "  modification times only: {mtimes} entries (the time of installation; stage mtime clamps them)"
         );
     }
-    let after = if r.identical_after_tamis { "identical".to_owned() } else { "still different".to_owned() };
+    let after = match r.identical_after_tamis {
+        Some(true) => "identical",
+        Some(false) => "still different",
+        None => "not run (nothing but modification times and apt's and dpkg's own files differ)",
+    };
     let _ = writeln!(out, "  after tamis' pipeline (epoch {}): {after}", r.epoch.secs());
     let steps: Vec<String> = r.seconds.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
     let _ = writeln!(out, "  seconds: {}", steps.join(", "));

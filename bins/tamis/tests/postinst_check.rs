@@ -89,10 +89,12 @@ fn leftovers(cache: &Path) -> Vec<String> {
     if let Ok(dir) = fs::read_dir(cache.join("runs")) {
         out.extend(dir.map(|e| e.unwrap().path().display().to_string()));
     }
-    if let Ok(dir) = fs::read_dir(cache.join("bases")) {
-        let partial =
-            dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".new-"));
-        out.extend(partial);
+    for kind in ["bases", "layers"] {
+        if let Ok(dir) = fs::read_dir(cache.join(kind)) {
+            let partial =
+                dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".new-"));
+            out.extend(partial);
+        }
     }
     let cache = fs::canonicalize(cache).unwrap();
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -252,6 +254,52 @@ fn data_only_packages_install_deterministically_even_checked_side_by_side() {
             }
         }
     }
+    assert_eq!(leftovers(&cache), Vec::<String>::new());
+}
+
+#[test]
+fn apt_caches_are_built_once_per_base_and_a_check_with_nothing_that_counts_skips_the_pipeline() {
+    let Some(cache) = cache() else { return };
+    let _lock = one_at_a_time(&cache);
+    let (code, r) = check(&cache, &["--variations", "umask,hostname,clock", "iso-codes"]);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["verdict"], "deterministic");
+    // apt's binary caches of the base are a layer of their own, made once: they hold what
+    // `apt-cache gencaches` writes in the base and nothing else. No installation parses the
+    // package lists again: neither side writes the lists' cache (srcpkgcache.bin). apt still
+    // deletes pkgcache.bin before dpkg runs and rebuilds it from srcpkgcache.bin afterwards
+    // (it holds the new dpkg status): apt's own, listed, never counted.
+    let layer = cache.join("layers").join(r["base"]["digest"].as_str().unwrap());
+    let mut held: Vec<String> = Vec::new();
+    let tree = Root::open(&layer).unwrap_or_else(|e| panic!("{}: no layer: {e}", layer.display())).walk().unwrap();
+    held.extend(tree.entries().iter().map(|e| e.path.display().to_string()));
+    assert_eq!(
+        held,
+        ["", "var", "var/cache", "var/cache/apt", "var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin"]
+    );
+    assert!(finding(&r, "/var/cache/apt/srcpkgcache.bin").is_none(), "{r:#}");
+    // The probe ran with the installation, and left no line in its log.
+    assert_eq!((&r["a"]["observed"]["umask"], &r["b"]["observed"]["umask"]), (&"0022".into(), &"0002".into()));
+    assert_ne!(r["a"]["observed"]["hostname"], r["b"]["observed"]["hostname"]);
+    assert!(r["b"]["observed"]["date"].as_str().unwrap() > r["a"]["observed"]["date"].as_str().unwrap());
+    // Only modification times and apt's and dpkg's own files differ: the verdict cannot change,
+    // tamis' pipeline is not run and the report says so.
+    assert_eq!(r["identical_after_tamis"], Value::Null);
+    assert!(r["seconds"].get("pipeline").is_none(), "{}", r["seconds"]);
+    let mtimes: Vec<&Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["group"] == "mtime-only" && f["class"] != "package-manager")
+        .collect();
+    assert!(!mtimes.is_empty());
+    assert!(mtimes.iter().all(|f| f["class"] == "not-normalized"), "{mtimes:#?}");
+    assert_eq!(r["counts"]["mtime-only"].as_u64(), Some(mtimes.len() as u64));
+    // A second check uses the same layer (not rebuilt: same inode).
+    let inode = fs::metadata(layer.join("var/cache/apt/pkgcache.bin")).unwrap().ino();
+    let (code, again) = check(&cache, &["--variations", "umask", "sgml-base"]);
+    assert_eq!((code, &again["verdict"]), (0, &"deterministic".into()), "{again:#}");
+    assert_eq!(fs::metadata(layer.join("var/cache/apt/pkgcache.bin")).unwrap().ino(), inode);
     assert_eq!(leftovers(&cache), Vec::<String>::new());
 }
 
@@ -418,6 +466,7 @@ fn failed_installations_get_a_verdict_with_the_log_and_the_next_check_runs_norma
     assert!(tail(1).contains("about to fail"), "{}", tail(1));
     assert!(tail(1).contains("post-installation script subprocess returned error exit status 1"), "{}", tail(1));
     assert!(tail(2).contains("tamis-test-no-such-package"), "{}", tail(2));
+    assert!((0..4).all(|i| !tail(i).contains("tamis-probe")), "{results:#?}");
     assert!(results[3]["failure"]["sides"].as_array().is_some_and(|s| !s.is_empty()), "{:#}", results[3]);
     // The job of a JSON line is the job reported.
     assert_eq!(results[3]["job"]["variations"], serde_json::json!(["umask"]));

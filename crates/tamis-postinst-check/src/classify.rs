@@ -53,6 +53,9 @@ pub enum Class {
     },
     /// Still there after tamis' pipeline: the package's own nondeterminism.
     Remains,
+    /// A modification time alone, in a check where nothing that counts differed: tamis'
+    /// pipeline was not run (the verdict is deterministic whatever it would do).
+    NotNormalized,
 }
 
 /// One entry that differs between the two installations.
@@ -83,6 +86,32 @@ impl Finding {
     pub fn counts(&self) -> bool {
         !matches!(self.class, Class::PackageManager { .. }) && self.group != Group::MtimeOnly
     }
+}
+
+/// Whether anything that counts differs in `before` (the two installations): something other
+/// than a modification time alone, outside the package manager's own files. Only then can
+/// tamis' pipeline change what the check says.
+pub(crate) fn anything_counts(before: &Comparison) -> bool {
+    before.differences.iter().any(|d| d.group != Group::MtimeOnly && package_manager_reason(&d.path).is_none())
+}
+
+/// Classifies the differences of `before` when tamis' pipeline was not run (nothing counts, see
+/// [`anything_counts`]): the package manager's own files as theirs, the rest (modification
+/// times alone) as [`Class::NotNormalized`].
+pub(crate) fn without_pipeline(before: &Comparison) -> Vec<Finding> {
+    before
+        .differences
+        .iter()
+        .map(|d| {
+            let (cause, detail) = match &d.explanation {
+                Some(e) => (Some(e.cause).filter(|c| *c != Cause::MtimeOnly), e.detail.clone()),
+                None => (None, String::new()),
+            };
+            let class =
+                package_manager_reason(&d.path).map_or(Class::NotNormalized, |reason| Class::PackageManager { reason });
+            Finding { path: d.path.clone(), group: d.group, fields: d.fields.clone(), cause, detail, class }
+        })
+        .collect()
 }
 
 /// Classifies the differences of `before` (the two installations) given `after` (the same two
@@ -193,6 +222,22 @@ mod tests {
             counting,
             ["/etc/ssh/ssh_host_rsa_key", "/usr/lib/x/generated.bin", "/usr/share/y/cache", "/usr/share/z"]
         );
+    }
+
+    #[test]
+    fn without_the_pipeline_modification_times_are_not_normalized_and_nothing_counts() {
+        let before = comparison(vec![
+            diff("/var/log/dpkg.log", Group::Content, None),
+            diff("/usr/share/doc/x", Group::MtimeOnly, None),
+        ]);
+        assert!(!anything_counts(&before));
+        let findings = without_pipeline(&before);
+        assert!(matches!(findings[0].class, Class::PackageManager { .. }));
+        assert_eq!(findings[1].class, Class::NotNormalized);
+        assert!(!findings.iter().any(Finding::counts));
+        let content = comparison(vec![diff("/etc/x", Group::Content, None)]);
+        assert!(anything_counts(&content));
+        assert!(anything_counts(&comparison(vec![diff("/etc/y", Group::OnlyInSecond, None)])));
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! independent copies of it (overlay mounts, else `cp -a --reflink=auto`), installs the
 //! packages into each with apt under different conditions ([`Variation`]: clock, host name,
 //! umask, time zone, locale, environment, build path, CPU count), then compares the two trees
-//! with `tamis-manifest` and explains each difference. It then runs tamis' pipeline (the
-//! `debian-image` profile, epoch = the base's last package change) on both and compares again:
+//! with `tamis-manifest` and explains each difference. When something that counts differs, it
+//! then runs tamis' pipeline (the `debian-image` profile, epoch = the base's last package
+//! change) on both and compares again:
 //! a difference that is gone is one tamis removes (the stage is named); one that is still there
 //! is the package's own ([`Class`]). What apt and dpkg write differently on every installation
 //! (their logs, their binary caches) is listed as the package manager's, not hidden.
@@ -22,7 +23,8 @@
 //! An installation that fails (no such package, unmet dependencies, a failing maintainer
 //! script, past [`Options::timeout`]) is a report with [`Verdict::InstallFailed`] and a
 //! [`Failure`], never an error. Sides `a` and `b` install at once; with overlays, the
-//! comparisons read only what the installations wrote (the upper directories).
+//! comparisons read only what the installations wrote (the upper directories), and apt's caches
+//! of the base are a layer built once (`CACHE/layers`), not rebuilt by every installation.
 //!
 //! A [`Job`] (packages, base, variations) is plain data, written into every report: [`batch`]
 //! reads job lines and merges result lines; [`check_on`] runs a job on a base prepared once
@@ -36,6 +38,7 @@
 mod base;
 pub mod batch;
 mod classify;
+mod layer;
 mod sandbox;
 mod variation;
 
@@ -183,15 +186,17 @@ pub struct Report {
     pub verdict: Verdict,
     /// The epoch tamis' pipeline normalized both to.
     pub epoch: Epoch,
-    /// Whether the two are identical after tamis' pipeline.
-    pub identical_after_tamis: bool,
+    /// Whether the two are identical after tamis' pipeline; `None` when it was not run: nothing
+    /// that counts differed (only modification times and the package manager's own files), so
+    /// the verdict was deterministic whatever the pipeline would have done.
+    pub identical_after_tamis: Option<bool>,
     /// Findings per class (`package-manager`, `tamis-removes`, `remains`), mtime-only ones
     /// counted apart (`mtime-only`).
     pub counts: BTreeMap<&'static str, usize>,
     /// Every difference, in the canonical order.
     pub findings: Vec<Finding>,
-    /// Seconds spent per step (`base`, `install-a`, `install-b`, `compare`, `pipeline`,
-    /// `compare-after`): for people sizing a batch, not part of the verdict.
+    /// Seconds spent per step (`base`, `copies`, `install`, `install-a`, `install-b`, `compare`,
+    /// when it runs `pipeline` and `compare-after`, then `teardown`): for people sizing a batch, not part of the verdict.
     pub seconds: BTreeMap<&'static str, f64>,
     /// The run directory, when kept.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -296,7 +301,6 @@ struct Prepared {
     dir: PathBuf,
     debs: PathBuf,
     conditions: Conditions,
-    observed: BTreeMap<String, String>,
     copy: CopyMode,
     log_path: PathBuf,
 }
@@ -306,12 +310,7 @@ struct Prepared {
 /// error; an error is a job that cannot run at all (a bad package name, a host problem).
 pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -> Result<Report> {
     let (packages, clock) = validate(job, options)?;
-    let mut seconds = BTreeMap::new();
-    let mut step = std::time::Instant::now();
-    let mut lap = |name: &'static str| {
-        seconds.insert(name, (step.elapsed().as_secs_f64() * 10.0).round() / 10.0);
-        step = std::time::Instant::now();
-    };
+    let mut laps = Laps::default();
     let epoch = match options.epoch {
         Some(e) => e,
         None => Epoch::from_secs(base.status_mtime)
@@ -332,23 +331,25 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
     std::fs::create_dir_all(&shared).map_err(|e| Error::io(&shared, e))?;
     let argv = apt_command(&packages, &inputs, options.faketime.as_deref().filter(|_| clock))?;
 
-    let prepared = prepare_sides(job, base, options, &run_dir, &inputs, &cleanup, log)?;
-    lap("copies");
+    let prepared = prepare_sides(job, base, options, &run_dir, &cleanup, log)?;
+    laps.lap("copies");
     let installs = install_both(&prepared, &argv, &inputs, options.timeout);
-    lap("install");
+    laps.lap("install");
     let mut ended = Vec::new();
     let mut per_side = Vec::new();
+    let mut observed = Vec::new();
     for (side, result) in ["install-a", "install-b"].into_iter().zip(installs) {
-        let (end, took) = result?;
-        per_side.push((side, took));
-        ended.push(end);
+        let done = result?;
+        per_side.push((side, done.seconds));
+        ended.push(done.ended);
+        observed.push(done.observed);
     }
     for p in &prepared {
         link_debs(&p.debs, &shared)?;
     }
-    let installation = |p: &Prepared| Installation {
+    let installation = |p: &Prepared, observed: &mut BTreeMap<String, String>| Installation {
         conditions: p.conditions.clone(),
-        observed: p.observed.clone(),
+        observed: std::mem::take(observed),
         copy: p.copy,
         log: options.keep.then(|| p.log_path.clone()),
     };
@@ -359,12 +360,12 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
         job: job.clone(),
         base: base.clone(),
         installed: Vec::new(),
-        a: installation(&prepared[0]),
-        b: installation(&prepared[1]),
+        a: installation(&prepared[0], &mut observed[0]),
+        b: installation(&prepared[1], &mut observed[1]),
         not_varied: not_varied(&job.variations),
         verdict: Verdict::InstallFailed,
         epoch,
-        identical_after_tamis: false,
+        identical_after_tamis: None,
         counts: count(&[]),
         findings: Vec::new(),
         seconds: BTreeMap::new(),
@@ -374,9 +375,9 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
     };
     if report.failure.is_some() {
         log("the installation failed");
-        seconds.extend(per_side);
-        report.seconds = seconds;
         finish(&run_dir, options.keep, cleanup);
+        laps.lap("teardown");
+        report.seconds = laps.with(per_side);
         return Ok(report);
     }
     report.installed = installed(&base.root, &prepared[0].root)?;
@@ -384,27 +385,72 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
     log("comparing the two installations");
     let [ia, ib] = changed_inputs(&prepared)?;
     let before = Comparison::of(ia.as_ref(), ib.as_ref(), true)?;
-    lap("compare");
-    log(&format!("running tamis' pipeline (profile debian-image, epoch {}) on both", epoch.secs()));
-    let profile = Profile::builtin("debian-image").ok_or_else(|| Error::Invalid("no debian-image profile".into()))?;
-    let pipeline = Pipeline::new(&profile, &Selection::default())?;
-    let cx = Context::new(epoch, Mode::Apply);
-    let (oa, ob) = pipeline_both(&prepared, &pipeline, &cx)?;
-    lap("pipeline");
-    let [ia, ib] = changed_inputs(&prepared)?;
-    let after = Comparison::of(ia.as_ref(), ib.as_ref(), true)?;
-    lap("compare-after");
-    let findings = classify(&before, &after, [&oa, &ob]);
+    laps.lap("compare");
+    let findings = if classify::anything_counts(&before) {
+        log(&format!("running tamis' pipeline (profile debian-image, epoch {}) on both", epoch.secs()));
+        let (findings, identical) = normalized(&prepared, epoch, &before, &mut laps)?;
+        report.identical_after_tamis = Some(identical);
+        findings
+    } else {
+        // Only modification times and apt's and dpkg's own files differ: deterministic whatever
+        // tamis' pipeline would do, so it is not run (on both whole trees it costs as much as
+        // a small installation).
+        classify::without_pipeline(&before)
+    };
 
     report.counts = count(&findings);
     report.verdict =
         if findings.iter().any(Finding::counts) { Verdict::NotDeterministic } else { Verdict::Deterministic };
-    report.identical_after_tamis = after.identical();
     report.findings = findings;
-    seconds.extend(per_side);
-    report.seconds = seconds;
     finish(&run_dir, options.keep, cleanup);
+    laps.lap("teardown");
+    report.seconds = laps.with(per_side);
     Ok(report)
+}
+
+/// Seconds per step of a check, rounded to tenths.
+struct Laps {
+    seconds: BTreeMap<&'static str, f64>,
+    step: std::time::Instant,
+}
+
+impl Default for Laps {
+    fn default() -> Self {
+        Self { seconds: BTreeMap::new(), step: std::time::Instant::now() }
+    }
+}
+
+impl Laps {
+    /// The step `name` ended now.
+    fn lap(&mut self, name: &'static str) {
+        self.seconds.insert(name, (self.step.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+        self.step = std::time::Instant::now();
+    }
+
+    /// All of them, with `steps` (timed elsewhere) too.
+    fn with(mut self, steps: impl IntoIterator<Item = (&'static str, f64)>) -> BTreeMap<&'static str, f64> {
+        self.seconds.extend(steps);
+        self.seconds
+    }
+}
+
+/// tamis' pipeline on both sides, then the comparison again (each step timed in `laps`): the
+/// findings of `before` classified, and whether the two are identical now.
+fn normalized(
+    prepared: &[Prepared],
+    epoch: Epoch,
+    before: &Comparison,
+    laps: &mut Laps,
+) -> Result<(Vec<Finding>, bool)> {
+    let profile = Profile::builtin("debian-image").ok_or_else(|| Error::Invalid("no debian-image profile".into()))?;
+    let pipeline = Pipeline::new(&profile, &Selection::default())?;
+    let cx = Context::new(epoch, Mode::Apply);
+    let (oa, ob) = pipeline_both(prepared, &pipeline, &cx)?;
+    laps.lap("pipeline");
+    let [ia, ib] = changed_inputs(prepared)?;
+    let after = Comparison::of(ia.as_ref(), ib.as_ref(), true)?;
+    laps.lap("compare-after");
+    Ok((classify(before, &after, [&oa, &ob]), after.identical()))
 }
 
 /// The packages of `job`, and whether the clock is varied; an error when this host cannot run it.
@@ -423,19 +469,20 @@ fn validate(job: &Job, options: &Options) -> Result<(Vec<Package>, bool)> {
     Ok((packages, clock))
 }
 
-/// The two copies, each probed under its conditions, with an apt archive of its own seeded from
-/// the shared one.
+/// The two copies, each with an apt archive of its own seeded from the shared one.
 fn prepare_sides(
     job: &Job,
     base: &Base,
     options: &Options,
     run_dir: &Path,
-    inputs: &Path,
     cleanup: &Cleanup,
     log: &dyn Fn(&str),
 ) -> Result<Vec<Prepared>> {
     let shared = options.cache.join("debs");
     let prefer = if options.keep { CopyMode::Copy } else { CopyMode::Overlay };
+    // apt's caches of the base, built once: copies by overlay mount them between the base and
+    // their upper directory (a copy made by cp builds them itself, as apt always does).
+    let layer = if prefer == CopyMode::Overlay { layer::apt_caches(&options.cache, base, log)? } else { None };
     let mut prepared = Vec::new();
     for side in [Side::A, Side::B] {
         let conditions = Conditions::of(side, &job.variations, options.host_cpus);
@@ -445,25 +492,32 @@ fn prepare_sides(
         std::fs::create_dir_all(debs.join("partial")).map_err(|e| Error::io(&debs, e))?;
         link_debs(&shared, &debs)?;
         log(&format!("{}: copying the base, installing {}", side.name(), job.packages.join(" ")));
-        let (root, copy) = sandbox::make_copy(&base.root, &dir, prefer, cleanup)?;
+        let (root, copy) = sandbox::make_copy(&base.root, layer.as_deref(), &dir, prefer, cleanup)?;
         if conditions.disorderfs {
             make_dir(&dir.join("disordered"), 0o755)?;
         }
-        let observed = probe(&root, &conditions, &sandbox::Mounts { inputs, debs: &debs })?;
         let log_path = run_dir.join(format!("{}.log", side.name()));
-        prepared.push(Prepared { root, dir, debs, conditions, observed, copy, log_path });
+        prepared.push(Prepared { root, dir, debs, conditions, copy, log_path });
     }
     Ok(prepared)
 }
 
+/// How one side's installation went.
+struct Installed {
+    ended: Ended,
+    seconds: f64,
+    /// What the probe saw.
+    observed: BTreeMap<String, String>,
+}
+
 /// The two installations at once: they share nothing but the read-only base and inputs.
-/// Each result: how it ended and how long it took (seconds).
+/// Each result: how it ended, how long it took (seconds), what the probe saw.
 fn install_both(
     prepared: &[Prepared],
     argv: &[String],
     inputs: &Path,
     timeout: std::time::Duration,
-) -> Vec<Result<(Ended, f64)>> {
+) -> Vec<Result<Installed>> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = prepared
             .iter()
@@ -471,8 +525,8 @@ fn install_both(
                 scope.spawn(move || {
                     let t = std::time::Instant::now();
                     let mounts = sandbox::Mounts { inputs, debs: &p.debs };
-                    let ended = install(&p.root, &p.conditions, &mounts, argv, &p.log_path, timeout)?;
-                    Ok((ended, (t.elapsed().as_secs_f64() * 10.0).round() / 10.0))
+                    let (ended, observed) = install(&p.root, &p.conditions, &mounts, argv, &p.log_path, timeout)?;
+                    Ok(Installed { ended, seconds: (t.elapsed().as_secs_f64() * 10.0).round() / 10.0, observed })
                 })
             })
             .collect();
@@ -658,6 +712,11 @@ fn apt_command(packages: &[Package], inputs: &Path, faketime: Option<&Path>) -> 
         // after the check; a crash loses it whole anyway).
         "-o",
         "Dpkg::Options::=--force-unsafe-io",
+        // apt deletes pkgcache.bin before dpkg runs and writes it again afterwards (37 MB for
+        // bookworm, per side, to hash and delete): kept in memory instead, built from the
+        // layer's srcpkgcache.bin (see layer.rs). apt's own file, never the package's.
+        "-o",
+        "Dir::Cache::pkgcache=",
     ]
     .map(str::to_owned)
     .to_vec();
@@ -683,6 +742,8 @@ fn apt_command(packages: &[Package], inputs: &Path, faketime: Option<&Path>) -> 
 
 /// Runs apt in `root` under `conditions` for at most `limit`, its output saved to `log_path`;
 /// the base's `policy-rc.d` is put in for the time of the installation if the copy has none.
+/// The probe runs first in the same namespaces and shell (one set-up per side, not two): what
+/// it saw is returned and taken out of the log.
 fn install(
     root: &Path,
     conditions: &Conditions,
@@ -690,15 +751,47 @@ fn install(
     argv: &[String],
     log_path: &Path,
     limit: std::time::Duration,
-) -> Result<Ended> {
+) -> Result<(Ended, BTreeMap<String, String>)> {
     let added_policy = ensure_policy_rc_d(root)?;
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let ended = sandbox::run_limited(&mut sandbox::install_command(root, conditions, mounts, &argv), log_path, limit)?;
+    let mut full = vec!["/bin/sh", "-c", PROBE, "sh"];
+    full.extend(argv.iter().map(String::as_str));
+    let ended = sandbox::run_limited(&mut sandbox::install_command(root, conditions, mounts, &full), log_path, limit)?;
     if added_policy && matches!(ended, Ended::Exited(s) if s.success()) {
         let p = root.join("usr/sbin/policy-rc.d");
         std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
     }
-    Ok(ended)
+    let mut observed = take_probe(log_path)?;
+    observed.insert("locale".into(), conditions.locale.clone());
+    Ok((ended, observed))
+}
+
+/// What the conditions look like from inside the chroot, printed between two marker lines
+/// before the installation's own output; then the installation (`"$@"`).
+const PROBE: &str = "{ echo tamis-probe-begin; date '+%Y-%m-%d %H:%M:%S'; hostname; nproc; umask; pwd; \
+                     date +%z; ls -U /etc | head -n 3 | tr '\\n' ' '; echo; echo tamis-probe-end; } 2>/dev/null
+exec \"$@\"";
+
+/// The probe's lines of the log at `log_path`, by key, removed from the log (which keeps the
+/// installation's output only). Nothing when the probe did not run.
+fn take_probe(log_path: &Path) -> Result<BTreeMap<String, String>> {
+    const KEYS: [&str; 7] = ["date", "hostname", "nproc", "umask", "pwd", "tz-offset", "readdir-etc"];
+    let text = std::fs::read(log_path).map_err(|e| Error::io(log_path, e))?;
+    let lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').collect();
+    let at = |marker: &[u8]| lines.iter().position(|l| l.trim_ascii_end() == marker);
+    let (Some(begin), Some(end)) = (at(b"tamis-probe-begin"), at(b"tamis-probe-end")) else {
+        return Ok(BTreeMap::new());
+    };
+    if end < begin {
+        return Ok(BTreeMap::new());
+    }
+    let observed = KEYS
+        .iter()
+        .zip(&lines[begin + 1..end])
+        .map(|(k, v)| ((*k).to_owned(), String::from_utf8_lossy(v).trim().to_owned()))
+        .collect();
+    let rest: Vec<u8> = lines[..begin].iter().chain(&lines[end + 1..]).flat_map(|l| l.iter().copied()).collect();
+    std::fs::write(log_path, rest).map_err(|e| Error::io(log_path, e))?;
+    Ok(observed)
 }
 
 /// Findings per class, mtime-only ones apart.
@@ -708,6 +801,7 @@ fn count(findings: &[Finding]) -> BTreeMap<&'static str, usize> {
     for f in findings {
         let key = match f.class {
             Class::PackageManager { .. } => "package-manager",
+            Class::NotNormalized => "mtime-only",
             _ if f.group == tamis_manifest::Group::MtimeOnly => "mtime-only",
             Class::TamisRemoves { .. } => "tamis-removes",
             Class::Remains => "remains",
@@ -810,22 +904,6 @@ fn ensure_policy_rc_d(root: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// What the conditions look like from inside the chroot.
-fn probe(root: &Path, conditions: &Conditions, mounts: &sandbox::Mounts<'_>) -> Result<BTreeMap<String, String>> {
-    const KEYS: [&str; 7] = ["date", "hostname", "nproc", "umask", "pwd", "tz-offset", "readdir-etc"];
-    let script =
-        "date '+%Y-%m-%d %H:%M:%S'; hostname; nproc; umask; pwd; date +%z; ls -U /etc | head -n 3 | tr '\\n' ' '";
-    let out = sandbox::run(
-        &mut sandbox::install_command(root, conditions, mounts, &["/bin/sh", "-c", script]),
-        "probe the conditions in the chroot",
-    )?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut observed: BTreeMap<String, String> =
-        KEYS.iter().zip(text.lines()).map(|(k, v)| ((*k).to_owned(), v.trim().to_owned())).collect();
-    observed.insert("locale".into(), conditions.locale.clone());
-    Ok(observed)
-}
-
 /// `name=version` of every package whose status entry `after` has and `before` has not.
 fn installed(before: &Path, after: &Path) -> Result<Vec<String>> {
     let read = |root: &Path| -> Result<Vec<String>> {
@@ -918,6 +996,25 @@ mod tests {
             FailureReason::ScriptFailed
         );
         assert_eq!(of("Segmentation fault"), FailureReason::Failed);
+    }
+
+    #[test]
+    fn the_probe_is_read_and_taken_out_of_the_installation_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("a.log");
+        let mut text = b"tamis-probe-begin\n2027-01-02 03:04:05\nhost-b\n1\n0002\n/tmp\n+1400\nx y z \n".to_vec();
+        text.extend_from_slice(b"tamis-probe-end\nReading package lists...\n\xff not UTF-8\n");
+        std::fs::write(&log, &text).unwrap();
+        let seen = take_probe(&log).unwrap();
+        assert_eq!(seen["date"], "2027-01-02 03:04:05");
+        assert_eq!((seen["umask"].as_str(), seen["pwd"].as_str()), ("0002", "/tmp"));
+        assert_eq!((seen["tz-offset"].as_str(), seen["readdir-etc"].as_str()), ("+1400", "x y z"));
+        // The log keeps the installation's output, byte for byte.
+        assert_eq!(std::fs::read(&log).unwrap(), b"Reading package lists...\n\xff not UTF-8\n");
+        // No probe (the installation did not start): nothing seen, the log untouched.
+        std::fs::write(&log, b"E: no\n").unwrap();
+        assert!(take_probe(&log).unwrap().is_empty());
+        assert_eq!(std::fs::read(&log).unwrap(), b"E: no\n");
     }
 
     #[test]
