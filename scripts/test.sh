@@ -124,4 +124,12 @@ fi
 # or private links), and every library crate packages and builds from its own package, against
 # the others packaged alongside it (cargo >= 1.90 packages interdependent crates together).
 RUSTDOCFLAGS='-D warnings' cargo doc --no-deps --workspace
-cargo package --workspace --exclude tamis --exclude dh_tamis --exclude tamis-clidoc --exclude tamis-debhelper --exclude tamis-test-support
+# cargo unpacks the crates it packages together into a local registry and builds them as registry
+# crates, which it knows by name and version only: in a target directory used before, a crate
+# changed since at the same version would be verified against its stale unpacked copy and
+# build. So the check starts from an empty target directory and unpacked copies of its own.
+for unpacked in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/tamis-*; do
+    if [[ -d $unpacked ]]; then rm -rf -- "$unpacked"; fi
+done
+rm -rf target/package-check
+CARGO_TARGET_DIR=target/package-check cargo package --workspace --exclude tamis --exclude dh_tamis --exclude tamis-clidoc --exclude tamis-debhelper --exclude tamis-test-support
