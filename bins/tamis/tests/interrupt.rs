@@ -510,3 +510,30 @@ fn an_interrupted_iso_build_removes_its_temporary_and_keeps_the_previous_image()
     assert_eq!(temporaries(&out_dir), Vec::<PathBuf>::new(), "the temporary image is left");
     assert!(std::fs::read(&image).unwrap() == b"the previous image", "the previous image was changed");
 }
+
+#[test]
+fn strip_removes_a_killed_runs_temporary_and_strips_the_rest_of_the_tree_in_the_same_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    gzip_tree(&tree, 3, 4096);
+    // What a rewrite killed before its rename leaves: the new bytes (a gzip file itself) under
+    // a temporary name of a process that is gone.
+    let doc = tree.join("usr/share/doc");
+    let left = doc.join(".tamis-4194303-7-i0.tmp");
+    std::fs::copy(doc.join("f000.gz"), &left).unwrap();
+
+    let out = run(&["strip", "--epoch", EPOCH, path_str(&tree)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The temporary is removed before the files are read: it is not stripped, nor missed as
+    // a file that vanished.
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(".tamis-4194303-7-i0.tmp"), "the temporary is not named: {stderr}");
+    assert_eq!(temporaries(&tree), Vec::<PathBuf>::new());
+    for i in 0..3 {
+        let bytes = std::fs::read(doc.join(format!("f{i:03}.gz"))).unwrap();
+        assert_eq!(bytes[3] & 0x08, 0, "f{i:03}.gz still records its name");
+        assert_eq!(&bytes[4..8], &1_700_000_000u32.to_le_bytes(), "f{i:03}.gz keeps its time");
+    }
+    let check = run(&["strip", "--check", "--epoch", EPOCH, path_str(&tree)]);
+    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stderr));
+}

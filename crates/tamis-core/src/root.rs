@@ -757,12 +757,19 @@ impl Directory<'_> {
     /// Opens the regular file `name` in this directory for reading, as [`Root::open_regular`]
     /// does (a link there is an error, not followed; its access time is kept where allowed).
     pub fn open_regular(&self, name: &OsStr) -> Result<File> {
+        Ok(self.open_regular_meta(name)?.0)
+    }
+
+    /// [`Directory::open_regular`], and the metadata of the file opened (from its descriptor:
+    /// the very file that will be read, with no second lookup by name).
+    pub fn open_regular_meta(&self, name: &OsStr) -> Result<(File, Metadata)> {
         let path = self.entry(name)?;
         let opened = match rfs::openat(&self.fd, name, READ_FLAGS | OFlags::NOATIME, rfs::Mode::empty()) {
             Err(Errno::PERM) => rfs::openat(&self.fd, name, READ_FLAGS, rfs::Mode::empty()),
             other => other,
         };
-        Ok(File::from(regular_file(&path, opened)?.0))
+        let (fd, st) = regular_file(&path, opened)?;
+        Ok((File::from(fd), Metadata::from_stat(&st)))
     }
 
     /// The target of the symbolic link `name` in this directory, as stored (never resolved).

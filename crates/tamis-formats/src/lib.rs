@@ -431,6 +431,29 @@ enum Verdict {
     Skipped(String),
 }
 
+/// The most files read through one opening of their directory: enough to save the opening for
+/// nearly every file, few enough that a large directory is still shared among the workers.
+const RUN_LEN: usize = 32;
+
+/// `files` cut into runs of consecutive files of one directory, each at most [`RUN_LEN`] long.
+fn runs_in_one_directory<'f, 'p>(files: &'f [FileJob<'p>]) -> Vec<&'f [FileJob<'p>]> {
+    let mut runs = Vec::new();
+    let mut rest = files;
+    while let Some(first) = rest.first() {
+        let parent = parent_of(first.path);
+        let len = rest.iter().take(RUN_LEN).take_while(|job| parent_of(job.path) == parent).count();
+        let (run, after) = rest.split_at(len);
+        runs.push(run);
+        rest = after;
+    }
+    runs
+}
+
+/// The directory holding `path` ("" for an entry of the root itself).
+fn parent_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new(""))
+}
+
 /// Whether `file` has a hole: a rewrite (even a copy by the kernel) would allocate it, turning
 /// a sparse file into a dense one.
 fn has_holes(file: &std::fs::File, len: u64) -> bool {
@@ -457,35 +480,23 @@ impl StripFormats {
     }
 
     /// Normalizes `files` beneath `root`: each file is read, normalized and rewritten by one
-    /// worker, so a worker holds one file at a time and no worker waits for another's large
-    /// file; the report follows the order given (give them in the canonical order for a
+    /// worker, so a worker holds one file at a time. Workers take short runs of files of one
+    /// directory, opened once for the run (not once per file), and no run is long enough to
+    /// keep the others waiting on it; the report follows the order given (give them in the canonical order for a
     /// canonical report). Each hard-link group must be given once (its other names in
     /// [`FileJob::links`]); a file also linked from outside the tree gets a new inode for its
     /// names in the tree, and the report says so.
     pub fn strip(&self, root: &Root, files: &[FileJob<'_>], edits: &mut Edits<'_>, cx: &Context<'_>) {
         let settings = self.settings(cx.epoch);
         cx.progress.start(Self::NAME, files.len() as u64);
-        let outcomes: Vec<Outcome> = files
+        let outcomes: Vec<Outcome> = runs_in_one_directory(files)
             .par_iter()
-            .map(|job| {
-                let outcome = match self.verdict(root, job.path, &settings) {
-                    Verdict::Normal => Outcome::Normal,
-                    Verdict::Failed(why) => Outcome::Failed(why),
-                    Verdict::Skipped(why) => Outcome::Skipped(why),
-                    Verdict::Changed(new, what) => {
-                        let written =
-                            if cx.mode == Mode::Apply { root.replace(job.path, &new, &job.links) } else { Ok(()) };
-                        Outcome::Changed(what, written)
-                    }
-                    Verdict::Patched(patches, what) => {
-                        let written =
-                            if cx.mode == Mode::Apply { root.patch(job.path, &patches, &job.links) } else { Ok(()) };
-                        Outcome::Changed(what, written)
-                    }
-                };
-                cx.progress.advance(1);
-                outcome
+            .map(|run| {
+                // The directory is opened once for the run, each file then by its name in it.
+                let dir = root.directory(parent_of(run[0].path));
+                run.iter().map(|job| self.outcome(root, dir.as_ref(), job, &settings, cx)).collect::<Vec<_>>()
             })
+            .flatten_iter()
             .collect();
         for (job, outcome) in files.iter().zip(outcomes) {
             edits.examined(1);
@@ -499,6 +510,33 @@ impl StripFormats {
             }
         }
         cx.progress.finish();
+    }
+
+    /// What becomes of one file, read through `dir`, the directory holding it (or the error
+    /// opening that directory gave).
+    fn outcome(
+        &self,
+        root: &Root,
+        dir: std::result::Result<&tamis_core::Directory<'_>, &tamis_core::Error>,
+        job: &FileJob<'_>,
+        settings: &Settings,
+        cx: &Context<'_>,
+    ) -> Outcome {
+        let outcome = match self.verdict(dir, job.path, settings) {
+            Verdict::Normal => Outcome::Normal,
+            Verdict::Failed(why) => Outcome::Failed(why),
+            Verdict::Skipped(why) => Outcome::Skipped(why),
+            Verdict::Changed(new, what) => {
+                let written = if cx.mode == Mode::Apply { root.replace(job.path, &new, &job.links) } else { Ok(()) };
+                Outcome::Changed(what, written)
+            }
+            Verdict::Patched(patches, what) => {
+                let written = if cx.mode == Mode::Apply { root.patch(job.path, &patches, &job.links) } else { Ok(()) };
+                Outcome::Changed(what, written)
+            }
+        };
+        cx.progress.advance(1);
+        outcome
     }
 
     /// Normalizes one file of `root` (given alone, as on the command line `tamis strip FILE`).
@@ -541,9 +579,15 @@ impl StripFormats {
                 source,
             })?;
             let mut report = if meta.is_dir() {
+                // One walk for both, walked again only when removing a temporary changed the tree.
                 let root = Root::open(path)?;
-                keep(&mut reports, stale.run(&root, cx)?);
-                self.run(&root, cx)?
+                let mut tree = root.walk()?;
+                let temporaries = stale.run_on(&root, &tree, cx);
+                if cx.mode == Mode::Apply && !temporaries.changes.is_empty() {
+                    tree = root.walk()?;
+                }
+                keep(&mut reports, temporaries);
+                self.strip_tree(&root, &tree, cx)
             } else {
                 let name = path.file_name().ok_or_else(|| tamis_core::Error::Io {
                     path: path.clone(),
@@ -566,14 +610,19 @@ impl StripFormats {
 
     /// Reads the file (only its first bytes if no handler wants it) and runs every matching
     /// handler on it, each on the output of the one before.
-    fn verdict(&self, root: &Root, path: &Path, settings: &Settings) -> Verdict {
+    fn verdict(
+        &self,
+        dir: std::result::Result<&tamis_core::Directory<'_>, &tamis_core::Error>,
+        path: &Path,
+        settings: &Settings,
+    ) -> Verdict {
         thread_local! {
             /// The bytes of the file being read, kept between files: a large file read into a
             /// fresh allocation costs a page fault per page, more than the read itself.
             static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         BUFFER.with_borrow_mut(|buffer| {
-            let verdict = self.verdict_in(root, path, settings, buffer);
+            let verdict = self.verdict_in(dir, path, settings, buffer);
             if buffer.capacity() > BUFFER_KEPT {
                 *buffer = Vec::new();
             }
@@ -581,14 +630,24 @@ impl StripFormats {
         })
     }
 
-    fn verdict_in(&self, root: &Root, path: &Path, settings: &Settings, buffer: &mut Vec<u8>) -> Verdict {
+    fn verdict_in(
+        &self,
+        dir: std::result::Result<&tamis_core::Directory<'_>, &tamis_core::Error>,
+        path: &Path,
+        settings: &Settings,
+        buffer: &mut Vec<u8>,
+    ) -> Verdict {
         let shown = tamis_core::display_path(path);
         let sparse = |what: String| {
             Verdict::Failed(format!(
                 "{shown}: {what}: has holes (a sparse file), which a rewrite would fill; left as it was"
             ))
         };
-        let holes = match self.read_if_wanted(root, path, buffer) {
+        let dir = match dir {
+            Ok(dir) => dir,
+            Err(e) => return Verdict::Failed(tamis_core::Problem::from_error(path, e).reason),
+        };
+        let holes = match self.read_if_wanted(dir, path, buffer) {
             Ok(Read::Whole(holes)) => holes,
             Ok(Read::NotWanted) => return Verdict::Normal,
             Ok(Read::LargeAr(file, len)) => {
@@ -644,14 +703,19 @@ impl StripFormats {
     /// Reads the file's first bytes into `bytes` and, if some handler matches them, the rest:
     /// one open, and no more than [`HEAD_LEN`] bytes read from a file no handler wants. A large
     /// `ar` archive (a `.deb`) is not read whole: its member headers are all the handler needs.
-    fn read_if_wanted(&self, root: &Root, path: &Path, bytes: &mut Vec<u8>) -> Result<Read> {
-        let file = root.open_regular(path)?;
+    fn read_if_wanted(&self, dir: &tamis_core::Directory<'_>, path: &Path, bytes: &mut Vec<u8>) -> Result<Read> {
+        let name = path.file_name().ok_or_else(|| tamis_core::Error::WrongType {
+            path: path.to_owned(),
+            expected: "regular file",
+            found: "directory",
+        })?;
+        let (file, meta) = dir.open_regular_meta(name)?;
         let io = |e| tamis_core::Error::Io { path: path.to_owned(), op: "read", source: e };
         bytes.clear();
         (&file).take(HEAD_LEN as u64).read_to_end(bytes).map_err(io)?;
         let mut matching = self.formats.iter().filter(|f| f.handler().matches(path, bytes));
         let (first, more) = (matching.next(), matching.next());
-        let size = file.metadata().map_or(0, |m| m.len());
+        let size = meta.size;
         match (first, more) {
             (None, _) => return Ok(Read::NotWanted),
             (Some(Format::Ar), None) if size >= LARGE => return Ok(Read::LargeAr(file, size)),
