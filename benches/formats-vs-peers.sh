@@ -118,7 +118,11 @@ done
 median() { awk -v t="$1" '$1 == t { print $2 / 1e6 }' "$scratch/times" | sort -g |
     awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "machine:  $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(uname -r)"
-echo "files:    $count ($size): jars, /usr/share/doc gzip, .mo catalogs, static libraries, debs"
+if [[ -n $tree_dir ]]; then
+    echo "files:    $count ($size): every file of the root filesystem rootfs-pair/a"
+else
+    echo "files:    $count ($size): jars, /usr/share/doc gzip, .mo catalogs, static libraries, debs"
+fi
 echo "load:     before: $load_before; after: $(uptime | sed 's/.*load average: //')"
 echo "runs:     $runs per tool, alternating, fresh copy each"
 awk -v r="$read_all" 'BEGIN { printf "reading every file once (cat, warm): %.3f s\n", r / 1e6 }'

@@ -140,6 +140,6 @@ printf '%-28s %10.1f %14d\n' "Tails (rsync + gensquashfs)" "$tails_time" "$(size
 printf '%-28s %10.1f %14d\n' "tamis iuk" "$tamis_time" "$(size "$work/tamis.iuk")"
 printf 'speed-up: %.1fx   size tamis/Tails: %.3f\n' "$(echo "$tails_time / $tamis_time" | bc -l)" \
     "$(echo "$(size "$work/tamis.iuk") / $(size "$work/tails.iuk")" | bc -l)"
-printf 'kit between the releases as built: %d bytes; normalized by tamis: %d bytes (%.1fx smaller)\n' \
+printf 'kit between the releases as built: %d bytes; normalized by tamis: %d bytes (%.1f %% smaller)\n' \
     "$(size "$work/raw.iuk")" "$(size "$work/normalized.iuk")" \
-    "$(echo "$(size "$work/raw.iuk") / $(size "$work/normalized.iuk")" | bc -l)"
+    "$(echo "100 - 100 * $(size "$work/normalized.iuk") / $(size "$work/raw.iuk")" | bc -l)"
