@@ -217,6 +217,35 @@ fn caches_keys_accounts_and_a_berkeley_db_are_found_with_their_causes_and_the_ho
     assert_eq!(r["identical_after_tamis"], false);
 }
 
+/// Found by the survey (docs/postinst-survey.md): doc-base's `install-docs` records each
+/// documentation control file's status-change time, the time of installation, in its registry.
+#[test]
+fn doc_base_registry_records_the_time_of_installation_and_the_doc_base_stage_removes_it() {
+    let Some(cache) = cache() else { return };
+    let _lock = one_at_a_time(&cache);
+    let (_, r) = check(&cache, &["--keep", "libglademm-2.4-doc"]);
+    let kept = PathBuf::from(r["kept"].as_str().expect("the copies are kept"));
+    let epoch = r["epoch"].as_i64().unwrap();
+    // Whether the two sides registered the documents in different seconds is up to the
+    // machine (side b is slower: one CPU, disorderfs); either way nothing remains after tamis.
+    assert_eq!(r["counts"]["remains"], 0, "{r:#}");
+    assert_eq!(r["identical_after_tamis"], true, "{r:#}");
+    if let Some(f) = finding(&r, "/var/lib/doc-base/info/files.yml") {
+        assert_eq!(f["group"], "content", "{f}");
+        assert_eq!((&f["class"], &f["stages"][0]), (&"tamis-removes".into(), &"doc-base".into()), "{f}");
+    }
+    // The copies are kept as the pipeline left them: every time the registry holds (the time
+    // of installation, later than the epoch, the base's date) is now the epoch, by the stage.
+    let registry = fs::read_to_string(kept.join("a/root/var/lib/doc-base/info/files.yml"));
+    fs::remove_dir_all(&kept).unwrap();
+    let registry = registry.unwrap();
+    let ctimes: Vec<i64> =
+        registry.lines().filter_map(|l| l.strip_prefix("  CT: ")).map(|t| t.parse().unwrap()).collect();
+    assert!(ctimes.len() >= 2 && ctimes.iter().all(|&t| t == epoch), "epoch {epoch}:\n{registry}");
+    assert!(registry.contains("  ID: libglademm2.4-reference\n"), "{registry}");
+    assert_eq!(leftovers(&cache), Vec::<String>::new());
+}
+
 fn report_paths(r: &Value) -> Vec<String> {
     r["findings"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_owned()).collect()
 }

@@ -6,7 +6,7 @@ use tamis_formats::StripFormats;
 use tamis_identity::{HostConfig, HostKeys, MachineId};
 use tamis_iso::IsoImages;
 use tamis_mtime::ClampMtimes;
-use tamis_postinst::{Backups, Fontconfig, Ldconfig, Logs, ManDb, NoOptions, Pyc, Shadow};
+use tamis_postinst::{Backups, DocBase, Fontconfig, Ldconfig, Logs, ManDb, NoOptions, Pyc, Shadow};
 use tamis_squashfs::{SquashfsStage, SquashfsStageOptions};
 
 /// A stage as the registry knows it.
@@ -52,6 +52,7 @@ static STAGES: &[StageInfo] = &[
     stage!(Logs),
     stage!(Backups),
     stage!(Shadow),
+    stage!(DocBase),
     stage_without_options!(Ldconfig),
     stage_without_options!(ManDb),
     stage!(Pyc),

@@ -12,6 +12,9 @@
 //!   siblings, ucf's numbered copies, `*.dpkg-old`/`*.dpkg-bak`, apt's binary package caches.
 //! - [`Shadow`] (`shadow`): `sp_lstchg` (days since 1970 of the last password change) no later
 //!   than the epoch's day, in `/etc/shadow` and `/etc/shadow-`.
+//! - [`DocBase`] (`doc-base`): the status-change times doc-base's registry records for each
+//!   documentation control file (`CT` in `/var/lib/doc-base/info/files.yml`: the time of
+//!   installation) no later than the epoch.
 //! - [`Ldconfig`] (`ldconfig`): `/var/cache/ldconfig/aux-cache`, keyed on inode numbers and
 //!   times, removed (`ldconfig` rebuilds it; `/etc/ld.so.cache` itself is deterministic).
 //! - [`ManDb`] (`man-db`): man-db's `index.db` files, whose gdbm layout depends on the order of
@@ -41,6 +44,7 @@
 //! ```
 
 mod backups;
+mod docbase;
 mod fontconfig;
 mod logs;
 mod pyc;
@@ -51,6 +55,7 @@ pub use backups::{
     ACCOUNTS as ACCOUNT_BACKUPS, Backups, BackupsOptions, FIXED as PACKAGE_TOOL_BACKUPS,
     OLD_CONFFILE as OLD_CONFFILE_SUFFIXES,
 };
+pub use docbase::{DOC_BASE_REGISTRY, DocBase, DocBaseError, DocBaseOptions, clamp_registered_ctimes};
 pub use fontconfig::{Fontconfig, FontconfigCache, FontconfigCacheError, FontconfigOptions, is_le64_cache};
 pub use logs::{LogPolicy, Logs, LogsOptions};
 pub use pyc::{Pyc, PycHeader, PycHeaderError, PycOptions};
