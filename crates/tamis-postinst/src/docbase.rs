@@ -1,14 +1,4 @@
 //! The `doc-base` stage.
-//!
-//! doc-base's `install-docs` keeps a registry of the documentation control files it has
-//! registered, `/var/lib/doc-base/info/files.yml`: for each, its document ID and `CT`, the
-//! file's status-change time (`st_ctime`) when it was registered, in seconds. The next
-//! `install-docs` run re-registers a control file whose `st_ctime` is not its `CT` any more.
-//! A status-change time is the kernel's clock at installation: it differs between any two builds,
-//! and no one can set it back, so no copy of the tree (unpacked from an image, a tarball, a
-//! squashfs) has the times the registry holds anyway. The stage sets every `CT` later than the
-//! epoch to the epoch; on the installed system `install-docs` then re-registers the documents
-//! once, as it would have for any copy.
 
 use std::path::Path;
 
@@ -21,7 +11,17 @@ use tamis_core::{Context, Edits, FileKind, Normalizer, Report, Result, Root};
 #[non_exhaustive]
 pub struct DocBaseOptions {}
 
-/// The `doc-base` stage. See the [module documentation](self) and the [crate's](crate).
+/// The `doc-base` stage.
+///
+/// doc-base's `install-docs` keeps a registry of the documentation control files it has
+/// registered, `/var/lib/doc-base/info/files.yml`: for each, its document ID and `CT`, the
+/// file's status-change time (`st_ctime`) when it was registered, in seconds. The next
+/// `install-docs` run re-registers a control file whose `st_ctime` is not its `CT` any more.
+/// A status-change time is the kernel's clock at installation: it differs between any two builds,
+/// and no one can set it back, so no copy of the tree (unpacked from an image, a tarball, a
+/// squashfs) has the times the registry holds anyway. The stage sets every `CT` later than the
+/// epoch to the epoch; on the installed system `install-docs` then re-registers the documents
+/// once, as it would have for any copy.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DocBase;
 
