@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use tamis_core::{Context, Edits, FileKind, Normalizer, Report, Result, Root};
+use tamis_core::{Context, Edits, Normalizer, Report, Result, Root};
+
+use crate::database::{self, Rewrite};
 
 /// Options of the `doc-base` stage (none yet).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -101,33 +103,13 @@ impl Normalizer for DocBase {
 
     fn run(&self, root: &Root, cx: &Context<'_>) -> Result<Report> {
         let mut edits = Edits::new(root, cx, Self::NAME);
-        let rel = Path::new(DOC_BASE_REGISTRY);
-        match root.try_lstat(rel) {
-            Ok(Some(meta)) if meta.kind == FileKind::File => {}
-            Ok(_) => return Ok(edits.finish()),
-            Err(e) => {
-                edits.error(rel, &e);
-                return Ok(edits.finish());
-            }
-        }
-        edits.examined(1);
-        let text = match root.read(rel) {
-            Ok(text) => text,
-            Err(e) => {
-                edits.error(rel, &e);
-                return Ok(edits.finish());
-            }
-        };
         let epoch = cx.epoch.secs();
-        match clamp_registered_ctimes(&text, epoch) {
-            Ok(Some(new)) => {
-                let values = Some(("times of installation".to_owned(), epoch.to_string()));
-                let reason = "status-change times of doc-base control files, taken at installation";
-                edits.write(rel, &new, reason, values);
-            }
-            Ok(None) => {}
-            Err(why) => edits.problem(rel, format!("/{DOC_BASE_REGISTRY}: {why}; left as it is")),
-        }
+        let rewrite = Rewrite {
+            change: |text: &[u8]| clamp_registered_ctimes(text, epoch),
+            reason: "status-change times of doc-base control files, taken at installation",
+            values: ("times of installation".to_owned(), epoch.to_string()),
+        };
+        database::rewrite(root, &mut edits, Path::new(DOC_BASE_REGISTRY), &rewrite);
         Ok(edits.finish())
     }
 }

@@ -44,6 +44,7 @@
 //! ```
 
 mod backups;
+mod database;
 mod docbase;
 mod fontconfig;
 mod logs;

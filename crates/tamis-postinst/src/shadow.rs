@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use tamis_core::{Context, Edits, FileKind, Normalizer, Report, Result, Root};
+use tamis_core::{Context, Edits, Normalizer, Report, Result, Root};
+
+use crate::database::{self, Rewrite};
 
 /// Options of the `shadow` stage (none yet).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -123,33 +125,13 @@ impl Normalizer for Shadow {
     fn run(&self, root: &Root, cx: &Context<'_>) -> Result<Report> {
         let mut edits = Edits::new(root, cx, Self::NAME);
         let day = cx.epoch.days();
+        let rewrite = Rewrite {
+            change: |text: &[u8]| clamp_last_change(text, day),
+            reason: "last password change dated on the day of the build",
+            values: ("days after the epoch".to_owned(), format!("day {day}")),
+        };
         for path in ["etc/shadow", "etc/shadow-"] {
-            let rel = Path::new(path);
-            match root.try_lstat(rel) {
-                Ok(Some(meta)) if meta.kind == FileKind::File => {}
-                Ok(_) => continue,
-                Err(e) => {
-                    edits.error(rel, &e);
-                    continue;
-                }
-            }
-            edits.examined(1);
-            let text = match root.read(rel) {
-                Ok(text) => text,
-                Err(e) => {
-                    edits.error(rel, &e);
-                    continue;
-                }
-            };
-            match clamp_last_change(&text, day) {
-                Ok(Some(new)) => {
-                    let values = Some(("days after the epoch".to_owned(), format!("day {day}")));
-                    let reason = "last password change dated on the day of the build";
-                    edits.write(rel, &new, reason, values);
-                }
-                Ok(None) => {}
-                Err(why) => edits.problem(rel, format!("/{path}: {why}; left as it is")),
-            }
+            database::rewrite(root, &mut edits, Path::new(path), &rewrite);
         }
         Ok(edits.finish())
     }
