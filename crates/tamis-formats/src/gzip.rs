@@ -9,13 +9,21 @@
 //! No header is changed before the member it heads is proven whole: its deflate stream is
 //! inflated (output discarded, 64 KiB at a time) and the CRC-32 and length (`ISIZE`) of the
 //! trailer are checked against what came out. A truncated or corrupt member is an error, and the
-//! file is left as it was and named, even when its headers are already normal. Inflating is also
-//! how the end of a member, hence the start of the next, is found. Bytes after the last member
-//! that are not a gzip member (zero padding) are kept as they are.
+//! file is left as it was and named. Inflating is also how the end of a member, hence the start
+//! of the next, is found. Bytes after the last member that are not a gzip member (zero padding)
+//! are kept as they are.
 //!
-//! A file too large to be read whole ([`crate::READ_WHOLE_LIMIT`]) is checked the same way by
-//! [`header_patches`], streamed from the file, and patched in place; its headers must then keep
-//! their length (a file name to drop is refused with a reason).
+//! Most gzip files of a system need nothing (Debian compresses with `gzip -n`: no time, no
+//! name). A file whose first header is already normal and in which a member's first three
+//! bytes (`1f 8b 08`) occur nowhere after that header has no other member, so nothing to change:
+//! it is left as it is without being inflated, and a corruption of its data is not looked for
+//! (the file is not touched, as a corrupt file would not be). The search runs at memory speed;
+//! inflating was a third of `tamis strip`'s time on a Debian root file system.
+//!
+//! A file too large to be read whole ([`crate::READ_WHOLE_LIMIT`]) is checked by
+//! [`header_patches`], streamed from the file and always inflated (on a corrupt one, inflating
+//! stops early where a search would read it to its end), and patched in place; its headers must
+//! then keep their length (a file name to drop is refused with a reason).
 
 use std::io::BufRead;
 use std::path::Path;
@@ -33,6 +41,8 @@ const FEXTRA: u8 = 1 << 2;
 const FNAME: u8 = 1 << 3;
 const FCOMMENT: u8 = 1 << 4;
 const RESERVED: u8 = 0xe0;
+/// The first three bytes of every member: ID1, ID2, and CM 8 (deflate, the only method).
+const MEMBER_START: [u8; 3] = [0x1f, 0x8b, 8];
 /// The OS byte of a member made on Unix.
 const OS_UNIX: u8 = 3;
 
@@ -64,6 +74,10 @@ impl Handler for Gzip {
     fn normalize(&self, bytes: &[u8], settings: &Settings) -> Result<Option<Vec<u8>>, FormatError> {
         if !bytes.starts_with(&[0x1f, 0x8b]) {
             return Err(FormatError::Malformed { what: "gzip magic", offset: 0 });
+        }
+        let first = parse_header(bytes)?;
+        if is_normal(&first, bytes, settings) && memchr::memmem::find(&bytes[first.len..], &MEMBER_START).is_none() {
+            return Ok(None);
         }
         let mut out = Vec::with_capacity(bytes.len());
         let mut pos = 0;
@@ -133,6 +147,13 @@ pub fn header_patches(file: &std::fs::File, len: u64, settings: &Settings) -> Re
         pos = end;
     }
     Ok(patches)
+}
+
+/// Whether `header`, parsed from the start of `bytes`, is already what [`write_header`] makes.
+fn is_normal(header: &Header<'_>, bytes: &[u8], settings: &Settings) -> bool {
+    let mut new = Vec::with_capacity(header.len);
+    write_header(&mut new, header, settings);
+    new == bytes[..header.len]
 }
 
 fn to_usize(n: u64) -> usize {
@@ -329,6 +350,31 @@ mod tests {
         let mut cut = good.clone();
         cut.extend_from_slice(&good[..8]);
         assert!(Gzip.normalize(&cut, &settings()).is_err(), "second member header cut");
+    }
+
+    #[test]
+    fn a_normal_only_member_is_left_without_inflating_and_a_later_member_is_still_found() {
+        let normal = member(0, 0, OS_UNIX, b"");
+        let mut bad_trailer = normal.clone();
+        let at = bad_trailer.len() - 8;
+        bad_trailer[at] = 1;
+        assert_eq!(Gzip.normalize(&bad_trailer, &settings()).unwrap(), None, "nothing to change, nothing read");
+        // A second member behind a normal first one: found by its first bytes, then both are
+        // inflated as before (the bad trailer is seen), and a sound pair gets its second header.
+        let mut two = normal.clone();
+        two.extend(member(0, 1_800_000_000, 0, b""));
+        let out = Gzip.normalize(&two, &settings()).unwrap().unwrap();
+        assert_eq!(out[normal.len()..], member(0, EPOCH as u32, OS_UNIX, b""));
+        bad_trailer.extend(member(0, 1_800_000_000, 0, b""));
+        assert!(Gzip.normalize(&bad_trailer, &settings()).is_err());
+
+        // A file too large to read whole is inflated whatever its headers (a search through
+        // gigabytes of a corrupt file would take longer than inflating stops on it).
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("one.gz");
+        std::fs::write(&path, &bad_trailer[..normal.len()]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        assert!(header_patches(&file, normal.len() as u64, &settings()).is_err());
     }
 
     #[test]
