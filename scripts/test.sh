@@ -47,6 +47,7 @@ packages+=(dpkg-dev)   # apt-get source / dpkg-source: strip-nondeterminism's ow
 packages+=(apksigner zipalign)   # formats: an Android package aligned by zipalign, signed and verified by apksigner, is left as it is
 packages+=(parallel openssh-server)   # postinst-check: the GNU parallel --sshlogin recipe, run against an sshd of its own on localhost
 packages+=(fontconfig fonts-dejavu-core)   # fc-cache and a font: fontconfig caches through a squashfs round trip (tamis-postinst stages.rs)
+packages+=(liblzma-dev pkg-config)   # squashfs xz: tamis links the host's liblzma, as mksquashfs does (else it builds the bundled sources)
 packages+=(e2fsprogs)   # chattr: append-only and immutable directories and files (tests/interrupt.rs)
 packages+=(gdisk syslinux syslinux-efi)   # USB images as Tails makes them: sgdisk, syslinux --install, syslinux.efi (tamis disk, tests/disk.rs)
 packages+=(rsync)   # benches/iuk-vs-tails.sh: Tails' method of making an upgrade kit (rsync --checksum onto an overlayfs)

@@ -323,6 +323,51 @@ mod tests {
         }
     }
 
+    /// 1 MiB of made-up text and x86 calls: matches near and far, and `E8` operands for BCJ.
+    fn sample() -> Vec<u8> {
+        let words = ["squashfs ", "block ", "fragment ", "inode ", "tamis ", "\n", "epoch ", "xz "];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut out = Vec::with_capacity(1 << 20);
+        while out.len() < 1 << 20 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            if state % 5 == 0 {
+                out.push(0xe8);
+                out.extend_from_slice(&((state >> 8) as u32 % 4096).to_le_bytes());
+            } else {
+                out.extend_from_slice(words[(state >> 32) as usize % words.len()].as_bytes());
+            }
+        }
+        out.truncate(1 << 20);
+        out
+    }
+
+    /// The bytes of an xz block do not depend on the liblzma tamis is linked with (the host's
+    /// when it has one, else the bundled sources): Debian 12's 5.4.1 and the bundled 5.8
+    /// (`LZMA_API_STATIC=1`) both give these digests. A liblzma that compressed otherwise would
+    /// make images that differ from other builders': this test says so first.
+    #[test]
+    fn xz_blocks_are_the_same_bytes_whichever_liblzma() {
+        use sha2::Digest as _;
+        let data = sample();
+        let digest = |c: Compression| {
+            let packed = c.compress(&data, 1 << 20).unwrap().unwrap();
+            assert_eq!(decompress(c.id(), &packed, data.len()).unwrap(), data);
+            format!("{:x}", sha2::Sha256::digest(&packed))
+        };
+        assert_eq!(
+            [
+                digest(Compression::Xz { dict_size: Some(1 << 20), x86: true }),
+                digest(Compression::Xz { dict_size: Some(1 << 17), x86: false })
+            ],
+            [
+                "564b78ccdd013441ae957460e8e54516cf4d1661a298d46289a406c81fd3408d",
+                "b830f333825771e8aacecdf39580204076880a19ee9170a5f3ab5f7cef244d16"
+            ]
+        );
+    }
+
     #[test]
     fn the_options_an_image_records_read_back_as_written() {
         let bs = 1 << 20;
