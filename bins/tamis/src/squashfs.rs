@@ -45,6 +45,11 @@ pub struct SquashfsArgs {
     /// Store files smaller than a block in their own block rather than in shared fragments.
     #[arg(long)]
     no_fragments: bool,
+    /// Pack the last partial block of larger files into shared fragments too, as small files
+    /// are (mksquashfs -always-use-fragments, gensquashfs' default): a smaller image, its
+    /// small tails read together.
+    #[arg(long, conflicts_with = "no_fragments")]
+    tail_packing: bool,
     /// Store every file, even when its contents equal an earlier one's.
     #[arg(long)]
     no_duplicates: bool,
@@ -126,6 +131,7 @@ fn options(args: &SquashfsArgs, out: &Path) -> SquashfsStageOptions {
         xz_bcj: args.xz_bcj.map(|Bcj::X86| XzBcj::X86),
         xz_dict_size: args.xz_dict_size,
         fragments: !args.no_fragments,
+        tail_packing: args.tail_packing,
         dedup: !args.no_duplicates,
         exports: !args.no_exports,
         xattrs: !args.no_xattrs,
@@ -167,7 +173,7 @@ pub fn run(args: &SquashfsArgs) -> Result<ExitCode> {
     if args.output.json.is_some() {
         let report = serde_json::json!({"image": out, "options": {
             "compression": write_options.compression, "block_size": write_options.block_size,
-            "fragments": write_options.fragments, "dedup": write_options.dedup, "exportable": write_options.exportable,
+            "fragments": write_options.fragments, "tail_packing": write_options.tail_packing, "dedup": write_options.dedup, "exportable": write_options.exportable,
             "all_root": write_options.all_root, "epoch": write_options.epoch }, "outcome": outcome,
             "change": image.change, "verdict": verdict, "exit": code});
         args.output.write(&report)?;

@@ -238,6 +238,37 @@ fn unsquashfs_lists_and_extracts_what_was_written() {
 }
 
 #[test]
+fn tail_packing_puts_the_ends_of_larger_files_into_fragments_and_unsquashfs_reads_them() {
+    if !have_unsquashfs() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    make_tree(&root, false);
+    // "text" is whole 64 KiB blocks and a part: where does the part go?
+    let tail_of = |extra: &[&str]| {
+        let image = dir.path().join("image.sqfs");
+        let mut args = vec!["--comp", "gzip", "-b", "64K", "--xattr-exclude", "trusted.overlay."];
+        args.extend_from_slice(extra);
+        write_image(&root, &image, &args);
+        check_against_unsquashfs(&root, &image);
+        check_own_reader(&root, &image);
+        let opened = tamis_squashfs::Image::open(&image).unwrap();
+        let text = opened.entries().unwrap().into_iter().find(|e| e.path == Path::new("text")).unwrap();
+        let stored = opened.stored_file(&text, 0).unwrap().unwrap();
+        fs::remove_file(&image).unwrap();
+        (stored.blocks.len(), stored.tail.is_some())
+    };
+    let size = fs::metadata(root.join("text")).unwrap().len();
+    let whole = usize::try_from(size / (64 << 10)).unwrap();
+    assert!(size % (64 << 10) != 0);
+    assert_eq!(tail_of(&[]), (whole + 1, false), "mksquashfs' default: the part in a block of its own");
+    assert_eq!(tail_of(&["--tail-packing"]), (whole, true), "the part in a fragment block");
+    let out = tamis(&["squashfs", "--tail-packing", "--no-fragments", "a", "b"]);
+    assert_eq!(out.status.code(), Some(2), "tails need fragments: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn same_bytes_for_any_thread_count_and_creation_order() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));

@@ -76,6 +76,10 @@ pub struct SquashfsStageOptions {
     /// Pack small files into fragments (default true).
     #[serde(default = "yes")]
     pub fragments: bool,
+    /// Pack the last partial block of larger files into fragments too (mksquashfs
+    /// `-always-use-fragments`; default false, as mksquashfs). Needs `fragments`.
+    #[serde(default)]
+    pub tail_packing: bool,
     /// Store a file whose contents equal an earlier one's as a reference to it (default true).
     #[serde(default = "yes")]
     pub dedup: bool,
@@ -106,6 +110,7 @@ impl Default for SquashfsStageOptions {
             xz_bcj: None,
             xz_dict_size: None,
             fragments: true,
+            tail_packing: false,
             dedup: true,
             exports: true,
             xattrs: true,
@@ -143,6 +148,9 @@ pub enum OptionsError {
         /// Its highest level.
         max: u32,
     },
+    /// Tail packing was asked for without fragments, where the tails would go.
+    #[error("tail packing puts the ends of files into fragments: it needs fragments")]
+    TailPackingWithoutFragments,
     /// An xz option was given to another compressor.
     #[error("the BCJ filter and the dictionary size are for xz, not {0}")]
     XzOnly(&'static str),
@@ -204,6 +212,10 @@ impl SquashfsStageOptions {
         w.compression = self.compression()?;
         w.block_size = self.block_size;
         w.fragments = self.fragments;
+        if self.tail_packing && !self.fragments {
+            return Err(OptionsError::TailPackingWithoutFragments);
+        }
+        w.tail_packing = self.tail_packing;
         w.dedup = self.dedup;
         w.exportable = self.exports;
         w.xattrs = self.xattrs;
@@ -407,6 +419,15 @@ mod tests {
 
     fn profile(table: &str) -> SquashfsStageOptions {
         toml::from_str(table).expect("a valid table")
+    }
+
+    #[test]
+    fn tail_packing_is_asked_for_by_name_and_needs_fragments() {
+        let epoch = Epoch::from_secs(1_700_000_000).unwrap();
+        assert!(!profile("").write_options(epoch).unwrap().tail_packing, "off unless asked for, as mksquashfs");
+        assert!(profile("tail_packing = true").write_options(epoch).unwrap().tail_packing);
+        let refused = profile("tail_packing = true\nfragments = false").write_options(epoch).unwrap_err();
+        assert!(matches!(refused, OptionsError::TailPackingWithoutFragments), "{refused}");
     }
 
     #[test]
