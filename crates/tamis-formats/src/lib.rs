@@ -395,8 +395,8 @@ enum Outcome {
 enum Read {
     /// No handler wants it: its first bytes only.
     NotWanted,
-    /// All of it, and whether it has holes.
-    Whole(bool),
+    /// All of it; the file is kept open to look for holes if it is to change.
+    Whole(std::fs::File),
     /// Its first bytes: an `ar` archive of this length, to be read header by header.
     LargeAr(std::fs::File, u64),
     /// Its first bytes: a gzip file of this length, too large to read whole, to be streamed.
@@ -647,8 +647,8 @@ impl StripFormats {
             Ok(dir) => dir,
             Err(e) => return Verdict::Failed(tamis_core::Problem::from_error(path, e).reason),
         };
-        let holes = match self.read_if_wanted(dir, path, buffer) {
-            Ok(Read::Whole(holes)) => holes,
+        let file = match self.read_if_wanted(dir, path, buffer) {
+            Ok(Read::Whole(file)) => file,
             Ok(Read::NotWanted) => return Verdict::Normal,
             Ok(Read::LargeAr(file, len)) => {
                 let read = |at: u64, into: &mut [u8]| std::os::unix::fs::FileExt::read_exact_at(&file, into, at);
@@ -694,7 +694,8 @@ impl StripFormats {
         };
         let what = normalized.changed_by.iter().map(|f| f.handler().what()).collect::<Vec<_>>().join("; ");
         match normalized.bytes {
-            Some(_) if holes => sparse(what),
+            // Looked for only now: most files read whole need nothing.
+            Some(_) if has_holes(&file, bytes.len() as u64) => sparse(what),
             Some(new) if new != bytes => Verdict::Changed(new, what),
             _ => Verdict::Normal,
         }
@@ -730,7 +731,7 @@ impl StripFormats {
             let format = *first.expect("a handler matched");
             return Ok(Read::TooLarge(format, bytes.len() as u64));
         }
-        Ok(Read::Whole(has_holes(&file, bytes.len() as u64)))
+        Ok(Read::Whole(file))
     }
 
     /// Normalizes every regular file of `tree` (a walk of `root`).
