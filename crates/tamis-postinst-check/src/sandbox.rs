@@ -249,7 +249,8 @@ use serde::Serialize;
 
 /// A writable copy of the base at `dir/root`, made by overlay when it can (and `mode` allows),
 /// else by copying. An overlay has `layer` (apt's caches, see `layer.rs`) between the base and
-/// its upper directory; a copy does without. Registers what it makes with `cleanup`.
+/// its upper directory, and its upper and work directories in `dir`; a copy does without.
+/// Registers what it makes with `cleanup`.
 pub(crate) fn make_copy(
     base: &Path,
     layer: Option<&Path>,
@@ -258,7 +259,7 @@ pub(crate) fn make_copy(
     cleanup: &Cleanup,
 ) -> Result<(PathBuf, CopyMode)> {
     if prefer == CopyMode::Overlay
-        && let Some(root) = overlay(base, layer, dir, cleanup)?
+        && let Some(root) = overlay(base, layer, dir, dir, cleanup)?
     {
         return Ok((root, CopyMode::Overlay));
     }
@@ -268,13 +269,20 @@ pub(crate) fn make_copy(
 }
 
 /// An overlay mount at `dir/root` of `base` (and `layer` above it), upper and work directories
-/// in `dir`; `None` where overlayfs is refused (or a path cannot be said in its options).
-pub(crate) fn overlay(base: &Path, layer: Option<&Path>, dir: &Path, cleanup: &Cleanup) -> Result<Option<PathBuf>> {
+/// in `upper_in` (`dir`, or a file system of their own there); `None` where overlayfs is
+/// refused (or a path cannot be said in its options).
+pub(crate) fn overlay(
+    base: &Path,
+    layer: Option<&Path>,
+    dir: &Path,
+    upper_in: &Path,
+    cleanup: &Cleanup,
+) -> Result<Option<PathBuf>> {
     let plain = |p: &Path| !p.as_os_str().as_encoded_bytes().iter().any(|b| matches!(b, b',' | b':' | b'\\'));
-    if !(plain(base) && plain(dir) && layer.is_none_or(plain)) {
+    if !(plain(base) && plain(dir) && plain(upper_in) && layer.is_none_or(plain)) {
         return Ok(None);
     }
-    let (root, upper, work) = (dir.join("root"), dir.join("upper"), dir.join("work"));
+    let (root, upper, work) = (dir.join("root"), upper_in.join("upper"), upper_in.join("work"));
     for d in [&upper, &work, &root] {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
@@ -311,6 +319,38 @@ pub(crate) fn overlay(base: &Path, layer: Option<&Path>, dir: &Path, cleanup: &C
         let _ = std::fs::remove_dir(d);
     }
     Ok(None)
+}
+
+/// A tmpfs of its own mounted on `dir` (made here), registered with `cleanup` to be unmounted:
+/// where side `b`'s overlay keeps what the installation writes, so that new directory entries
+/// list in another order than on the cache's file system. False (and `dir` removed) where the
+/// mount is refused.
+pub(crate) fn tmpfs(dir: &Path, cleanup: &Cleanup) -> Result<bool> {
+    std::fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
+    cleanup.mount(dir);
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "mode=0755,nosuid,nodev", "tmpfs"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        let _ = std::fs::remove_dir(dir);
+    }
+    Ok(mounted)
+}
+
+/// Unmounts what [`tmpfs`] mounted on `dir` (a side that could not use it) and removes `dir`.
+pub(crate) fn drop_tmpfs(dir: &Path) {
+    let _ = Command::new("umount").arg(dir).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// Whether `path` is on a tmpfs.
+pub(crate) fn on_tmpfs(path: &Path) -> bool {
+    // TMPFS_MAGIC (linux/magic.h).
+    const TMPFS_MAGIC: u64 = 0x0102_1994;
+    rustix::fs::statfs(path).is_ok_and(|s| u64::try_from(s.f_type).is_ok_and(|t| t == TMPFS_MAGIC))
 }
 
 /// What an installation needs from the host besides the chroot.
