@@ -428,3 +428,58 @@ pub(crate) fn install_command(root: &Path, conditions: &Conditions, mounts: &Mou
     cmd.env_remove("SOURCE_DATE_EPOCH");
     cmd
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mounted_under(dir: &Path) -> Vec<String> {
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        table.lines().filter(|l| l.contains(dir.to_str().unwrap())).map(str::to_owned).collect()
+    }
+
+    /// Side `b`'s copy for the directory order: its overlay writes to a tmpfs of its own, which
+    /// the cleanup unmounts (after the overlay) and removes with the run.
+    #[test]
+    fn an_overlay_writes_to_its_own_tmpfs_and_the_cleanup_undoes_both() {
+        assert!(rustix::process::geteuid().is_root(), "the test needs root (mounts)");
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("base");
+        std::fs::create_dir_all(base.join("etc")).unwrap();
+        std::fs::write(base.join("etc/base-file"), "x").unwrap();
+        let dir = tmp.path().join("run/b");
+        let cleanup = Cleanup::new();
+        cleanup.dir(&tmp.path().join("run"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmpfs_dir = dir.join("tmpfs");
+        assert!(tmpfs(&tmpfs_dir, &cleanup).unwrap(), "tmpfs refused");
+        let root = overlay(&base, None, &dir, &tmpfs_dir, &cleanup).unwrap().expect("overlayfs refused a tmpfs upper");
+        assert_eq!(root, dir.join("root"));
+        std::fs::create_dir(root.join("etc/new")).unwrap();
+        std::fs::write(root.join("etc/new/a"), "a").unwrap();
+        // The base is seen, what is written lands on the tmpfs, the base is left alone.
+        assert_eq!(std::fs::read(root.join("etc/base-file")).unwrap(), b"x");
+        assert!(on_tmpfs(&tmpfs_dir.join("upper/etc/new")));
+        assert_eq!(std::fs::read(tmpfs_dir.join("upper/etc/new/a")).unwrap(), b"a");
+        assert!(!on_tmpfs(&base) && !base.join("etc/new").exists());
+        assert_eq!(mounted_under(&dir).len(), 2, "{:?}", mounted_under(&dir));
+        drop(cleanup);
+        assert_eq!(mounted_under(&dir), Vec::<String>::new());
+        assert!(!tmp.path().join("run").exists());
+        assert_eq!(std::fs::read(base.join("etc/base-file")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_tmpfs_that_is_not_used_is_unmounted_and_removed_at_once() {
+        assert!(rustix::process::geteuid().is_root(), "the test needs root (mounts)");
+        let tmp = tempfile::tempdir().unwrap();
+        let cleanup = Cleanup::new();
+        let dir = tmp.path().join("tmpfs");
+        assert!(tmpfs(&dir, &cleanup).unwrap());
+        assert!(on_tmpfs(&dir));
+        assert_eq!(mounted_under(&dir).len(), 1);
+        drop_tmpfs(&dir);
+        assert_eq!(mounted_under(&dir), Vec::<String>::new());
+        assert!(!dir.exists());
+    }
+}
