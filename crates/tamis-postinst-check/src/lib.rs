@@ -360,6 +360,7 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
         log: options.keep.then(|| p.log_path.clone()),
     };
     let failure = failure(&prepared, &ended);
+    let alike = order_alike(&prepared[1].conditions, &observed[0], &observed[1]);
     let kept = options.keep.then(|| run_dir.clone());
     let mut report = Report {
         format: REPORT_FORMAT,
@@ -368,7 +369,12 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
         installed: Vec::new(),
         a: installation(&prepared[0], &mut observed[0]),
         b: installation(&prepared[1], &mut observed[1]),
-        not_varied: prepared.iter().filter_map(|p| p.unvaried.clone()).chain(not_varied(&job.variations)).collect(),
+        not_varied: prepared
+            .iter()
+            .filter_map(|p| p.unvaried.clone())
+            .chain(alike)
+            .chain(not_varied(&job.variations))
+            .collect(),
         verdict: Verdict::InstallFailed,
         epoch,
         identical_after_tamis: None,
@@ -556,6 +562,26 @@ fn tmpfs_overlay(
             Ok(Err("overlayfs refused a tmpfs as its upper directory here"))
         }
     }
+}
+
+/// `readdir` not varied after all: `b`'s upper directory was on a tmpfs, yet both sides listed
+/// the probe's new directory in the same order (a cache on a file system that, like tmpfs,
+/// lists entries in the order they were made). Nothing when the probe did not run.
+fn order_alike(
+    b: &Conditions,
+    seen_a: &BTreeMap<String, String>,
+    seen_b: &BTreeMap<String, String>,
+) -> Option<(String, String)> {
+    const KEY: &str = "readdir-new-dir";
+    let (listed_a, listed_b) = (seen_a.get(KEY)?, seen_b.get(KEY)?);
+    (b.tmpfs_upper && !b.disorderfs && !listed_a.is_empty() && listed_a == listed_b).then(|| {
+        (
+            Variation::Readdir.name().to_owned(),
+            "both sides listed a new directory in the same order (the cache's file system lists entries as \
+             the tmpfs does): use readdir-all"
+                .to_owned(),
+        )
+    })
 }
 
 /// How one side's installation went.
@@ -1087,6 +1113,21 @@ mod tests {
         std::fs::write(&log, b"E: no\n").unwrap();
         assert!(take_probe(&log).unwrap().is_empty());
         assert_eq!(std::fs::read(&log).unwrap(), b"E: no\n");
+    }
+
+    #[test]
+    fn a_directory_order_that_came_out_alike_is_reported_as_not_varied() {
+        let b = Conditions::of(Side::B, &Variation::defaults(), 2);
+        let seen = |order: &str| BTreeMap::from([("readdir-new-dir".to_owned(), order.to_owned())]);
+        assert_eq!(order_alike(&b, &seen("b h f c g e a d"), &seen("h g f e d c b a")), None);
+        let (name, why) = order_alike(&b, &seen("a b c d e f g h"), &seen("a b c d e f g h")).unwrap();
+        assert_eq!(name, "readdir");
+        assert!(why.contains("readdir-all"), "{why}");
+        // Not asked for, or the probe did not run: nothing to say.
+        let none = Conditions::of(Side::B, &[Variation::Umask], 2);
+        assert_eq!(order_alike(&none, &seen("a b"), &seen("a b")), None);
+        assert_eq!(order_alike(&b, &seen(""), &seen("")), None);
+        assert_eq!(order_alike(&b, &BTreeMap::new(), &BTreeMap::new()), None);
     }
 
     #[test]
