@@ -517,12 +517,11 @@ fn prepare_sides(
                 }
             }
         }
-        let (root, copy, upper) = match made {
-            Some(made) => made,
-            None => {
-                let (root, copy) = sandbox::make_copy(&base.root, layer.as_deref(), &dir, prefer, cleanup)?;
-                (root, copy, dir.join("upper"))
-            }
+        let (root, copy, upper) = if let Some(made) = made {
+            made
+        } else {
+            let (root, copy) = sandbox::make_copy(&base.root, layer.as_deref(), &dir, prefer, cleanup)?;
+            (root, copy, dir.join("upper"))
         };
         if conditions.disorderfs {
             make_dir(&dir.join("disordered"), 0o755)?;
@@ -555,12 +554,11 @@ fn tmpfs_overlay(
     if !sandbox::tmpfs(&tmpfs, cleanup)? {
         return Ok(Err("this host refused to mount a tmpfs"));
     }
-    match sandbox::overlay(&base.root, layer, dir, &tmpfs, cleanup)? {
-        Some(root) => Ok(Ok(root)),
-        None => {
-            sandbox::drop_tmpfs(&tmpfs);
-            Ok(Err("overlayfs refused a tmpfs as its upper directory here"))
-        }
+    if let Some(root) = sandbox::overlay(&base.root, layer, dir, &tmpfs, cleanup)? {
+        Ok(Ok(root))
+    } else {
+        sandbox::drop_tmpfs(&tmpfs);
+        Ok(Err("overlayfs refused a tmpfs as its upper directory here"))
     }
 }
 
