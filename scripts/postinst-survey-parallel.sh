@@ -6,7 +6,8 @@
 #
 #   scripts/postinst-survey-parallel.sh [options] JOBS OUT_DIR [-- POSTINST-CHECK OPTIONS]
 #     -S LOGIN        a GNU parallel sshlogin (repeat: one per host), e.g. 2/root@builder1;
-#                     every host needs root, tamis, mmdebstrap, faketime (and disorderfs)
+#                     every host needs root, tamis, mmdebstrap, faketime (and disorderfs
+#                     for --variations readdir-all)
 #     --localhost     add this machine, reached over ssh: an sshd of the script's own on
 #                     127.0.0.1, with a key made in the script's temporary directory (both gone
 #                     at the end); needs openssh-server and root

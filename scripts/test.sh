@@ -41,7 +41,7 @@ packages=(mmdebstrap faketime attr libcap2-bin util-linux findutils coreutils pa
 # mkimage/dumpimage: U-Boot images for the formats stage.
 packages+=(u-boot-tools)
 packages+=(xorriso mtools dosfstools grub-efi-amd64-bin grub-pc-bin grub-common fdisk genisoimage isolinux syslinux-common squashfs-tools ovmf p7zip-full)   # ISO images: build (also grub-mkrescue), EFI FAT image, HFS+ (7z), check, boot UEFI (tamis-iso)
-packages+=(disorderfs)   # postinst-check: the directory-order variation (FUSE)
+packages+=(disorderfs)   # postinst-check: the opt-in readdir-all variation (FUSE), checked by tests/postinst_check.rs; the default readdir needs none
 packages+=(squashfs-tools squashfs-tools-ng)   # unsquashfs -lln/-d check tamis squashfs images; mksquashfs, gensquashfs for the bench
 packages+=(dpkg-dev)   # apt-get source / dpkg-source: strip-nondeterminism's own fixture suite (peer_fixtures.rs)
 packages+=(apksigner zipalign)   # formats: an Android package aligned by zipalign, signed and verified by apksigner, is left as it is

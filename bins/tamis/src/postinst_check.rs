@@ -47,8 +47,10 @@ pub struct PostinstCheckArgs {
     /// mmdebstrap's variant for the base.
     #[arg(long, default_value = "apt", value_name = "VARIANT")]
     variant: String,
-    /// What the second installation varies (default: all of clock, hostname, umask, timezone,
-    /// locale, environment, build-path, cpus, and readdir when disorderfs is installed).
+    /// What the second installation varies (default: clock, hostname, umask, timezone, locale,
+    /// environment, build-path, cpus, readdir). readdir: the order of the directory entries the
+    /// installation makes (b's overlay writes to a tmpfs); readdir-all, not by default: every
+    /// directory's, the base's too, reversed by disorderfs (FUSE, needs /dev/fuse; slower).
     #[arg(long, value_delimiter = ',', value_name = "VARIATION,..")]
     variations: Vec<String>,
     #[command(flatten)]
@@ -104,7 +106,7 @@ pub fn run(args: &PostinstCheckArgs) -> Result<ExitCode> {
         return reexec_in_namespace();
     }
     let tools = HostTools::find();
-    let variations = Variation::list(&args.variations, tools.disorderfs)?;
+    let variations = Variation::list(&args.variations)?;
     let base = match &args.chroot {
         Some(dir) => BaseSpec::Chroot { path: std::path::absolute(dir)? },
         None => BaseSpec::Suite { suite: args.suite.clone(), variant: args.variant.clone() },
@@ -421,7 +423,16 @@ fn varied(out: &mut String, r: &Report) {
                 format!("build path: copy {} → {}, working directory {}", ca.dir_name, cb.dir_name, seen("pwd"))
             }
             Variation::Cpus => format!("CPUs (nproc) {}", seen("nproc")),
-            Variation::Readdir => format!("directory order (ls -U /etc): {}", seen("readdir-etc")),
+            Variation::Readdir if !cb.tmpfs_upper => {
+                let why = r.not_varied.iter().find(|(n, _)| n == v.name()).map_or("", |(_, why)| why.as_str());
+                format!("directory order: not varied here ({why})")
+            }
+            Variation::Readdir => {
+                format!("directory order of new entries (b writes to a tmpfs; ls -U): {}", seen("readdir-new-dir"))
+            }
+            Variation::ReaddirAll => {
+                format!("every directory's order (disorderfs; ls -U /etc): {}", seen("readdir-etc"))
+            }
             _ => v.name().to_owned(),
         };
         let _ = writeln!(out, "    {text}");

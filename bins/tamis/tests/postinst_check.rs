@@ -2,7 +2,8 @@
 //! made by mmdebstrap (cached under `TAMIS_FIXTURE_DIR/postinst-check`, or
 //! `target/fixtures/postinst-check`, one per day).
 //!
-//! Needs root, mmdebstrap, faketime, disorderfs and the network to the apt sources. Without
+//! Needs root, mmdebstrap, faketime, disorderfs (for readdir-all) and the network to the apt
+//! sources. Without
 //! root or mmdebstrap these tests say so and pass, unless `TAMIS_REQUIRE_FIXTURES=1` (CI), where
 //! that is a failure. The checks run one at a time (a lock file): they share the base, and the
 //! machine.
@@ -158,12 +159,14 @@ fn caches_keys_accounts_and_a_berkeley_db_are_found_with_their_causes_and_the_ho
     for key in ["hostname", "umask", "pwd", "tz-offset"] {
         assert_ne!(a[key], b[key], "{key} did not vary");
     }
-    // disorderfs needs FUSE; without /dev/fuse the directory order is not varied (and said so).
-    if Path::new("/dev/fuse").exists() {
-        assert_ne!(a["readdir-etc"], b["readdir-etc"], "the directory order did not vary");
-    } else {
-        assert!(r["not_varied"].to_string().contains("readdir"));
-    }
+    // The directory order (by default): a directory made during the installation lists in
+    // another order on b (its overlay writes to a tmpfs) than on a; the base's are alike.
+    assert_eq!(r["b"]["conditions"]["tmpfs_upper"], true);
+    assert_ne!(a["readdir-new-dir"], b["readdir-new-dir"], "the directory order did not vary");
+    let mut entries: Vec<&str> = b["readdir-new-dir"].as_str().unwrap().split(' ').collect();
+    entries.sort_unstable();
+    assert_eq!(entries, ["a", "b", "c", "d", "e", "f", "g", "h"]);
+    assert_eq!(a["readdir-etc"], b["readdir-etc"]);
 
     // fontconfig: the caches record their font directory's mtime; the fontconfig stage.
     let caches: Vec<&Value> = r["findings"]
@@ -227,7 +230,12 @@ fn doc_base_registry_records_the_time_of_installation_and_the_doc_base_stage_rem
     let kept = PathBuf::from(r["kept"].as_str().expect("the copies are kept"));
     let epoch = r["epoch"].as_i64().unwrap();
     // Whether the two sides registered the documents in different seconds is up to the
-    // machine (side b is slower: one CPU, disorderfs); either way nothing remains after tamis.
+    // machine (side b is slower: one CPU, libfaketime); either way nothing remains after tamis.
+    // Copies made by cp (--keep) are on one file system: the directory order is not varied,
+    // and the report says so.
+    assert_eq!(r["b"]["conditions"]["tmpfs_upper"], false);
+    let readdir = r["not_varied"].as_array().unwrap().iter().find(|n| n[0] == "readdir").expect("readdir not listed");
+    assert!(readdir[1].as_str().unwrap().contains("readdir-all"), "{readdir}");
     assert_eq!(r["counts"]["remains"], 0, "{r:#}");
     assert_eq!(r["identical_after_tamis"], true, "{r:#}");
     if let Some(f) = finding(&r, "/var/lib/doc-base/info/files.yml") {
@@ -269,6 +277,8 @@ fn data_only_packages_install_deterministically_even_checked_side_by_side() {
     assert_eq!((code, other_code), (0, 0), "{r:#} {other_r:#}");
     for r in [&r, &other_r] {
         assert_eq!(r["verdict"], "deterministic");
+        // The probe's directory is gone, and /tmp has its time back: no trace of it.
+        assert!(finding(r, "/tmp").is_none(), "{r:#}");
         assert_eq!(r["counts"]["remains"], 0);
         assert_eq!(r["counts"]["tamis-removes"], 0);
         // Not vacuous: the installation did write, and apt's logs differ.
@@ -324,10 +334,18 @@ fn apt_caches_are_built_once_per_base_and_a_check_with_nothing_that_counts_skips
     assert!(!mtimes.is_empty());
     assert!(mtimes.iter().all(|f| f["class"] == "not-normalized"), "{mtimes:#?}");
     assert_eq!(r["counts"]["mtime-only"].as_u64(), Some(mtimes.len() as u64));
-    // A second check uses the same layer (not rebuilt: same inode).
+    // A second check uses the same layer (not rebuilt: same inode). With readdir-all b sees
+    // its chroot through disorderfs: the base's directories list in reverse too.
     let inode = fs::metadata(layer.join("var/cache/apt/pkgcache.bin")).unwrap().ino();
-    let (code, again) = check(&cache, &["--variations", "umask", "sgml-base"]);
+    let (code, again) = check(&cache, &["--variations", "umask,readdir-all", "sgml-base"]);
     assert_eq!((code, &again["verdict"]), (0, &"deterministic".into()), "{again:#}");
+    let (a, b) = (&again["a"]["observed"], &again["b"]["observed"]);
+    assert_eq!(
+        (&again["b"]["conditions"]["disorderfs"], &again["b"]["conditions"]["tmpfs_upper"]),
+        (&true.into(), &false.into())
+    );
+    assert_ne!(a["readdir-etc"], b["readdir-etc"], "/etc did not list in another order");
+    assert_ne!(a["readdir-new-dir"], b["readdir-new-dir"]);
     assert_eq!(fs::metadata(layer.join("var/cache/apt/pkgcache.bin")).unwrap().ino(), inode);
     assert_eq!(leftovers(&cache), Vec::<String>::new());
 }

@@ -38,7 +38,7 @@ pub(crate) fn apt_caches(cache: &Path, base: &Base, log: &dyn Fn(&str)) -> Resul
     cleanup.dir(&work);
     std::fs::create_dir(&work).map_err(|e| Error::io(&work, e))?;
     log("building apt's package cache of the base once (an overlay layer for every check)");
-    let Some(root) = sandbox::overlay(&base.root, None, &work, &cleanup)? else { return Ok(None) };
+    let Some(root) = sandbox::overlay(&base.root, None, &work, &work, &cleanup)? else { return Ok(None) };
     let (inputs, debs) = (work.join("inputs"), work.join("archives"));
     for d in [&inputs, &debs] {
         std::fs::create_dir(d).map_err(|e| Error::io(d, e))?;

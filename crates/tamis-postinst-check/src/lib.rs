@@ -5,7 +5,7 @@
 //! takes a base chroot (given, or made by mmdebstrap and cached: [`Base`]), makes two
 //! independent copies of it (overlay mounts, else `cp -a --reflink=auto`), installs the
 //! packages into each with apt under different conditions ([`Variation`]: clock, host name,
-//! umask, time zone, locale, environment, build path, CPU count), then compares the two trees
+//! umask, time zone, locale, environment, build path, CPU count, directory order), then compares the two trees
 //! with `tamis-manifest` and explains each difference. When something that counts differs, it
 //! then runs tamis' pipeline (the `debian-image` profile, epoch = the base's last package
 //! change) on both and compares again:
@@ -131,7 +131,7 @@ pub struct Options {
     pub host_cpus: usize,
     /// libfaketime on the host, for the shifted clock.
     pub faketime: Option<PathBuf>,
-    /// Whether disorderfs is installed, for the directory order.
+    /// Whether disorderfs can mount here, for [`Variation::ReaddirAll`].
     pub disorderfs: bool,
     /// The longest an installation may take: then it is killed, with every process it started,
     /// and the verdict is [`Verdict::InstallFailed`] ([`FailureReason::TimedOut`]).
@@ -144,7 +144,9 @@ pub struct Installation {
     /// The conditions it ran under.
     pub conditions: Conditions,
     /// What a probe inside the chroot saw under those conditions: `date`, `hostname`, `nproc`,
-    /// `umask`, `pwd`, `locale`, so the report shows that each variation took effect.
+    /// `umask`, `pwd`, `locale`, `tz-offset`, `readdir-etc` (the first entries of the base's
+    /// `/etc`, as `ls -U` lists them), `readdir-new-dir` (a directory the probe makes, fills
+    /// and removes, as `ls -U` lists it), so the report shows that each variation took effect.
     pub observed: BTreeMap<String, String>,
     /// How the copy was made.
     pub copy: CopyMode,
@@ -180,7 +182,8 @@ pub struct Report {
     pub a: Installation,
     /// The varied one.
     pub b: Installation,
-    /// What was not varied, and why: the variations not asked for, and [`NOT_VARIED`].
+    /// What was not varied, and why: a variation asked for that this host could not make, the
+    /// variations not asked for, and [`NOT_VARIED`].
     pub not_varied: Vec<(String, String)>,
     /// The verdict.
     pub verdict: Verdict,
@@ -298,11 +301,14 @@ pub fn check(job: &Job, options: &Options, log: &dyn Fn(&str)) -> Result<Report>
 /// One side's copy, ready to install into.
 struct Prepared {
     root: PathBuf,
-    dir: PathBuf,
+    /// The overlay's upper directory (what the installation writes), when the copy is one.
+    upper: PathBuf,
     debs: PathBuf,
     conditions: Conditions,
     copy: CopyMode,
     log_path: PathBuf,
+    /// A variation asked for that this side could not make, and why.
+    unvaried: Option<(String, String)>,
 }
 
 /// Runs `job` on `base` (from [`prepare_base`]): what a batch calls for each job, the base
@@ -354,6 +360,7 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
         log: options.keep.then(|| p.log_path.clone()),
     };
     let failure = failure(&prepared, &ended);
+    let alike = order_alike(&prepared[1].conditions, &observed[0], &observed[1]);
     let kept = options.keep.then(|| run_dir.clone());
     let mut report = Report {
         format: REPORT_FORMAT,
@@ -362,7 +369,12 @@ pub fn check_on(job: &Job, base: &Base, options: &Options, log: &dyn Fn(&str)) -
         installed: Vec::new(),
         a: installation(&prepared[0], &mut observed[0]),
         b: installation(&prepared[1], &mut observed[1]),
-        not_varied: not_varied(&job.variations),
+        not_varied: prepared
+            .iter()
+            .filter_map(|p| p.unvaried.clone())
+            .chain(alike)
+            .chain(not_varied(&job.variations))
+            .collect(),
         verdict: Verdict::InstallFailed,
         epoch,
         identical_after_tamis: None,
@@ -463,8 +475,10 @@ fn validate(job: &Job, options: &Options) -> Result<(Vec<Package>, bool)> {
     if clock && options.faketime.is_none() {
         return Err(Error::Invalid("the clock variation needs libfaketime (apt-get install faketime)".into()));
     }
-    if job.variations.contains(&Variation::Readdir) && !options.disorderfs {
-        return Err(Error::Invalid("the readdir variation needs disorderfs (apt-get install disorderfs)".into()));
+    if job.variations.contains(&Variation::ReaddirAll) && !options.disorderfs {
+        return Err(Error::Invalid(
+            "the readdir-all variation needs disorderfs (apt-get install disorderfs) and /dev/fuse".into(),
+        ));
     }
     Ok((packages, clock))
 }
@@ -485,21 +499,87 @@ fn prepare_sides(
     let layer = if prefer == CopyMode::Overlay { layer::apt_caches(&options.cache, base, log)? } else { None };
     let mut prepared = Vec::new();
     for side in [Side::A, Side::B] {
-        let conditions = Conditions::of(side, &job.variations, options.host_cpus);
+        let mut conditions = Conditions::of(side, &job.variations, options.host_cpus);
         let dir = run_dir.join(&conditions.dir_name);
         make_dir(&dir, 0o755)?;
         let debs = run_dir.join(format!("archives-{}", side.name()));
         std::fs::create_dir_all(debs.join("partial")).map_err(|e| Error::io(&debs, e))?;
         link_debs(&shared, &debs)?;
         log(&format!("{}: copying the base, installing {}", side.name(), job.packages.join(" ")));
-        let (root, copy) = sandbox::make_copy(&base.root, layer.as_deref(), &dir, prefer, cleanup)?;
+        let mut unvaried = None;
+        let mut made = None;
+        if conditions.tmpfs_upper {
+            match tmpfs_overlay(base, layer.as_deref(), &dir, prefer, run_dir, cleanup)? {
+                Ok(root) => made = Some((root, CopyMode::Overlay, dir.join("tmpfs/upper"))),
+                Err(why) => {
+                    conditions.tmpfs_upper = false;
+                    unvaried = Some((Variation::Readdir.name().to_owned(), why.to_owned()));
+                }
+            }
+        }
+        let (root, copy, upper) = if let Some(made) = made {
+            made
+        } else {
+            let (root, copy) = sandbox::make_copy(&base.root, layer.as_deref(), &dir, prefer, cleanup)?;
+            (root, copy, dir.join("upper"))
+        };
         if conditions.disorderfs {
             make_dir(&dir.join("disordered"), 0o755)?;
         }
         let log_path = run_dir.join(format!("{}.log", side.name()));
-        prepared.push(Prepared { root, dir, debs, conditions, copy, log_path });
+        prepared.push(Prepared { root, upper, debs, conditions, copy, log_path, unvaried });
     }
     Ok(prepared)
+}
+
+/// Side `b`'s overlay with its upper and work directories on a tmpfs of its own
+/// (`dir/tmpfs`), for the directory order: what the installation makes there lists in the order
+/// it was made, and on side `a` (the cache's file system: ext4 lists by a hash of the name) in
+/// another. The root, or why the order cannot vary this way here (nothing left mounted then).
+fn tmpfs_overlay(
+    base: &Base,
+    layer: Option<&Path>,
+    dir: &Path,
+    prefer: CopyMode,
+    run_dir: &Path,
+    cleanup: &Cleanup,
+) -> Result<Result<PathBuf, &'static str>> {
+    if prefer != CopyMode::Overlay {
+        return Ok(Err("the copies are made by cp (--keep), on one file system: use readdir-all"));
+    }
+    if sandbox::on_tmpfs(run_dir) {
+        return Ok(Err("the cache is on a tmpfs: both sides would list in the same order"));
+    }
+    let tmpfs = dir.join("tmpfs");
+    if !sandbox::tmpfs(&tmpfs, cleanup)? {
+        return Ok(Err("this host refused to mount a tmpfs"));
+    }
+    if let Some(root) = sandbox::overlay(&base.root, layer, dir, &tmpfs, cleanup)? {
+        Ok(Ok(root))
+    } else {
+        sandbox::drop_tmpfs(&tmpfs);
+        Ok(Err("overlayfs refused a tmpfs as its upper directory here"))
+    }
+}
+
+/// `readdir` not varied after all: `b`'s upper directory was on a tmpfs, yet both sides listed
+/// the probe's new directory in the same order (a cache on a file system that, like tmpfs,
+/// lists entries in the order they were made). Nothing when the probe did not run.
+fn order_alike(
+    b: &Conditions,
+    seen_a: &BTreeMap<String, String>,
+    seen_b: &BTreeMap<String, String>,
+) -> Option<(String, String)> {
+    const KEY: &str = "readdir-new-dir";
+    let (listed_a, listed_b) = (seen_a.get(KEY)?, seen_b.get(KEY)?);
+    (b.tmpfs_upper && !b.disorderfs && !listed_a.is_empty() && listed_a == listed_b).then(|| {
+        (
+            Variation::Readdir.name().to_owned(),
+            "both sides listed a new directory in the same order (the cache's file system lists entries as \
+             the tmpfs does): use readdir-all"
+                .to_owned(),
+        )
+    })
 }
 
 /// How one side's installation went.
@@ -675,7 +755,7 @@ fn changed_paths(prepared: &[Prepared]) -> Result<std::sync::Arc<Vec<PathBuf>>> 
     let mut paths = std::collections::BTreeSet::new();
     let mut opaque = Vec::new();
     for p in prepared {
-        let upper = Root::open(p.dir.join("upper"))?;
+        let upper = Root::open(&p.upper)?;
         for entry in upper.walk()?.entries() {
             if entry.meta.kind == tamis_core::FileKind::Dir
                 && upper
@@ -767,14 +847,27 @@ fn install(
 
 /// What the conditions look like from inside the chroot, printed between two marker lines
 /// before the installation's own output; then the installation (`"$@"`).
+///
+/// The directory order, twice: the first entries of the base's `/etc` (what `readdir-all`
+/// varies), and a directory the probe makes in `/tmp`, fills in the order a to h and removes
+/// (what `readdir` varies: entries the installation makes). `/tmp` gets its modification time
+/// back (without libfaketime: the real one), so the probe leaves no difference behind.
 const PROBE: &str = "{ echo tamis-probe-begin; date '+%Y-%m-%d %H:%M:%S'; hostname; nproc; umask; pwd; \
-                     date +%z; ls -U /etc | head -n 3 | tr '\\n' ' '; echo; echo tamis-probe-end; } 2>/dev/null
+                     date +%z; ls -U /etc | head -n 3 | tr '\\n' ' '; echo
+  d=/tmp/tamis-readdir-probe
+  if t=$(env -u LD_PRELOAD stat -c %.9Y /tmp) && mkdir \"$d\"; then
+    (cd \"$d\" && touch a b c d e f g h && ls -U | tr '\\n' ' ')
+    rm -rf \"$d\"
+    env -u LD_PRELOAD touch -m -d \"@$t\" /tmp
+  fi
+  echo; echo tamis-probe-end; } 2>/dev/null
 exec \"$@\"";
 
 /// The probe's lines of the log at `log_path`, by key, removed from the log (which keeps the
 /// installation's output only). Nothing when the probe did not run.
 fn take_probe(log_path: &Path) -> Result<BTreeMap<String, String>> {
-    const KEYS: [&str; 7] = ["date", "hostname", "nproc", "umask", "pwd", "tz-offset", "readdir-etc"];
+    const KEYS: [&str; 8] =
+        ["date", "hostname", "nproc", "umask", "pwd", "tz-offset", "readdir-etc", "readdir-new-dir"];
     let text = std::fs::read(log_path).map_err(|e| Error::io(log_path, e))?;
     let lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').collect();
     let at = |marker: &[u8]| lines.iter().position(|l| l.trim_ascii_end() == marker);
@@ -1002,19 +1095,37 @@ mod tests {
     fn the_probe_is_read_and_taken_out_of_the_installation_log() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("a.log");
-        let mut text = b"tamis-probe-begin\n2027-01-02 03:04:05\nhost-b\n1\n0002\n/tmp\n+1400\nx y z \n".to_vec();
+        let mut text =
+            b"tamis-probe-begin\n2027-01-02 03:04:05\nhost-b\n1\n0002\n/tmp\n+1400\nx y z \nh g f e d c b a \n"
+                .to_vec();
         text.extend_from_slice(b"tamis-probe-end\nReading package lists...\n\xff not UTF-8\n");
         std::fs::write(&log, &text).unwrap();
         let seen = take_probe(&log).unwrap();
         assert_eq!(seen["date"], "2027-01-02 03:04:05");
         assert_eq!((seen["umask"].as_str(), seen["pwd"].as_str()), ("0002", "/tmp"));
         assert_eq!((seen["tz-offset"].as_str(), seen["readdir-etc"].as_str()), ("+1400", "x y z"));
+        assert_eq!(seen["readdir-new-dir"], "h g f e d c b a");
         // The log keeps the installation's output, byte for byte.
         assert_eq!(std::fs::read(&log).unwrap(), b"Reading package lists...\n\xff not UTF-8\n");
         // No probe (the installation did not start): nothing seen, the log untouched.
         std::fs::write(&log, b"E: no\n").unwrap();
         assert!(take_probe(&log).unwrap().is_empty());
         assert_eq!(std::fs::read(&log).unwrap(), b"E: no\n");
+    }
+
+    #[test]
+    fn a_directory_order_that_came_out_alike_is_reported_as_not_varied() {
+        let b = Conditions::of(Side::B, &Variation::defaults(), 2);
+        let seen = |order: &str| BTreeMap::from([("readdir-new-dir".to_owned(), order.to_owned())]);
+        assert_eq!(order_alike(&b, &seen("b h f c g e a d"), &seen("h g f e d c b a")), None);
+        let (name, why) = order_alike(&b, &seen("a b c d e f g h"), &seen("a b c d e f g h")).unwrap();
+        assert_eq!(name, "readdir");
+        assert!(why.contains("readdir-all"), "{why}");
+        // Not asked for, or the probe did not run: nothing to say.
+        let none = Conditions::of(Side::B, &[Variation::Umask], 2);
+        assert_eq!(order_alike(&none, &seen("a b"), &seen("a b")), None);
+        assert_eq!(order_alike(&b, &seen(""), &seen("")), None);
+        assert_eq!(order_alike(&b, &BTreeMap::new(), &BTreeMap::new()), None);
     }
 
     #[test]

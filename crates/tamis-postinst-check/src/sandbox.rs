@@ -249,7 +249,8 @@ use serde::Serialize;
 
 /// A writable copy of the base at `dir/root`, made by overlay when it can (and `mode` allows),
 /// else by copying. An overlay has `layer` (apt's caches, see `layer.rs`) between the base and
-/// its upper directory; a copy does without. Registers what it makes with `cleanup`.
+/// its upper directory, and its upper and work directories in `dir`; a copy does without.
+/// Registers what it makes with `cleanup`.
 pub(crate) fn make_copy(
     base: &Path,
     layer: Option<&Path>,
@@ -258,7 +259,7 @@ pub(crate) fn make_copy(
     cleanup: &Cleanup,
 ) -> Result<(PathBuf, CopyMode)> {
     if prefer == CopyMode::Overlay
-        && let Some(root) = overlay(base, layer, dir, cleanup)?
+        && let Some(root) = overlay(base, layer, dir, dir, cleanup)?
     {
         return Ok((root, CopyMode::Overlay));
     }
@@ -268,13 +269,20 @@ pub(crate) fn make_copy(
 }
 
 /// An overlay mount at `dir/root` of `base` (and `layer` above it), upper and work directories
-/// in `dir`; `None` where overlayfs is refused (or a path cannot be said in its options).
-pub(crate) fn overlay(base: &Path, layer: Option<&Path>, dir: &Path, cleanup: &Cleanup) -> Result<Option<PathBuf>> {
+/// in `upper_in` (`dir`, or a file system of their own there); `None` where overlayfs is
+/// refused (or a path cannot be said in its options).
+pub(crate) fn overlay(
+    base: &Path,
+    layer: Option<&Path>,
+    dir: &Path,
+    upper_in: &Path,
+    cleanup: &Cleanup,
+) -> Result<Option<PathBuf>> {
     let plain = |p: &Path| !p.as_os_str().as_encoded_bytes().iter().any(|b| matches!(b, b',' | b':' | b'\\'));
-    if !(plain(base) && plain(dir) && layer.is_none_or(plain)) {
+    if !(plain(base) && plain(dir) && plain(upper_in) && layer.is_none_or(plain)) {
         return Ok(None);
     }
-    let (root, upper, work) = (dir.join("root"), dir.join("upper"), dir.join("work"));
+    let (root, upper, work) = (dir.join("root"), upper_in.join("upper"), upper_in.join("work"));
     for d in [&upper, &work, &root] {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
@@ -311,6 +319,40 @@ pub(crate) fn overlay(base: &Path, layer: Option<&Path>, dir: &Path, cleanup: &C
         let _ = std::fs::remove_dir(d);
     }
     Ok(None)
+}
+
+/// A tmpfs of its own mounted on `dir` (made here), registered with `cleanup` to be unmounted:
+/// where side `b`'s overlay keeps what the installation writes, so that new directory entries
+/// list in another order than on the cache's file system. False (and `dir` removed) where the
+/// mount is refused.
+pub(crate) fn tmpfs(dir: &Path, cleanup: &Cleanup) -> Result<bool> {
+    std::fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
+    cleanup.mount(dir);
+    // Neither nosuid nor nodev: side a's upper directory has neither, and the two installations
+    // must differ only in what is varied.
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "mode=0755", "tmpfs"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        let _ = std::fs::remove_dir(dir);
+    }
+    Ok(mounted)
+}
+
+/// Unmounts what [`tmpfs`] mounted on `dir` (a side that could not use it) and removes `dir`.
+pub(crate) fn drop_tmpfs(dir: &Path) {
+    let _ = Command::new("umount").arg(dir).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// Whether `path` is on a tmpfs.
+pub(crate) fn on_tmpfs(path: &Path) -> bool {
+    // TMPFS_MAGIC (linux/magic.h).
+    const TMPFS_MAGIC: u64 = 0x0102_1994;
+    rustix::fs::statfs(path).is_ok_and(|s| u64::try_from(s.f_type).is_ok_and(|t| t == TMPFS_MAGIC))
 }
 
 /// What an installation needs from the host besides the chroot.
@@ -387,4 +429,59 @@ pub(crate) fn install_command(root: &Path, conditions: &Conditions, mounts: &Mou
     cmd.args(argv);
     cmd.env_remove("SOURCE_DATE_EPOCH");
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mounted_under(dir: &Path) -> Vec<String> {
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        table.lines().filter(|l| l.contains(dir.to_str().unwrap())).map(str::to_owned).collect()
+    }
+
+    /// Side `b`'s copy for the directory order: its overlay writes to a tmpfs of its own, which
+    /// the cleanup unmounts (after the overlay) and removes with the run.
+    #[test]
+    fn an_overlay_writes_to_its_own_tmpfs_and_the_cleanup_undoes_both() {
+        assert!(rustix::process::geteuid().is_root(), "the test needs root (mounts)");
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("base");
+        std::fs::create_dir_all(base.join("etc")).unwrap();
+        std::fs::write(base.join("etc/base-file"), "x").unwrap();
+        let dir = tmp.path().join("run/b");
+        let cleanup = Cleanup::new();
+        cleanup.dir(&tmp.path().join("run"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmpfs_dir = dir.join("tmpfs");
+        assert!(tmpfs(&tmpfs_dir, &cleanup).unwrap(), "tmpfs refused");
+        let root = overlay(&base, None, &dir, &tmpfs_dir, &cleanup).unwrap().expect("overlayfs refused a tmpfs upper");
+        assert_eq!(root, dir.join("root"));
+        std::fs::create_dir(root.join("etc/new")).unwrap();
+        std::fs::write(root.join("etc/new/a"), "a").unwrap();
+        // The base is seen, what is written lands on the tmpfs, the base is left alone.
+        assert_eq!(std::fs::read(root.join("etc/base-file")).unwrap(), b"x");
+        assert!(on_tmpfs(&tmpfs_dir.join("upper/etc/new")));
+        assert_eq!(std::fs::read(tmpfs_dir.join("upper/etc/new/a")).unwrap(), b"a");
+        assert!(!on_tmpfs(&base) && !base.join("etc/new").exists());
+        assert_eq!(mounted_under(&dir).len(), 2, "{:?}", mounted_under(&dir));
+        drop(cleanup);
+        assert_eq!(mounted_under(&dir), Vec::<String>::new());
+        assert!(!tmp.path().join("run").exists());
+        assert_eq!(std::fs::read(base.join("etc/base-file")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_tmpfs_that_is_not_used_is_unmounted_and_removed_at_once() {
+        assert!(rustix::process::geteuid().is_root(), "the test needs root (mounts)");
+        let tmp = tempfile::tempdir().unwrap();
+        let cleanup = Cleanup::new();
+        let dir = tmp.path().join("tmpfs");
+        assert!(tmpfs(&dir, &cleanup).unwrap());
+        assert!(on_tmpfs(&dir));
+        assert_eq!(mounted_under(&dir).len(), 1);
+        drop_tmpfs(&dir);
+        assert_eq!(mounted_under(&dir), Vec::<String>::new());
+        assert!(!dir.exists());
+    }
 }

@@ -31,9 +31,17 @@ pub enum Variation {
     /// The number of CPUs: `b` is bound to one CPU (`taskset`, which `nproc` and
     /// `sched_getaffinity` see).
     Cpus,
-    /// The order of directory entries: `b` sees its chroot through disorderfs (FUSE), which
-    /// lists every directory in reverse order (and adds one to `st_blocks`: its defaults).
+    /// The order of the directory entries the installation makes: `b`'s overlay upper
+    /// directory (what the installation writes) is on a tmpfs of its own, which lists entries
+    /// in the order they were made (newest first); `a`'s is on the cache's file system, which
+    /// lists them in its own order (ext4: by a hash of the name). Directories only the base
+    /// has list alike on both sides: [`ReaddirAll`](Self::ReaddirAll) varies those too.
     Readdir,
+    /// The order of every directory's entries, the base's too: `b` sees its chroot through
+    /// disorderfs (FUSE), which lists every directory in reverse order (and adds one to
+    /// `st_blocks`: its defaults). Thorough but slow (FUSE on every file operation of dpkg):
+    /// not in the default list.
+    ReaddirAll,
 }
 
 /// How far `b`'s clock is shifted: 398 days, so that year, month, day of the month and day of
@@ -41,8 +49,8 @@ pub enum Variation {
 pub const CLOCK_SHIFT: &str = "+398d";
 
 impl Variation {
-    /// Every variation, in report order; the default list.
-    pub const ALL: [Self; 9] = [
+    /// Every variation, in report order.
+    pub const ALL: [Self; 10] = [
         Self::Clock,
         Self::Hostname,
         Self::Umask,
@@ -52,6 +60,7 @@ impl Variation {
         Self::BuildPath,
         Self::Cpus,
         Self::Readdir,
+        Self::ReaddirAll,
     ];
 
     /// The name on the command line and in reports.
@@ -66,6 +75,7 @@ impl Variation {
             Self::BuildPath => "build-path",
             Self::Cpus => "cpus",
             Self::Readdir => "readdir",
+            Self::ReaddirAll => "readdir-all",
         }
     }
 
@@ -74,19 +84,19 @@ impl Variation {
         Self::ALL.into_iter().find(|v| v.name() == name)
     }
 
-    /// What a check varies when it is not told: every variation, but the directory order only
-    /// when `disorderfs` can mount here (see [`HostTools`]); a report says what was not varied.
-    pub fn defaults(disorderfs: bool) -> Vec<Self> {
-        Self::ALL.into_iter().filter(|v| *v != Self::Readdir || disorderfs).collect()
+    /// What a check varies when it is not told: every variation but
+    /// [`ReaddirAll`](Self::ReaddirAll) (disorderfs, asked for by name).
+    pub fn defaults() -> Vec<Self> {
+        Self::ALL.into_iter().filter(|v| *v != Self::ReaddirAll).collect()
     }
 
     /// The variations `names` name, in report order, each once; none named: [`defaults`](Self::defaults).
     ///
     /// # Errors
     /// A name that is no variation's.
-    pub fn list(names: &[String], disorderfs: bool) -> Result<Vec<Self>, UnknownVariation> {
+    pub fn list(names: &[String]) -> Result<Vec<Self>, UnknownVariation> {
         if names.is_empty() {
-            return Ok(Self::defaults(disorderfs));
+            return Ok(Self::defaults());
         }
         let mut list = names
             .iter()
@@ -101,7 +111,7 @@ impl Variation {
 /// A name that is no [`Variation`]'s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown variation {0:?} (known: clock, hostname, umask, timezone, locale, environment, build-path, cpus, readdir)"
+    "unknown variation {0:?} (known: clock, hostname, umask, timezone, locale, environment, build-path, cpus, readdir, readdir-all)"
 )]
 pub struct UnknownVariation(pub String);
 
@@ -111,7 +121,7 @@ pub struct HostTools {
     /// libfaketime, where Debian's `faketime` package puts it (the clock variation needs it).
     pub faketime: Option<PathBuf>,
     /// Whether disorderfs can mount: installed, and `/dev/fuse` present (some containers
-    /// lack it). The directory-order variation needs it.
+    /// lack it). The [`Variation::ReaddirAll`] variation needs it.
     pub disorderfs: bool,
 }
 
@@ -178,7 +188,11 @@ pub struct Conditions {
     /// Bound to this many CPUs (`None`: all of the host's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpus: Option<usize>,
-    /// Seen through disorderfs (directory entries in reverse order).
+    /// The overlay's upper directory on a tmpfs of the side's own (new directory entries in
+    /// another order than on the cache's file system). Set for `b` when the directory order is
+    /// varied, and cleared again when this host cannot (see the report's `not_varied`).
+    pub tmpfs_upper: bool,
+    /// Seen through disorderfs (every directory's entries in reverse order).
     pub disorderfs: bool,
 }
 
@@ -206,7 +220,8 @@ impl Conditions {
             },
             cwd: pick(Variation::BuildPath, "/", "/tmp"),
             cpus: (varied(Variation::Cpus) && host_cpus > 1).then_some(1),
-            disorderfs: varied(Variation::Readdir),
+            tmpfs_upper: varied(Variation::Readdir),
+            disorderfs: varied(Variation::ReaddirAll),
         }
     }
 }
@@ -215,14 +230,14 @@ impl Conditions {
 mod tests {
 
     #[test]
-    fn the_default_list_leaves_the_directory_order_to_disorderfs_and_names_are_checked() {
-        assert_eq!(Variation::list(&[], true).unwrap(), Variation::ALL.to_vec());
-        let without = Variation::list(&[], false).unwrap();
-        assert_eq!(without.len(), Variation::ALL.len() - 1);
-        assert!(!without.contains(&Variation::Readdir));
-        let names = ["umask", "clock", "umask"].map(String::from);
-        assert_eq!(Variation::list(&names, false).unwrap(), [Variation::Clock, Variation::Umask]);
-        let error = Variation::list(&["moon".to_owned()], true).unwrap_err();
+    fn the_default_list_varies_the_directory_order_without_disorderfs_and_names_are_checked() {
+        let defaults = Variation::list(&[]).unwrap();
+        assert_eq!(defaults.len(), Variation::ALL.len() - 1);
+        assert!(defaults.contains(&Variation::Readdir));
+        assert!(!defaults.contains(&Variation::ReaddirAll));
+        let names = ["umask", "readdir-all", "clock", "umask"].map(String::from);
+        assert_eq!(Variation::list(&names).unwrap(), [Variation::Clock, Variation::Umask, Variation::ReaddirAll]);
+        let error = Variation::list(&["moon".to_owned()]).unwrap_err();
         assert_eq!(error, UnknownVariation("moon".into()));
         let known = Variation::ALL.map(Variation::name).join(", ");
         assert!(error.to_string().ends_with(&format!("(known: {known})")), "{error}");
@@ -242,6 +257,9 @@ mod tests {
         assert_ne!(a.dir_name, b.dir_name);
         assert_ne!(a.dir_name, b_none.dir_name);
         assert_eq!(b.cpus, Some(1));
+        assert!(b.tmpfs_upper && b.disorderfs && !a.tmpfs_upper && !a.disorderfs);
+        let cheap = Conditions::of(Side::B, &Variation::defaults(), 4);
+        assert!(cheap.tmpfs_upper && !cheap.disorderfs);
         assert_eq!(Conditions::of(Side::B, &Variation::ALL, 1).cpus, None);
         let umask_only = Conditions::of(Side::B, &[Variation::Umask], 4);
         assert_eq!(umask_only.hostname, a.hostname);
