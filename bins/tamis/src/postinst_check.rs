@@ -57,7 +57,9 @@ pub struct PostinstCheckArgs {
     output: OutputArgs,
     #[command(flatten)]
     quiet: QuietArgs,
-    /// Keep the two installed chroots (made by copying then, not by overlay) and say where.
+    /// Keep the two installed chroots (made by copying then, not by overlay, so the default
+    /// directory order is not varied: add readdir-all) and say where. When something that
+    /// counts differed, tamis' pipeline has run on them: they are the trees after tamis.
     #[arg(long)]
     keep: bool,
     /// Where bases, downloaded packages and the copies live.
