@@ -155,7 +155,11 @@ HOOK
         cp -a "$out"/a/cache/packages.* cache/ 2>/dev/null || true
     fi
     local started=$SECONDS
-    unshare --uts sh -c "hostname $host && ${shift:+faketime -f $shift} sh -c 'date +%s > kept/t-start && exec lb build'" \
+    # libfaketime preloaded by hand, not the faketime wrapper: the wrapper fails when a semaphore
+    # named after its PID is left over in /dev/shm (libfaketime leaves them when a process execs).
+    local lib
+    lib=$(echo /usr/lib/*/faketime/libfaketime.so.1)
+    unshare --uts sh -c "hostname $host && ${shift:+env LD_PRELOAD=$lib FAKETIME=$shift} sh -c 'date +%s > kept/t-start && exec lb build'" \
         > "$dir/build.log" 2>&1 ||
         { log "$name: lb build failed (see $dir/build.log)"; tail -20 "$dir/build.log" >&2; exit 1; }
     local iso

@@ -34,8 +34,8 @@ fn usb_image(boot: &Path, dir: &Path, name: &str, later: bool, bits: Option<&str
     let out = dir.join(format!("{name}.img"));
     let work = dir.join(format!("{name}.work"));
     let mut cmd = if later {
-        let mut c = Command::new("faketime");
-        c.args(["-f", "+5d", "sh"]).env("TZ", "Asia/Tokyo");
+        let mut c = common::faketime("+5d", "sh");
+        c.env("TZ", "Asia/Tokyo");
         c
     } else {
         let mut c = Command::new("sh");
@@ -324,13 +324,7 @@ fn mbr_image(dir: &Path, name: &str, later: bool) -> PathBuf {
         img = image.display(),
         src = src.display()
     );
-    let mut cmd = if later {
-        let mut c = Command::new("faketime");
-        c.args(["-f", "+2d", "sh"]);
-        c
-    } else {
-        Command::new("sh")
-    };
+    let mut cmd = if later { common::faketime("+2d", "sh") } else { Command::new("sh") };
     run(cmd.arg("-c").arg(script));
     image
 }

@@ -23,8 +23,8 @@ fn live_iso(boot: &Path, dir: &Path, name: &str, later: bool) -> PathBuf {
     let out = dir.join(format!("{name}.iso"));
     let work = dir.join(format!("{name}.work"));
     let mut cmd = if later {
-        let mut c = Command::new("faketime");
-        c.args(["-f", "+3d", "sh"]).env("TZ", "Asia/Tokyo");
+        let mut c = common::faketime("+3d", "sh");
+        c.env("TZ", "Asia/Tokyo");
         c
     } else {
         let mut c = Command::new("sh");
@@ -336,13 +336,8 @@ fn tamis_iso_build_gives_the_same_bytes_twice() {
     let mut images = Vec::new();
     for (name, later) in [("one", false), ("two", true)] {
         let out = dir.path().join(format!("{name}.iso"));
-        let mut cmd = if later {
-            let mut c = Command::new("faketime");
-            c.args(["-f", "+3d", env!("CARGO_BIN_EXE_tamis")]);
-            c
-        } else {
-            Command::new(env!("CARGO_BIN_EXE_tamis"))
-        };
+        let tamis = env!("CARGO_BIN_EXE_tamis");
+        let mut cmd = if later { common::faketime("+3d", tamis) } else { Command::new(tamis) };
         run(cmd
             .args(["iso", "build", "--epoch", EPOCH, "--label", "LIVE", "--efi", "boot/grub/efi.img"])
             .args(["--bios", "isolinux/isolinux.bin", "--mbr", "/usr/lib/ISOLINUX/isohdpfx.bin"])
@@ -438,11 +433,8 @@ fn grub_mkrescue_images_with_hfs_plus_are_identical_after_normalize() {
     let mut images = Vec::new();
     for (name, later) in [("one", false), ("two", true)] {
         let out = dir.path().join(format!("{name}.iso"));
-        let mut cmd = Command::new(if later { "faketime" } else { "env" });
-        if later {
-            cmd.args(["-f", "+3d"]);
-        }
-        run(cmd.arg("grub-mkrescue").arg("-o").arg(&out).arg(&tree));
+        let mut cmd = if later { common::faketime("+3d", "grub-mkrescue") } else { Command::new("grub-mkrescue") };
+        run(cmd.arg("-o").arg(&out).arg(&tree));
         images.push((out.clone(), std::fs::read(&out).unwrap()));
     }
     assert_ne!(images[0].1, images[1].1);
@@ -521,8 +513,8 @@ fn genisoimage_images_in_two_time_zones_are_identical_after_normalize() {
     std::os::unix::fs::symlink("f", tree.join("d/l")).unwrap();
     let (a, b) = (dir.path().join("a.iso"), dir.path().join("b.iso"));
     run(Command::new("genisoimage").args(["-quiet", "-R", "-J", "-o"]).arg(&a).arg(&tree).env("TZ", "UTC"));
-    run(Command::new("faketime")
-        .args(["-f", "+2d", "genisoimage", "-quiet", "-R", "-J", "-o"])
+    run(common::faketime("+2d", "genisoimage")
+        .args(["-quiet", "-R", "-J", "-o"])
         .arg(&b)
         .arg(&tree)
         .env("TZ", "Asia/Tokyo"));
@@ -546,12 +538,9 @@ fn diff_explains_iso_images_and_the_iso_stage_removes_the_difference() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     for (out, later) in [(&a, false), (&b, true)] {
         std::fs::create_dir_all(out).unwrap();
-        let mut cmd = Command::new(if later { "faketime" } else { "env" });
-        if later {
-            cmd.args(["-f", "+3d"]);
-        }
+        let mut cmd = if later { common::faketime("+3d", "xorriso") } else { Command::new("xorriso") };
         run(cmd
-            .args(["xorriso", "-as", "mkisofs", "-R", "-J", "-append_partition", "2", "0xef"])
+            .args(["-as", "mkisofs", "-R", "-J", "-append_partition", "2", "0xef"])
             .arg(&efi)
             .args(["-appended_part_as_gpt", "-o"])
             .arg(out.join("live.iso"))

@@ -355,8 +355,8 @@ fn real_releases_give_the_same_kit_from_any_builder_and_it_applies() {
         std::fs::create_dir_all(kit.parent().unwrap()).unwrap();
         let threads = if i == 0 { "1" } else { "2" };
         let mut cmd = if i == 2 {
-            let mut c = Command::new("faketime");
-            c.args(["-f", "+3d"]).arg(env!("CARGO_BIN_EXE_tamis")).env("TZ", "Asia/Tokyo");
+            let mut c = common::faketime("+3d", env!("CARGO_BIN_EXE_tamis"));
+            c.env("TZ", "Asia/Tokyo");
             c
         } else {
             Command::new(env!("CARGO_BIN_EXE_tamis"))

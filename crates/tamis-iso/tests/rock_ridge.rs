@@ -28,13 +28,7 @@ fn tree(root: &Path) {
 }
 
 fn xorriso(tree: &Path, out: &Path, later: bool) {
-    let mut cmd = if later {
-        let mut c = Command::new("faketime");
-        c.args(["-f", "+3d", "xorriso"]);
-        c
-    } else {
-        Command::new("xorriso")
-    };
+    let mut cmd = if later { tamis_test_support::faketime("+3d", "xorriso") } else { Command::new("xorriso") };
     let out = cmd.args(["-as", "mkisofs", "-R", "-J", "-o"]).arg(out).arg(tree).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

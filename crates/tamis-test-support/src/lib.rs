@@ -18,6 +18,7 @@
     reason = "test support: reads the environment, says what it skipped, panics as a test fails"
 )]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -76,6 +77,40 @@ pub fn sh(dir: &Path, script: &str) -> String {
         .unwrap();
     assert!(out.status.success(), "{script}\n{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// libfaketime where Debian's `faketime` package installs it (`/usr/lib/<triplet>/faketime`).
+/// Tests check for the `faketime` tool with [`have`] first.
+pub fn libfaketime() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some(e.ok()?.path().join("faketime/libfaketime.so.1")))
+        .chain([PathBuf::from("/usr/lib/faketime/libfaketime.so.1")])
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.into_iter().next().expect("libfaketime.so.1 under /usr/lib (apt-get install faketime)")
+}
+
+/// `program` with a shifted clock: libfaketime preloaded, `FAKETIME=spec` (`+3d` for an
+/// offset, `2026-06-01 12:34:56` for a fixed time).
+///
+/// Not the `faketime` wrapper: it names a semaphore in `/dev/shm` after its PID and gives up
+/// (`sem_open: File exists`) when one of that name is left over. libfaketime leaves such names
+/// behind whenever the process that made them execs or dies of a signal, so on a machine that
+/// has run many tests, a reused PID makes the wrapper fail at random. Preloaded directly,
+/// libfaketime goes on without the shared clock when the name is taken.
+pub fn faketime(spec: &str, program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("LD_PRELOAD", libfaketime()).env("FAKETIME", spec);
+    cmd
+}
+
+/// The same for a shell script: `LD_PRELOAD='…' FAKETIME='…'`, to put before a command (after
+/// `env`, or `export`ed).
+pub fn faketime_env(spec: &str) -> String {
+    format!("LD_PRELOAD='{}' FAKETIME='{spec}'", libfaketime().display())
 }
 
 /// A copy of a fixture tree that a test may change, as `root` in a new temporary directory.
