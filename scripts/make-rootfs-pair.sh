@@ -222,10 +222,13 @@ build() {
     local t0 t1
     t0=$(date +%s%N)
     # Own UTS namespace for the host name, own mount namespace so that mmdebstrap's mounts
-    # (/proc, /sys, /dev in the chroot) disappear with it whatever happens.
+    # (/proc, /sys, /dev in the chroot) disappear with it whatever happens. A /dev/shm of its
+    # own, before libfaketime is loaded: libfaketime names a semaphore and a shared memory
+    # object there after the first preloaded process, and leaves them when that process execs
+    # (env, sh) or when apt's _apt methods cannot open root's; they go with the namespace.
     if ! unshare --uts --mount --propagation private -- \
-        "${env[@]}" sh -c 'hostname "$1" && shift && exec mmdebstrap "$@"' sh "$host" \
-        "${args[@]}" "$suite" "$root" "${sources[@]}" >"$logfile" 2>&1; then
+        sh -c 'mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm && hostname "$1" && shift && exec "$@"' \
+        sh "$host" "${env[@]}" mmdebstrap "${args[@]}" "$suite" "$root" "${sources[@]}" >"$logfile" 2>&1; then
         tail -n 40 "$logfile" >&2
         # The work tree is removed on exit: keep the log next to it.
         cp "$logfile" "$outdir.$name.failed.log"
