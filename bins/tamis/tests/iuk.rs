@@ -84,7 +84,19 @@ struct Mounts(Vec<PathBuf>);
 impl Drop for Mounts {
     fn drop(&mut self) {
         for m in self.0.iter().rev() {
-            let _ = Command::new("umount").arg(m).output();
+            // The diff's loop device holds its file open in the kit's mount, and the kernel
+            // lets the device go a moment after the diff's unmount: until then the kit's
+            // unmount fails with "target is busy". Wait for it; detach lazily as a last resort,
+            // so that no mount outlives the test's temporary directory.
+            let unmounted = (0..50).any(|i| {
+                if i > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Command::new("umount").arg(m).output().is_ok_and(|o| o.status.success())
+            });
+            if !unmounted {
+                let _ = Command::new("umount").arg("--lazy").arg(m).output();
+            }
         }
     }
 }
