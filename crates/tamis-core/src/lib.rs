@@ -55,7 +55,7 @@ pub use input_file::{open_regular_file, read_regular_file};
 pub use links::Links;
 pub use normalizer::{Context, NoProgress, Normalizer, Progress};
 pub use output_dir::{OutputPlaceError, directory_in_tree, ensure_output_outside};
-pub use path::{canonical_cmp, display_path};
+pub use path::{canonical_cmp, display_bytes, display_path, parse_display_bytes};
 pub use report::{Action, Change, Mode, Problem, Report, Skipped};
 pub use root::{Directory, Root, fd_xattrs};
 pub use stale::{StaleTemporaries, is_temporary};
