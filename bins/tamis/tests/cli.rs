@@ -181,6 +181,78 @@ fn entries_it_cannot_handle_are_reported_and_the_run_goes_on() {
     }
 }
 
+/// Bytes, mtime and inode of every entry under `dir`, to tell whether anything there changed.
+#[allow(clippy::disallowed_methods, reason = "a snapshot of a directory outside the tree, sorted below")]
+fn fingerprints(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>, i64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut seen = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(at) = todo.pop() {
+        let meta = fs::symlink_metadata(&at).unwrap();
+        let bytes = if meta.is_file() { fs::read(&at).unwrap() } else { Vec::new() };
+        if meta.is_dir() {
+            todo.extend(fs::read_dir(&at).unwrap().map(|e| e.unwrap().path()));
+        }
+        seen.push((at, bytes, meta.mtime(), meta.ino()));
+    }
+    seen.sort();
+    seen
+}
+
+/// A chroot being built has the host's files mounted into it: `/etc/resolv.conf` bind-mounted
+/// from the host, an apt cache directory bind-mounted from the same file system (same device
+/// number), a file of a tmpfs over `/etc/hostname`. They are not the image's: left alone, said.
+#[test]
+fn files_and_directories_mounted_into_the_tree_are_left_alone() {
+    if !rustix::process::geteuid().is_root() {
+        tamis_test_support::skip("mounting needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (tree, host) = (dir.path().join("tree"), dir.path().join("host"));
+    for d in ["etc", "var/log", "var/cache/apt/archives"] {
+        fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    fs::create_dir_all(host.join("archives")).unwrap();
+    fs::create_dir_all(host.join("tmpfs")).unwrap();
+    for (name, contents) in [("etc/resolv.conf", &b""[..]), ("var/log/dpkg.log", b""), ("etc/hostname", b"")] {
+        fs::write(tree.join(name), contents).unwrap();
+    }
+    fs::write(host.join("resolv.conf"), b"nameserver 10.0.0.1\n").unwrap();
+    fs::write(host.join("dpkg.log"), b"2026-12-14 install foo\n").unwrap();
+    fs::write(host.join("archives/cached.gz"), gzip_with_name()).unwrap();
+    let bind = |from: &Path, to: &Path| {
+        let ok = Command::new("mount").args(["--bind", path(from), path(to)]).status().unwrap();
+        assert!(ok.success(), "mount --bind {} {}", from.display(), to.display());
+        Mounted(to.to_owned())
+    };
+    let ok = Command::new("mount").args(["-t", "tmpfs", "tamis-test", path(&host.join("tmpfs"))]).status().unwrap();
+    assert!(ok.success(), "mount failed");
+    let tmpfs = Mounted(host.join("tmpfs"));
+    fs::write(host.join("tmpfs/hostname"), b"buildd\n").unwrap();
+    // Dropped in reverse order: the bind mounts first, then the tmpfs.
+    let mounts = [
+        bind(&host.join("resolv.conf"), &tree.join("etc/resolv.conf")),
+        bind(&host.join("dpkg.log"), &tree.join("var/log/dpkg.log")),
+        bind(&host.join("archives"), &tree.join("var/cache/apt/archives")),
+        bind(&host.join("tmpfs/hostname"), &tree.join("etc/hostname")),
+    ];
+    let before = fingerprints(&host);
+
+    let out = tamis(&["normalize", "--epoch", EPOCH, path(&tree)], &[]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    for name in ["/etc/resolv.conf", "/var/log/dpkg.log", "/var/cache/apt/archives", "/etc/hostname"] {
+        assert!(
+            stderr(&out).contains(&format!("{name}: another file system is mounted here")),
+            "{name}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(fingerprints(&host), before, "a file mounted into the tree was changed");
+    drop(mounts);
+    drop(tmpfs);
+}
+
 #[test]
 fn stages_and_demo_work() {
     let out = tamis(&["stages"], &[]);

@@ -38,6 +38,7 @@ mod epoch;
 mod error;
 mod input_file;
 mod links;
+mod mount;
 mod normalizer;
 mod output_dir;
 mod path;
