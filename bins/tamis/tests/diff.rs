@@ -262,6 +262,33 @@ fn names_and_link_targets_that_only_look_alike_are_different() {
     assert!(unit.contains("first difference at offset 12"), "{unit}");
 }
 
+/// Entries without bytes (a device node, a pipe) that differ between two directories: the
+/// explanation says they have no bytes, not that an input is a manifest.
+#[test]
+fn a_device_or_pipe_that_differs_is_explained_as_having_no_bytes() {
+    if !rustix::process::geteuid().is_root() {
+        tamis_test_support::skip("making a device node needs root");
+        return;
+    }
+    let dir = twin_trees();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for (side, minor) in [(&a, "3"), (&b, "5")] {
+        let made = std::process::Command::new("mknod").arg(side.join("etc/dev")).args(["c", "1", minor]).status();
+        assert!(made.unwrap().success());
+    }
+    let made = std::process::Command::new("mkfifo").arg(a.join("etc/pipe")).status();
+    assert!(made.unwrap().success());
+    fs::write(b.join("etc/pipe"), b"").unwrap();
+    let out = tamis(&["diff", "--explain", "--json", "-", p(&a), p(&b)]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let v = json(&out);
+    for (path, kind) in [("/etc/dev", "is a character device"), ("/etc/pipe", "is a named pipe")] {
+        let d = v["differences"].as_array().unwrap().iter().find(|d| d["path"] == path);
+        let detail = d.unwrap_or_else(|| panic!("{path}: {v}"))["detail"].as_str().unwrap().to_owned();
+        assert!(!detail.contains("manifest") && detail.contains(kind), "{path}: {detail}");
+    }
+}
+
 #[test]
 fn every_cause_names_a_stage_tamis_has() {
     let out = tamis(&["stages", "--json", "-"]);
