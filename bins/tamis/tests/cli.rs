@@ -248,6 +248,15 @@ fn files_and_directories_mounted_into_the_tree_are_left_alone() {
             stderr(&out)
         );
     }
+    // manifest and diff name each such entry once, and diff says in which input.
+    let manifest = tamis(&["manifest", "-o", "/dev/null", path(&tree)], &[]);
+    let diff = tamis(&["diff", path(&tree), path(&tree)], &[]);
+    assert_eq!((code(&manifest), code(&diff)), (3, 3), "{}{}", stderr(&manifest), stderr(&diff));
+    let said = stderr(&manifest);
+    assert!(said.contains("tamis: /etc/resolv.conf: another file system is mounted here"), "{said}");
+    let said = stderr(&diff);
+    let line = format!("tamis: cannot read in {}: /etc/resolv.conf: another file system", tree.display());
+    assert!(said.contains(&line), "{said}");
     assert_eq!(fingerprints(&host), before, "a file mounted into the tree was changed");
     drop(mounts);
     drop(tmpfs);
