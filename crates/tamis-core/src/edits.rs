@@ -182,6 +182,13 @@ impl<'r> Edits<'r> {
                 return false;
             }
         };
+        // Checking: the file or its directory may be protected, as the run would find.
+        if self.mode == Mode::Check
+            && let Err(e) = self.root.check_replace(rel)
+        {
+            self.error(rel, &e);
+            return false;
+        }
         self.apply_linked(rel, &links, Action::Rewrite, reason, values, |root| root.replace(rel, contents, &links))
     }
 

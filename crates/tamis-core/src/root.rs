@@ -462,6 +462,31 @@ impl Root {
         self.replace_with(rel, links, None, |temp, _| (&*temp).write_all(contents))
     }
 
+    /// What [`replace`](Self::replace) of `rel` would refuse for `chattr` flags (the file, or its
+    /// directory, immutable or append-only), found without changing anything: so that `--check`
+    /// reports the problem the run would meet, not a change it cannot make.
+    pub fn check_replace(&self, rel: &Path) -> Result<()> {
+        let (dir, _) = self.parent(rel)?.ok_or(Error::WrongType {
+            path: rel.to_owned(),
+            expected: "regular file",
+            found: "directory",
+        })?;
+        refuse_protected(&dir, rel, "its directory")?;
+        refuse_protected(&self.open_regular(rel)?, rel, "the file")
+    }
+
+    /// What would make setting the times of `rel` fail for `chattr` flags (an immutable or
+    /// append-only file or directory), found without changing anything, for `--check`. Only
+    /// files and directories are looked at: a link, a device or a pipe is never opened.
+    pub fn check_set_times(&self, rel: &Path) -> Result<()> {
+        let Some(meta) = self.try_lstat(rel)? else { return Ok(()) };
+        match meta.kind {
+            FileKind::Dir => refuse_protected(&self.open_dir(rel)?, rel, "the directory"),
+            FileKind::File => refuse_protected(&self.open_regular(rel)?, rel, "the file"),
+            _ => Ok(()),
+        }
+    }
+
     /// Like [`replace`](Self::replace), for a change of a few bytes in a large file: the new
     /// file is the old one's bytes, copied by the kernel (`copy_file_range`, no pass through
     /// this process), with each `(offset, bytes)` of `patches` written over them. The length
