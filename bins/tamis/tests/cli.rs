@@ -262,6 +262,42 @@ fn files_and_directories_mounted_into_the_tree_are_left_alone() {
     drop(tmpfs);
 }
 
+/// On an overlay (a live system's root, a container's), a file reports the device of the layer
+/// holding it, not the overlay's: it is still the tree's own, walked and changed.
+#[test]
+fn a_tree_on_an_overlay_is_walked_whole() {
+    if !rustix::process::geteuid().is_root() {
+        tamis_test_support::skip("mounting needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [lower, upper, work, merged] = ["lower", "upper", "work", "merged"].map(|d| dir.path().join(d));
+    for d in [&lower, &upper, &work, &merged] {
+        fs::create_dir_all(d).unwrap();
+    }
+    // The lower layer on a file system of its own, as a live system's squashfs is.
+    let ok = Command::new("mount").args(["-t", "tmpfs", "tamis-test", path(&lower)]).status().unwrap();
+    assert!(ok.success(), "mount failed");
+    let _lower = Mounted(lower.clone());
+    fs::create_dir_all(lower.join("etc")).unwrap();
+    fs::write(lower.join("etc/lower"), b"from the lower layer\n").unwrap();
+    let options = format!("lowerdir={},upperdir={},workdir={}", path(&lower), path(&upper), path(&work));
+    let ok = Command::new("mount").args(["-t", "overlay", "overlay", "-o", &options, path(&merged)]).status().unwrap();
+    if !ok.success() {
+        tamis_test_support::skip("overlayfs cannot be mounted here");
+        return;
+    }
+    let _mounted = Mounted(merged.clone());
+    fs::write(merged.join("etc/upper"), b"written on the overlay\n").unwrap();
+
+    let out = tamis(&["mtime", "--epoch", EPOCH, path(&merged)], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for name in ["etc/lower", "etc/upper"] {
+        let meta = fs::symlink_metadata(merged.join(name)).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::mtime(&meta), 1_700_000_000, "{name}");
+    }
+}
+
 #[test]
 fn stages_and_demo_work() {
     let out = tamis(&["stages"], &[]);

@@ -5,7 +5,9 @@
 //!
 //! A device number alone does not tell a bind mount of a directory or a file of the same file
 //! system from the tree's own entries; the mount ID does (`statx` `STATX_MNT_ID`, Linux 5.8).
-//! Where the kernel gives no mount ID, the device number is what is compared.
+//! The device number is compared for directories only: on an overlay, a file reports the device
+//! of the layer that holds it, a directory the overlay's. Where the kernel gives no mount ID, the
+//! device number of directories is all there is.
 
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
@@ -13,6 +15,7 @@ use std::os::fd::AsFd;
 use rustix::fs::{self as rfs, AtFlags, StatxFlags};
 use rustix::io::Errno;
 
+use crate::FileKind;
 use crate::walk::Metadata;
 
 /// The mount the root is on.
@@ -28,16 +31,17 @@ impl Mount {
         Self { dev, id: mount_id(&fd, OsStr::new(""), AtFlags::EMPTY_PATH).ok().flatten() }
     }
 
-    /// Whether the open entry `fd`, whose device is `dev`, is on this mount.
-    pub(crate) fn holds_fd(&self, fd: impl AsFd, dev: u64) -> bool {
-        self.holds(dev, || mount_id(&fd, OsStr::new(""), AtFlags::EMPTY_PATH))
+    /// Whether the open entry `fd` is on this mount; `dir_dev` is its device if it is a
+    /// directory (from its `fstat`), `None` otherwise.
+    pub(crate) fn holds_fd(&self, fd: impl AsFd, dir_dev: Option<u64>) -> bool {
+        self.holds(dir_dev, || mount_id(&fd, OsStr::new(""), AtFlags::EMPTY_PATH))
     }
 
-    /// Whether the entry `name` of the directory `dir`, whose device is `dev` (from an `lstat`),
-    /// is on this mount: false for a mount point, where another file system, or a directory or
-    /// file of this one, is mounted over the name.
-    pub(crate) fn holds_at(&self, dir: impl AsFd, name: &OsStr, dev: u64) -> bool {
-        self.holds(dev, || mount_id(&dir, name, AtFlags::SYMLINK_NOFOLLOW))
+    /// Whether the entry `name` of the directory `dir` is on this mount: false for a mount point,
+    /// where another file system, or a directory or file of this one, is mounted over the name.
+    /// `dir_dev` is its device if it is a directory (from an `lstat`), `None` otherwise.
+    pub(crate) fn holds_at(&self, dir: impl AsFd, name: &OsStr, dir_dev: Option<u64>) -> bool {
+        self.holds(dir_dev, || mount_id(&dir, name, AtFlags::SYMLINK_NOFOLLOW))
     }
 
     /// `lstat` of `name` in `dir` and whether it is on this mount, in one `statx` where the
@@ -48,18 +52,20 @@ impl Mount {
             Ok(stx) => {
                 let meta = Metadata::from_statx(&stx);
                 let id = (stx.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(stx.stx_mnt_id);
-                Ok((meta, meta.dev == self.dev && (self.id.is_none() || id.is_none() || id == self.id)))
+                let dir_dev = (meta.kind == FileKind::Dir).then_some(meta.dev);
+                Ok((meta, self.holds(dir_dev, || Ok(id))))
             }
             Err(Errno::NOSYS) => {
                 let st = rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
-                Ok((Metadata::from_stat(&st), st.st_dev == self.dev))
+                let meta = Metadata::from_stat(&st);
+                Ok((meta, meta.kind != FileKind::Dir || meta.dev == self.dev))
             }
             Err(e) => Err(e),
         }
     }
 
-    fn holds(&self, dev: u64, id: impl FnOnce() -> rustix::io::Result<Option<u64>>) -> bool {
-        if dev != self.dev {
+    fn holds(&self, dir_dev: Option<u64>, id: impl FnOnce() -> rustix::io::Result<Option<u64>>) -> bool {
+        if dir_dev.is_some_and(|dev| dev != self.dev) {
             return false;
         }
         match (self.id, id()) {

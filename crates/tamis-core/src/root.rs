@@ -124,7 +124,7 @@ impl Root {
                 other => Error::io(rel, "open directory", other),
             })?;
             let dev = rfs::fstat(&next).map_err(|e| Error::io(rel, "stat", e))?.st_dev;
-            if !self.mount.holds_fd(&next, dev) {
+            if !self.mount.holds_fd(&next, Some(dev)) {
                 return Err(Error::WrongType {
                     path: rel.to_owned(),
                     expected: "directory of the root's file system",
@@ -327,7 +327,8 @@ impl Root {
             return rfs::futimens(&self.fd, &times).map_err(|e| Error::io(rel, "set times of", e));
         };
         let st = rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(rel, "stat", e))?;
-        if !self.mount.holds_at(&dir, name, st.st_dev) {
+        let dir_dev = (FileKind::from_mode(st.st_mode) == FileKind::Dir).then_some(st.st_dev);
+        if !self.mount.holds_at(&dir, name, dir_dev) {
             return Err(mounted_here(rel));
         }
         match FileKind::from_mode(st.st_mode) {
@@ -849,7 +850,8 @@ impl Directory<'_> {
     pub fn set_times(&self, name: &OsStr, atime: Timestamp, mtime: Timestamp) -> Result<()> {
         let path = self.entry(name)?;
         let st = rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(&path, "stat", e))?;
-        if !self.mount.holds_at(&self.fd, name, st.st_dev) {
+        let dir_dev = (FileKind::from_mode(st.st_mode) == FileKind::Dir).then_some(st.st_dev);
+        if !self.mount.holds_at(&self.fd, name, dir_dev) {
             return Err(mounted_here(&path));
         }
         let nlink = Metadata::from_stat(&st).nlink;
@@ -874,7 +876,7 @@ fn regular_file(rel: &Path, opened: rustix::io::Result<OwnedFd>, mount: Mount) -
     if kind != FileKind::File {
         return Err(Error::WrongType { path: rel.to_owned(), expected: "regular file", found: kind.noun() });
     }
-    if !mount.holds_fd(&fd, st.st_dev) {
+    if !mount.holds_fd(&fd, None) {
         return Err(mounted_here(rel));
     }
     Ok((fd, st))
