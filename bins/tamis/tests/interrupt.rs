@@ -537,7 +537,15 @@ fn check_reports_the_protected_entries_the_run_leaves_alone() {
     let locked = tree.join("usr/share/locked");
     std::fs::create_dir(&locked).unwrap();
     std::fs::rename(doc.join("f002.gz"), locked.join("f002.gz")).unwrap();
-    let flags = [("+i", doc.join("f000.gz")), ("+a", doc.join("f001.gz")), ("+a", locked.clone())];
+    // A log the logs stage would empty, kept append-only.
+    std::fs::create_dir_all(tree.join("var/log")).unwrap();
+    std::fs::write(tree.join("var/log/dpkg.log"), b"2026-12-14 install foo\n").unwrap();
+    let flags = [
+        ("+i", doc.join("f000.gz")),
+        ("+a", doc.join("f001.gz")),
+        ("+a", locked.clone()),
+        ("+a", tree.join("var/log/dpkg.log")),
+    ];
     let _unflags = Unflags(flags.iter().map(|(_, p)| p.clone()).collect());
     for (flag, entry) in &flags {
         let status = Command::new("chattr").arg(flag).arg(entry).status().unwrap();
@@ -551,6 +559,8 @@ fn check_reports_the_protected_entries_the_run_leaves_alone() {
     let (check, applied) = (problems_and_changes(&check), problems_and_changes(&applied));
     let formats = check.iter().find(|(stage, ..)| stage == "\"formats\"").unwrap();
     assert_eq!(formats.1.as_array().map(Vec::len), Some(3), "{:?}", formats.1);
+    let logs = check.iter().find(|(stage, ..)| stage == "\"logs\"").unwrap();
+    assert_eq!(logs.1.as_array().map(Vec::len), Some(1), "{:?}", logs.1);
     assert_eq!(check, applied, "--check and the run differ");
 }
 

@@ -370,7 +370,12 @@ impl Root {
             found: "directory",
         })?;
         let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
-        let (fd, st) = regular_file(rel, rfs::openat(&dir, name, flags, rfs::Mode::empty()), self.mount)?;
+        let opened = rfs::openat(&dir, name, flags, rfs::Mode::empty());
+        if matches!(opened, Err(Errno::PERM)) {
+            // An immutable or append-only file cannot be opened to be emptied: say which flag.
+            refuse_protected(&self.open_regular(rel)?, rel, "the file")?;
+        }
+        let (fd, st) = regular_file(rel, opened, self.mount)?;
         if links.outside_now(rel, Metadata::from_stat(&st).nlink)? > 0 {
             drop(fd);
             return self.replace_with(rel, links, None, |_, _| Ok(()));
@@ -473,6 +478,12 @@ impl Root {
             found: "directory",
         })?;
         refuse_protected(&dir, rel, "its directory")?;
+        refuse_protected(&self.open_regular(rel)?, rel, "the file")
+    }
+
+    /// What [`truncate`](Self::truncate) of `rel` would refuse for `chattr` flags (an immutable or
+    /// append-only file), found without changing anything, for `--check`.
+    pub fn check_truncate(&self, rel: &Path) -> Result<()> {
         refuse_protected(&self.open_regular(rel)?, rel, "the file")
     }
 
