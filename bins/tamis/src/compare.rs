@@ -70,7 +70,7 @@ pub fn manifest(args: &ManifestArgs) -> Result<ExitCode> {
         }
         None => std::io::stdout().lock().write_all(&bytes).context("cannot write the manifest to standard output")?,
     }
-    let problems = manifest.problems.iter().map(|p| format!("{}: {}", tamis_core::display_path(&p.path), p.reason));
+    let problems = manifest.problems.iter().map(|p| named(&tamis_core::display_path(&p.path), &p.reason));
     unreadable(&args.root, &args.quiet, &problems.collect::<Vec<_>>(), None);
     Ok(ExitCode::from(exit::status(false, manifest.problems.len())))
 }
@@ -93,10 +93,28 @@ pub fn diff(args: &DiffArgs) -> Result<ExitCode> {
             _ => {}
         }
     }
-    let problems = comparison.problems.iter().map(|p| format!("cannot read {}: {}", p.path.display(), p.reason));
+    let problems = comparison.problems.iter().map(|p| {
+        // Tagged `a:/path` or `b:/path` by the comparison: name the input instead.
+        let tagged = tamis_core::display_path(&p.path);
+        let (input, path) = match tagged.strip_prefix("/a:") {
+            Some(path) => (&args.first, path),
+            None => (&args.second, tagged.strip_prefix("/b:").unwrap_or(&tagged)),
+        };
+        format!("cannot read in {}: {}", input.display(), named(path, &p.reason))
+    });
     unreadable(&args.first, &args.quiet, &problems.collect::<Vec<_>>(), args.output.json.as_deref());
     let code = exit::status(!comparison.differences.is_empty(), comparison.problems.len());
     Ok(ExitCode::from(code))
+}
+
+/// A problem's reason with its path in front, unless the reason already starts with it (as
+/// the errors of tamis' libraries do).
+fn named(path: &str, reason: &str) -> String {
+    if reason.strip_prefix(path).is_some_and(|rest| rest.starts_with(':')) {
+        reason.to_owned()
+    } else {
+        format!("{path}: {reason}")
+    }
 }
 
 /// Entries that could not be read: each on stderr, or with `--quiet` one line saying how many.

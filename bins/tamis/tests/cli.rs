@@ -181,6 +181,123 @@ fn entries_it_cannot_handle_are_reported_and_the_run_goes_on() {
     }
 }
 
+/// Bytes, mtime and inode of every entry under `dir`, to tell whether anything there changed.
+#[allow(clippy::disallowed_methods, reason = "a snapshot of a directory outside the tree, sorted below")]
+fn fingerprints(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>, i64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut seen = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(at) = todo.pop() {
+        let meta = fs::symlink_metadata(&at).unwrap();
+        let bytes = if meta.is_file() { fs::read(&at).unwrap() } else { Vec::new() };
+        if meta.is_dir() {
+            todo.extend(fs::read_dir(&at).unwrap().map(|e| e.unwrap().path()));
+        }
+        seen.push((at, bytes, meta.mtime(), meta.ino()));
+    }
+    seen.sort();
+    seen
+}
+
+/// A chroot being built has the host's files mounted into it: `/etc/resolv.conf` bind-mounted
+/// from the host, an apt cache directory bind-mounted from the same file system (same device
+/// number), a file of a tmpfs over `/etc/hostname`. They are not the image's: left alone, said.
+#[test]
+fn files_and_directories_mounted_into_the_tree_are_left_alone() {
+    if !rustix::process::geteuid().is_root() {
+        tamis_test_support::skip("mounting needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (tree, host) = (dir.path().join("tree"), dir.path().join("host"));
+    for d in ["etc", "var/log", "var/cache/apt/archives"] {
+        fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    fs::create_dir_all(host.join("archives")).unwrap();
+    fs::create_dir_all(host.join("tmpfs")).unwrap();
+    for (name, contents) in [("etc/resolv.conf", &b""[..]), ("var/log/dpkg.log", b""), ("etc/hostname", b"")] {
+        fs::write(tree.join(name), contents).unwrap();
+    }
+    fs::write(host.join("resolv.conf"), b"nameserver 10.0.0.1\n").unwrap();
+    fs::write(host.join("dpkg.log"), b"2026-12-14 install foo\n").unwrap();
+    fs::write(host.join("archives/cached.gz"), gzip_with_name()).unwrap();
+    let bind = |from: &Path, to: &Path| {
+        let ok = Command::new("mount").args(["--bind", path(from), path(to)]).status().unwrap();
+        assert!(ok.success(), "mount --bind {} {}", from.display(), to.display());
+        Mounted(to.to_owned())
+    };
+    let ok = Command::new("mount").args(["-t", "tmpfs", "tamis-test", path(&host.join("tmpfs"))]).status().unwrap();
+    assert!(ok.success(), "mount failed");
+    let tmpfs = Mounted(host.join("tmpfs"));
+    fs::write(host.join("tmpfs/hostname"), b"buildd\n").unwrap();
+    // Dropped in reverse order: the bind mounts first, then the tmpfs.
+    let mounts = [
+        bind(&host.join("resolv.conf"), &tree.join("etc/resolv.conf")),
+        bind(&host.join("dpkg.log"), &tree.join("var/log/dpkg.log")),
+        bind(&host.join("archives"), &tree.join("var/cache/apt/archives")),
+        bind(&host.join("tmpfs/hostname"), &tree.join("etc/hostname")),
+    ];
+    let before = fingerprints(&host);
+
+    let out = tamis(&["normalize", "--epoch", EPOCH, path(&tree)], &[]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    for name in ["/etc/resolv.conf", "/var/log/dpkg.log", "/var/cache/apt/archives", "/etc/hostname"] {
+        assert!(
+            stderr(&out).contains(&format!("{name}: another file system is mounted here")),
+            "{name}: {}",
+            stderr(&out)
+        );
+    }
+    // manifest and diff name each such entry once, and diff says in which input.
+    let manifest = tamis(&["manifest", "-o", "/dev/null", path(&tree)], &[]);
+    let diff = tamis(&["diff", path(&tree), path(&tree)], &[]);
+    assert_eq!((code(&manifest), code(&diff)), (3, 3), "{}{}", stderr(&manifest), stderr(&diff));
+    let said = stderr(&manifest);
+    assert!(said.contains("tamis: /etc/resolv.conf: another file system is mounted here"), "{said}");
+    let said = stderr(&diff);
+    let line = format!("tamis: cannot read in {}: /etc/resolv.conf: another file system", tree.display());
+    assert!(said.contains(&line), "{said}");
+    assert_eq!(fingerprints(&host), before, "a file mounted into the tree was changed");
+    drop(mounts);
+    drop(tmpfs);
+}
+
+/// On an overlay (a live system's root, a container's), a file reports the device of the layer
+/// holding it, not the overlay's: it is still the tree's own, walked and changed.
+#[test]
+fn a_tree_on_an_overlay_is_walked_whole() {
+    if !rustix::process::geteuid().is_root() {
+        tamis_test_support::skip("mounting needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [lower, upper, work, merged] = ["lower", "upper", "work", "merged"].map(|d| dir.path().join(d));
+    for d in [&lower, &upper, &work, &merged] {
+        fs::create_dir_all(d).unwrap();
+    }
+    // The lower layer on a file system of its own, as a live system's squashfs is.
+    let ok = Command::new("mount").args(["-t", "tmpfs", "tamis-test", path(&lower)]).status().unwrap();
+    assert!(ok.success(), "mount failed");
+    let _lower = Mounted(lower.clone());
+    fs::create_dir_all(lower.join("etc")).unwrap();
+    fs::write(lower.join("etc/lower"), b"from the lower layer\n").unwrap();
+    let options = format!("lowerdir={},upperdir={},workdir={}", path(&lower), path(&upper), path(&work));
+    let ok = Command::new("mount").args(["-t", "overlay", "overlay", "-o", &options, path(&merged)]).status().unwrap();
+    if !ok.success() {
+        tamis_test_support::skip("overlayfs cannot be mounted here");
+        return;
+    }
+    let _mounted = Mounted(merged.clone());
+    fs::write(merged.join("etc/upper"), b"written on the overlay\n").unwrap();
+
+    let out = tamis(&["mtime", "--epoch", EPOCH, path(&merged)], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for name in ["etc/lower", "etc/upper"] {
+        let meta = fs::symlink_metadata(merged.join(name)).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::mtime(&meta), 1_700_000_000, "{name}");
+    }
+}
+
 #[test]
 fn stages_and_demo_work() {
     let out = tamis(&["stages"], &[]);

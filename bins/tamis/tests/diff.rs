@@ -205,6 +205,90 @@ fn a_manifest_with_an_entry_no_tree_can_have_is_refused_naming_the_line() {
     }
 }
 
+/// Names and link targets whose text could be read two ways: a systemd unit name holds a
+/// literal `\x2d`, which must neither show like the byte 0x2d nor like another name, nor be
+/// looked up as `-` when its bytes are compared.
+#[test]
+fn names_and_link_targets_that_only_look_alike_are_different() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = twin_trees();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    // The same bytes under a name made of the four characters `\xff` and under the byte 0xff.
+    fs::write(a.join("etc/x\\xff"), b"same\n").unwrap();
+    fs::write(b.join(OsStr::from_bytes(b"etc/x\xff")), b"same\n").unwrap();
+    // Links whose targets differ only in bytes that are not UTF-8.
+    std::os::unix::fs::symlink(OsStr::from_bytes(b"t\xfe"), a.join("etc/l")).unwrap();
+    std::os::unix::fs::symlink(OsStr::from_bytes(b"t\xff"), b.join("etc/l")).unwrap();
+    for side in [&a, &b] {
+        let out = tamis(&["mtime", "--set", "--epoch", "1700000000", "--quiet", p(side)]);
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    }
+    let out = tamis(&["diff", "--json", "-", p(&a), p(&b)]);
+    assert_eq!(code(&out), 1, "{}{}", text(&out.stdout), text(&out.stderr));
+    let v = json(&out);
+    assert_eq!(
+        (v["counts"]["only-in-first"].as_u64(), v["counts"]["only-in-second"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["counts"]["content"], 1, "{v}");
+
+    // A manifest names each entry so that it is found again: compared with the tree it was
+    // made from, identical; its link target keeps its bytes.
+    let manifest = dir.path().join("a.jsonl");
+    let out = tamis(&["manifest", "-o", p(&manifest), p(&a)]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = tamis(&["diff", p(&a), p(&manifest)]);
+    assert_eq!(code(&out), 0, "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = tamis(&["diff", p(&manifest), p(&b)]);
+    assert_eq!(code(&out), 1, "{}{}", text(&out.stdout), text(&out.stderr));
+
+    // A systemd unit whose contents differ: --explain reads the bytes of that very file.
+    let unit = "etc/dev-disk-by\\x2dlabel-root.swap";
+    fs::write(a.join(unit), b"[Swap]\nWhat=a\n").unwrap();
+    fs::write(b.join(unit), b"[Swap]\nWhat=b\n").unwrap();
+    fs::write(a.join("etc/dev-disk-by-label-root.swap"), b"decoy\n").unwrap();
+    fs::write(b.join("etc/dev-disk-by-label-root.swap"), b"decoy\n").unwrap();
+    let out = tamis(&["diff", "--explain", "--json", "-", p(&a), p(&b)]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let v = json(&out);
+    let unit = v["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"].as_str().is_some_and(|s| s.contains("label-root.swap")));
+    let unit = unit.unwrap_or_else(|| panic!("{v}")).to_string();
+    assert!(unit.contains("first difference at offset 12"), "{unit}");
+}
+
+/// Entries without bytes (a device node, a pipe) that differ between two directories: the
+/// explanation says they have no bytes, not that an input is a manifest.
+#[test]
+fn a_device_or_pipe_that_differs_is_explained_as_having_no_bytes() {
+    if !rustix::process::geteuid().is_root() {
+        tamis_test_support::skip("making a device node needs root");
+        return;
+    }
+    let dir = twin_trees();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for (side, minor) in [(&a, "3"), (&b, "5")] {
+        let made = std::process::Command::new("mknod").arg(side.join("etc/dev")).args(["c", "1", minor]).status();
+        assert!(made.unwrap().success());
+    }
+    let made = std::process::Command::new("mkfifo").arg(a.join("etc/pipe")).status();
+    assert!(made.unwrap().success());
+    fs::write(b.join("etc/pipe"), b"").unwrap();
+    let out = tamis(&["diff", "--explain", "--json", "-", p(&a), p(&b)]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let v = json(&out);
+    for (path, kind) in [("/etc/dev", "is a character device"), ("/etc/pipe", "is a named pipe")] {
+        let d = v["differences"].as_array().unwrap().iter().find(|d| d["path"] == path);
+        let detail = d.unwrap_or_else(|| panic!("{path}: {v}"))["detail"].as_str().unwrap().to_owned();
+        assert!(!detail.contains("manifest") && detail.contains(kind), "{path}: {detail}");
+    }
+}
+
 #[test]
 fn every_cause_names_a_stage_tamis_has() {
     let out = tamis(&["stages", "--json", "-"]);

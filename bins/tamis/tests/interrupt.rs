@@ -500,6 +500,70 @@ fn an_append_only_directory_is_named_and_left_without_a_temporary() {
     assert_eq!(contents(&tree), before);
 }
 
+/// Removes the `chattr` flags of these entries when dropped, so that the tree can be removed.
+struct Unflags(Vec<PathBuf>);
+
+impl Drop for Unflags {
+    fn drop(&mut self) {
+        for entry in &self.0 {
+            let _ = Command::new("chattr").arg("-i").arg("-a").arg(entry).status();
+        }
+    }
+}
+
+/// What each stage of a `normalize --json -` run reports: its problems, and the paths it
+/// changed (or would change).
+fn problems_and_changes(out: &Output) -> Vec<(String, serde_json::Value, Vec<serde_json::Value>)> {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stages = v["stages"].as_array().unwrap();
+    stages
+        .iter()
+        .map(|s| {
+            let changes = s["changes"].as_array().unwrap().iter().map(|c| c["path"].clone()).collect();
+            (s["stage"].to_string(), s["problems"].clone(), changes)
+        })
+        .collect()
+}
+
+/// `--check` meets what the run meets: an immutable file, an append-only file and a file in an
+/// append-only directory are the same problems in both, not changes that `--check` promises and
+/// the run cannot make.
+#[test]
+fn check_reports_the_protected_entries_the_run_leaves_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    gzip_tree(&tree, 3, 100);
+    let doc = tree.join("usr/share/doc");
+    let locked = tree.join("usr/share/locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::rename(doc.join("f002.gz"), locked.join("f002.gz")).unwrap();
+    // A log the logs stage would empty, kept append-only.
+    std::fs::create_dir_all(tree.join("var/log")).unwrap();
+    std::fs::write(tree.join("var/log/dpkg.log"), b"2026-12-14 install foo\n").unwrap();
+    let flags = [
+        ("+i", doc.join("f000.gz")),
+        ("+a", doc.join("f001.gz")),
+        ("+a", locked.clone()),
+        ("+a", tree.join("var/log/dpkg.log")),
+    ];
+    let _unflags = Unflags(flags.iter().map(|(_, p)| p.clone()).collect());
+    for (flag, entry) in &flags {
+        let status = Command::new("chattr").arg(flag).arg(entry).status().unwrap();
+        assert!(status.success(), "chattr {flag} (root and a file system with flags needed)");
+    }
+
+    let check = run(&["normalize", "--check", "--json", "-", "--epoch", EPOCH, path_str(&tree)]);
+    let applied = run(&["normalize", "--json", "-", "--epoch", EPOCH, path_str(&tree)]);
+    assert_eq!(check.status.code(), Some(1), "{}", String::from_utf8_lossy(&check.stderr));
+    assert_eq!(applied.status.code(), Some(3), "{}", String::from_utf8_lossy(&applied.stderr));
+    let (check, applied) = (problems_and_changes(&check), problems_and_changes(&applied));
+    let formats = check.iter().find(|(stage, ..)| stage == "\"formats\"").unwrap();
+    assert_eq!(formats.1.as_array().map(Vec::len), Some(3), "{:?}", formats.1);
+    let logs = check.iter().find(|(stage, ..)| stage == "\"logs\"").unwrap();
+    assert_eq!(logs.1.as_array().map(Vec::len), Some(1), "{:?}", logs.1);
+    assert_eq!(check, applied, "--check and the run differ");
+}
+
 #[test]
 fn an_interrupted_iso_build_removes_its_temporary_and_keeps_the_previous_image() {
     let (_dir, tree, out_dir, image) = tree_and_previous_image(40, "live.iso");

@@ -141,6 +141,13 @@ impl<'r> Edits<'r> {
             Ok(Some(meta)) if meta.kind == FileKind::File && meta.size > 0 => {
                 let values = Some((format!("{} bytes", meta.size), "0 bytes".to_owned()));
                 let links = self.links(rel, &meta);
+                // Checking: an immutable or append-only file cannot be emptied, as the run would find.
+                if self.mode == Mode::Check
+                    && let Err(e) = self.root.check_truncate(rel)
+                {
+                    self.error(rel, &e);
+                    return false;
+                }
                 self.apply_linked(rel, &links, Action::Truncate, reason, values, |root| root.truncate(rel, &links))
             }
             Ok(Some(meta)) if meta.kind != FileKind::File => {
@@ -182,6 +189,13 @@ impl<'r> Edits<'r> {
                 return false;
             }
         };
+        // Checking: the file or its directory may be protected, as the run would find.
+        if self.mode == Mode::Check
+            && let Err(e) = self.root.check_replace(rel)
+        {
+            self.error(rel, &e);
+            return false;
+        }
         self.apply_linked(rel, &links, Action::Rewrite, reason, values, |root| root.replace(rel, contents, &links))
     }
 

@@ -56,7 +56,7 @@ pub enum Error {
     },
     /// The file, or the directory holding it, is immutable or append-only (`chattr +i`/`+a`):
     /// it cannot be replaced, and a temporary file made beside it could not be removed.
-    #[error("{}: not rewritten: {reason}", crate::display_path(path))]
+    #[error("{}: left as it is: {reason}", crate::display_path(path))]
     Protected {
         /// The path inside the root.
         path: PathBuf,

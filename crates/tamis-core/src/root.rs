@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rustix::fs::{self as rfs, AtFlags, OFlags, ResolveFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
+use crate::mount::Mount;
 use crate::path::split;
 use crate::temp;
 use crate::walk::Metadata;
@@ -28,7 +29,7 @@ use crate::{Error, FileKind, Links, Result, Timestamp};
 pub struct Root {
     fd: OwnedFd,
     path: PathBuf,
-    dev: u64,
+    mount: Mount,
     use_openat2: bool,
 }
 
@@ -65,7 +66,8 @@ impl Root {
         let fd = rfs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, rfs::Mode::empty())
             .map_err(open_error)?;
         let dev = rfs::fstat(&fd).map_err(open_error)?.st_dev;
-        Ok(Self { fd, path: path.to_owned(), dev, use_openat2: true })
+        let mount = Mount::of(&fd, dev);
+        Ok(Self { fd, path: path.to_owned(), mount, use_openat2: true })
     }
 
     /// The path the root was opened at, for messages.
@@ -73,9 +75,9 @@ impl Root {
         &self.path
     }
 
-    /// The device of the root's file system; the walk does not descend into other ones.
-    pub(crate) fn dev(&self) -> u64 {
-        self.dev
+    /// The mount of the root; the walk does not descend into other ones.
+    pub(crate) fn mount(&self) -> Mount {
+        self.mount
     }
 
     /// Opens the directory at `rel` beneath the root, following no link and crossing no mount.
@@ -122,7 +124,7 @@ impl Root {
                 other => Error::io(rel, "open directory", other),
             })?;
             let dev = rfs::fstat(&next).map_err(|e| Error::io(rel, "stat", e))?.st_dev;
-            if dev != self.dev {
+            if !self.mount.holds_fd(&next, Some(dev)) {
                 return Err(Error::WrongType {
                     path: rel.to_owned(),
                     expected: "directory of the root's file system",
@@ -146,7 +148,7 @@ impl Root {
     /// The directory at `rel` beneath the root, opened once for many operations on its entries
     /// (a stage that changes many entries of one directory resolves its path once).
     pub fn directory(&self, rel: &Path) -> Result<Directory<'_>> {
-        Ok(Directory { fd: self.open_dir(rel)?, path: rel.to_owned() })
+        Ok(Directory { fd: self.open_dir(rel)?, path: rel.to_owned(), mount: self.mount })
     }
 
     /// The directory holding `rel`, and `rel`'s last name; `None` for the root itself.
@@ -258,7 +260,7 @@ impl Root {
             Err(Errno::PERM) => rfs::openat(&dir, name, READ_FLAGS, rfs::Mode::empty()),
             other => other,
         };
-        Ok(File::from(regular_file(rel, opened)?.0))
+        Ok(File::from(regular_file(rel, opened, self.mount)?.0))
     }
 
     /// The target of the symbolic link at `rel`, as stored (never resolved).
@@ -325,6 +327,10 @@ impl Root {
             return rfs::futimens(&self.fd, &times).map_err(|e| Error::io(rel, "set times of", e));
         };
         let st = rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(rel, "stat", e))?;
+        let dir_dev = (FileKind::from_mode(st.st_mode) == FileKind::Dir).then_some(st.st_dev);
+        if !self.mount.holds_at(&dir, name, dir_dev) {
+            return Err(mounted_here(rel));
+        }
         match FileKind::from_mode(st.st_mode) {
             FileKind::Dir => {}
             kind => {
@@ -364,7 +370,12 @@ impl Root {
             found: "directory",
         })?;
         let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
-        let (fd, st) = regular_file(rel, rfs::openat(&dir, name, flags, rfs::Mode::empty()))?;
+        let opened = rfs::openat(&dir, name, flags, rfs::Mode::empty());
+        if matches!(opened, Err(Errno::PERM)) {
+            // An immutable or append-only file cannot be opened to be emptied: say which flag.
+            refuse_protected(&self.open_regular(rel)?, rel, "the file")?;
+        }
+        let (fd, st) = regular_file(rel, opened, self.mount)?;
         if links.outside_now(rel, Metadata::from_stat(&st).nlink)? > 0 {
             drop(fd);
             return self.replace_with(rel, links, None, |_, _| Ok(()));
@@ -455,6 +466,37 @@ impl Root {
     /// rename: a pipeline ends with the mtime clamp for that reason.
     pub fn replace(&self, rel: &Path, contents: &[u8], links: &Links) -> Result<()> {
         self.replace_with(rel, links, None, |temp, _| (&*temp).write_all(contents))
+    }
+
+    /// What [`replace`](Self::replace) of `rel` would refuse for `chattr` flags (the file, or its
+    /// directory, immutable or append-only), found without changing anything: so that `--check`
+    /// reports the problem the run would meet, not a change it cannot make.
+    pub fn check_replace(&self, rel: &Path) -> Result<()> {
+        let (dir, _) = self.parent(rel)?.ok_or(Error::WrongType {
+            path: rel.to_owned(),
+            expected: "regular file",
+            found: "directory",
+        })?;
+        refuse_protected(&dir, rel, "its directory")?;
+        refuse_protected(&self.open_regular(rel)?, rel, "the file")
+    }
+
+    /// What [`truncate`](Self::truncate) of `rel` would refuse for `chattr` flags (an immutable or
+    /// append-only file), found without changing anything, for `--check`.
+    pub fn check_truncate(&self, rel: &Path) -> Result<()> {
+        refuse_protected(&self.open_regular(rel)?, rel, "the file")
+    }
+
+    /// What would make setting the times of `rel` fail for `chattr` flags (an immutable or
+    /// append-only file or directory), found without changing anything, for `--check`. Only
+    /// files and directories are looked at: a link, a device or a pipe is never opened.
+    pub fn check_set_times(&self, rel: &Path) -> Result<()> {
+        let Some(meta) = self.try_lstat(rel)? else { return Ok(()) };
+        match meta.kind {
+            FileKind::Dir => refuse_protected(&self.open_dir(rel)?, rel, "the directory"),
+            FileKind::File => refuse_protected(&self.open_regular(rel)?, rel, "the file"),
+            _ => Ok(()),
+        }
     }
 
     /// Like [`replace`](Self::replace), for a change of a few bytes in a large file: the new
@@ -735,6 +777,7 @@ fn undo_repoint(dir: &impl AsFd, name: &OsStr, moved: &[(&DirFd<'_>, &OsStr)], i
 pub struct Directory<'a> {
     fd: DirFd<'a>,
     path: PathBuf,
+    mount: Mount,
 }
 
 impl std::fmt::Debug for Directory<'_> {
@@ -768,7 +811,7 @@ impl Directory<'_> {
             Err(Errno::PERM) => rfs::openat(&self.fd, name, READ_FLAGS, rfs::Mode::empty()),
             other => other,
         };
-        let (fd, st) = regular_file(&path, opened)?;
+        let (fd, st) = regular_file(&path, opened, self.mount)?;
         Ok((File::from(fd), Metadata::from_stat(&st)))
     }
 
@@ -818,6 +861,10 @@ impl Directory<'_> {
     pub fn set_times(&self, name: &OsStr, atime: Timestamp, mtime: Timestamp) -> Result<()> {
         let path = self.entry(name)?;
         let st = rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(&path, "stat", e))?;
+        let dir_dev = (FileKind::from_mode(st.st_mode) == FileKind::Dir).then_some(st.st_dev);
+        if !self.mount.holds_at(&self.fd, name, dir_dev) {
+            return Err(mounted_here(&path));
+        }
         let nlink = Metadata::from_stat(&st).nlink;
         if FileKind::from_mode(st.st_mode) != FileKind::Dir && nlink > 1 {
             return Err(Error::HardlinkGroup { path, nlink, given: 0 });
@@ -830,7 +877,7 @@ impl Directory<'_> {
 
 /// The result of opening `rel` with `O_NOFOLLOW`, checked to be a regular file: a link there
 /// fails the open (`ELOOP`), anything else is refused after `fstat`.
-fn regular_file(rel: &Path, opened: rustix::io::Result<OwnedFd>) -> Result<(OwnedFd, rfs::Stat)> {
+fn regular_file(rel: &Path, opened: rustix::io::Result<OwnedFd>, mount: Mount) -> Result<(OwnedFd, rfs::Stat)> {
     let fd = opened.map_err(|errno| match errno {
         Errno::LOOP => Error::WrongType { path: rel.to_owned(), expected: "regular file", found: "symbolic link" },
         other => Error::io(rel, "open", other),
@@ -840,7 +887,16 @@ fn regular_file(rel: &Path, opened: rustix::io::Result<OwnedFd>) -> Result<(Owne
     if kind != FileKind::File {
         return Err(Error::WrongType { path: rel.to_owned(), expected: "regular file", found: kind.noun() });
     }
+    if !mount.holds_fd(&fd, None) {
+        return Err(mounted_here(rel));
+    }
     Ok((fd, st))
+}
+
+/// The error for an entry over which something is mounted (a file of the host bind-mounted
+/// into a chroot): not the tree's, left alone.
+fn mounted_here(rel: &Path) -> Error {
+    Error::WrongType { path: rel.to_owned(), expected: "path of the tree's own file system", found: "mount point" }
 }
 
 fn timespec(t: Timestamp) -> Timespec {

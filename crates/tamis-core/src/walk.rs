@@ -8,9 +8,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use rustix::fs::{self as rfs, AtFlags, OFlags};
+use rustix::fs::{self as rfs, OFlags};
 use serde::{Deserialize, Serialize};
 
+use crate::mount::Mount;
 use crate::{Error, Links, Problem, Result, Root, Timestamp, display_path};
 
 /// The type of an entry.
@@ -111,6 +112,22 @@ impl Metadata {
             dev: st.st_dev,
             ino: st.st_ino,
             rdev: st.st_rdev,
+        }
+    }
+
+    pub(crate) fn from_statx(stx: &rfs::Statx) -> Self {
+        Self {
+            kind: FileKind::from_mode(u32::from(stx.stx_mode)),
+            mode: u32::from(stx.stx_mode) & 0o7777,
+            uid: stx.stx_uid,
+            gid: stx.stx_gid,
+            size: stx.stx_size,
+            mtime: Timestamp { secs: stx.stx_mtime.tv_sec, nanos: stx.stx_mtime.tv_nsec },
+            atime: Timestamp { secs: stx.stx_atime.tv_sec, nanos: stx.stx_atime.tv_nsec },
+            nlink: u64::from(stx.stx_nlink),
+            dev: makedev(stx.stx_dev_major, stx.stx_dev_minor),
+            ino: stx.stx_ino,
+            rdev: makedev(stx.stx_rdev_major, stx.stx_rdev_minor),
         }
     }
 }
@@ -235,7 +252,7 @@ impl Root {
         let mut tree =
             Tree { entries: vec![Entry { path: rel.clone(), meta: Metadata::from_stat(&st) }], ..Tree::default() };
         let top = open_for_listing(dir.as_fd(), std::ffi::OsStr::new(".")).map_err(|e| Error::io(&rel, "open", e))?;
-        let listing = walk_dir(top, &rel, self.dev());
+        let listing = walk_dir(top, &rel, self.mount());
         let mut found = Vec::with_capacity(listing.len());
         listing.flatten_into(&mut found);
         tree.entries.reserve(found.len());
@@ -320,7 +337,7 @@ impl Listing {
 }
 
 /// Lists the directory open as `fd` (at `path`) and everything beneath it.
-fn walk_dir(fd: OwnedFd, path: &Path, dev: u64) -> Listing {
+fn walk_dir(fd: OwnedFd, path: &Path, mount: Mount) -> Listing {
     let listed = rfs::Dir::new(fd).map_err(std::io::Error::from).and_then(|mut dir| Ok((sorted_names(&mut dir)?, dir)));
     let (names, dir) = match listed {
         Ok(listed) => listed,
@@ -336,26 +353,27 @@ fn walk_dir(fd: OwnedFd, path: &Path, dev: u64) -> Listing {
     let mut subdirs: Vec<(usize, OwnedFd, PathBuf)> = Vec::new();
     for name in &names {
         let child = path.join(name);
-        let st = match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => st,
+        let (meta, on_mount) = match mount.lstat_at(dir, name) {
+            Ok(found) => found,
             Err(e) => {
                 here.push(Found::Problem(Problem::from_error(&child, &Error::io(&child, "stat", e))));
                 continue;
             }
         };
-        let meta = Metadata::from_stat(&st);
-        if meta.kind != FileKind::Dir {
-            here.push(Found::Entry(Entry { path: child, meta }));
+        // A file or directory mounted over this name (another file system, or a bind mount of
+        // the host's files into a chroot) is not the tree's: not entered, not changed.
+        if !on_mount {
+            here.push(Found::MountPoint(child));
             continue;
         }
-        if meta.dev != dev {
-            here.push(Found::MountPoint(child));
+        if meta.kind != FileKind::Dir {
+            here.push(Found::Entry(Entry { path: child, meta }));
             continue;
         }
         let opened = open_for_listing(dir, name).map_err(std::io::Error::from).and_then(|fd| {
             // The name must still be the directory that was stat'ed, not a replacement.
             let again = rfs::fstat(&fd)?;
-            if (again.st_dev, again.st_ino) == (st.st_dev, st.st_ino) {
+            if (again.st_dev, again.st_ino) == (meta.dev, meta.ino) {
                 Ok(fd)
             } else {
                 Err(std::io::Error::other("replaced while being walked"))
@@ -367,6 +385,6 @@ fn walk_dir(fd: OwnedFd, path: &Path, dev: u64) -> Listing {
             Err(e) => here.push(Found::Problem(Problem::from_error(&child, &Error::io(&child, "open directory", e)))),
         }
     }
-    let subdirs = subdirs.into_par_iter().map(|(at, fd, child)| (at, walk_dir(fd, &child, dev))).collect();
+    let subdirs = subdirs.into_par_iter().map(|(at, fd, child)| (at, walk_dir(fd, &child, mount))).collect();
     Listing { here, subdirs }
 }

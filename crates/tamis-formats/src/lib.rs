@@ -504,6 +504,9 @@ impl StripFormats {
                 Outcome::Normal => {}
                 Outcome::Failed(why) => edits.problem(job.path, why),
                 Outcome::Skipped(why) => edits.skipped(job.path, why),
+                // Checking: a file the run could not rewrite (immutable, in an append-only
+                // directory) is the problem the run would report, not a change.
+                Outcome::Changed(_, Err(e)) if cx.mode == Mode::Check => edits.error(job.path, &e),
                 Outcome::Changed(what, written) => {
                     edits.apply_linked(job.path, &job.links, Action::Rewrite, &what, None, |_| written);
                 }
@@ -527,11 +530,19 @@ impl StripFormats {
             Verdict::Failed(why) => Outcome::Failed(why),
             Verdict::Skipped(why) => Outcome::Skipped(why),
             Verdict::Changed(new, what) => {
-                let written = if cx.mode == Mode::Apply { root.replace(job.path, &new, &job.links) } else { Ok(()) };
+                let written = if cx.mode == Mode::Apply {
+                    root.replace(job.path, &new, &job.links)
+                } else {
+                    root.check_replace(job.path)
+                };
                 Outcome::Changed(what, written)
             }
             Verdict::Patched(patches, what) => {
-                let written = if cx.mode == Mode::Apply { root.patch(job.path, &patches, &job.links) } else { Ok(()) };
+                let written = if cx.mode == Mode::Apply {
+                    root.patch(job.path, &patches, &job.links)
+                } else {
+                    root.check_replace(job.path)
+                };
                 Outcome::Changed(what, written)
             }
         };

@@ -120,7 +120,7 @@ fn describe(members: &[Member<'_>], segment: &[u8]) -> Vec<(String, ManifestEntr
             gid: h.gid,
             size: if kind == FileKind::Dir { 0 } else { data.len() as u64 },
             mtime: Timestamp::from_secs(i64::from(h.mtime)),
-            target: (kind == FileKind::Symlink).then(|| String::from_utf8_lossy(member.data).into_owned()),
+            target: (kind == FileKind::Symlink).then(|| tamis_core::display_bytes(member.data)),
             rdev: matches!(kind, FileKind::CharDevice | FileKind::BlockDevice)
                 .then(|| tamis_core::makedev(h.rdevmajor, h.rdevminor)),
             xattrs: BTreeMap::new(),

@@ -165,25 +165,9 @@ pub fn open(path: &Path) -> Result<Box<dyn Input>> {
     Err(Error::UnknownInput { path: path.to_owned() })
 }
 
-/// A manifest path (`/etc/x`, non-UTF-8 bytes written `\xNN`) as a path inside a root.
+/// A manifest path (`/etc/x`, written by [`tamis_core::display_path`]) as a path inside a root.
 fn entry_path(path: &str) -> PathBuf {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = bytes
-            .get(i..i + 4)
-            .filter(|b| b.starts_with(b"\\x"))
-            .and_then(|b| std::str::from_utf8(&b[2..]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()));
-        if let Some(byte) = escaped {
-            out.push(byte);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    PathBuf::from(std::ffi::OsStr::from_bytes(&out))
+    PathBuf::from(std::ffi::OsStr::from_bytes(&tamis_core::parse_display_bytes(path)))
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ impl IsoInput {
             gid: e.gid,
             size: e.size,
             mtime: e.mtime,
-            target: e.target.as_ref().map(|t| String::from_utf8_lossy(t).into_owned()),
+            target: e.target.as_ref().map(|t| tamis_core::display_bytes(t)),
             rdev: e.rdev,
             xattrs: std::collections::BTreeMap::new(),
             sha256,

@@ -215,7 +215,12 @@ fn explain_one(first: &dyn Input, second: &dyn Input, path: &str, group: Group, 
             // Not a regular file on one side (a link, a type change): the path alone must do.
             (Err(e), _) | (_, Err(e)) => {
                 let mut by_path = explain::explain_content(path, None, None);
-                by_path.detail = format!("{} (no bytes to compare: {e})", by_path.detail);
+                by_path.detail = if by_path.cause == Cause::Unknown {
+                    // The entry has no bytes (a device, a pipe, a link): that, not a manifest, is why.
+                    format!("no bytes to compare: {e}")
+                } else {
+                    format!("{} (no bytes to compare: {e})", by_path.detail)
+                };
                 (Some(by_path), None)
             }
         },

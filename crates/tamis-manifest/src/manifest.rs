@@ -35,7 +35,7 @@ pub struct ManifestEntry {
     pub size: u64,
     /// Modification time.
     pub mtime: Timestamp,
-    /// A link's target, as stored.
+    /// A link's target, as stored, its bytes written the way a path is (`tamis_core::display_bytes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// A device node's number.
@@ -254,7 +254,9 @@ fn describe(dir: &Directory<'_>, entry: &Entry, hash: bool) -> std::result::Resu
     let name = path.file_name().unwrap_or_default();
     let kind = entry.meta.kind;
     let target = match kind {
-        FileKind::Symlink => Some(dir.read_link(name).map_err(|e| problem(&e))?.display().to_string()),
+        FileKind::Symlink => {
+            Some(tamis_core::display_bytes(dir.read_link(name).map_err(|e| problem(&e))?.as_os_str().as_bytes()))
+        }
         _ => None,
     };
     let (sha256, xattrs) = if kind == FileKind::File {

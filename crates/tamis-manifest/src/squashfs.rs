@@ -54,7 +54,7 @@ pub fn describe(image: &Image, e: &ImageEntry) -> std::result::Result<ManifestEn
         gid: e.gid,
         size: if e.kind == FileKind::Dir { 0 } else { e.size },
         mtime: Timestamp::from_secs(i64::from(e.mtime)),
-        target: e.target.as_ref().map(|t| String::from_utf8_lossy(t).into_owned()),
+        target: e.target.as_ref().map(|t| tamis_core::display_bytes(t)),
         rdev: e.rdev,
         xattrs: e.xattrs.iter().map(|(name, value)| (xattr_name(name), hex(value))).collect(),
         sha256,

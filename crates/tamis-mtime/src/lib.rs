@@ -160,6 +160,18 @@ impl ClampMtimes {
             .collect();
         report.changes.extend(groups.iter().filter_map(|(path, links)| links.detach_change(path)));
 
+        if cx.mode == Mode::Check {
+            // An immutable or append-only entry cannot be re-dated: the run would report it as a
+            // problem, so checking does too, rather than a change.
+            let refused: Vec<Problem> = todo
+                .par_iter()
+                .filter(|(e, _)| matches!(e.meta.kind, FileKind::File | FileKind::Dir))
+                .filter_map(|(e, _)| root.check_set_times(&e.path).err().map(|err| Problem::from_error(&e.path, &err)))
+                .collect();
+            let refused_paths: BTreeSet<&Path> = refused.iter().map(|p| p.path.as_path()).collect();
+            report.changes.retain(|c| !refused_paths.contains(c.path.as_path()));
+            report.problems.extend(refused);
+        }
         if cx.mode == Mode::Apply {
             cx.progress.start(Self::NAME, todo.len() as u64);
             // Setting an entry's times never changes another entry's, so all non-directories can
@@ -200,7 +212,7 @@ impl ClampMtimes {
             // The root last: it has no directory of its own beneath the root.
             for (entry, to) in &top {
                 if let Err(e) = root.set_times(&entry.path, *to, *to) {
-                    failed.push(Problem::from_error(&entry.path, &e));
+                    failed.push(refusal(root, &entry.path, &e));
                 }
                 cx.progress.advance(1);
             }
@@ -243,7 +255,7 @@ fn set_times_by_directory(
                             Some(links) => root.set_times_linked(&entry.path, links, *to, *to),
                             None => dir.set_times(entry.path.file_name().unwrap_or_default(), *to, *to),
                         };
-                        set.err().map(|e| Problem::from_error(&entry.path, &e))
+                        set.err().map(|e| refusal(root, &entry.path, &e))
                     })
                     .collect::<Vec<Problem>>()
             });
@@ -254,4 +266,16 @@ fn set_times_by_directory(
             }
         })
         .collect()
+}
+
+/// The problem of an entry whose times could not be set: for a refusal of the system, the
+/// `chattr` flag that caused it where there is one (as `--check` says), else the system's reason.
+fn refusal(root: &Root, path: &Path, error: &tamis_core::Error) -> Problem {
+    if let tamis_core::Error::Io { source, .. } = error
+        && source.kind() == std::io::ErrorKind::PermissionDenied
+        && let Err(flag) = root.check_set_times(path)
+    {
+        return Problem::from_error(path, &flag);
+    }
+    Problem::from_error(path, error)
 }
