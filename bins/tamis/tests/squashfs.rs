@@ -541,3 +541,28 @@ fn an_image_is_not_written_inside_its_tree_through_a_bind_mount() {
     let o = tamis(&["squashfs", "--epoch", "1700000000", root.to_str().unwrap(), beside.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn an_output_path_ending_with_a_slash_is_refused_not_written_as_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    fs::write(root.join("f"), b"data").unwrap();
+    // `images/` names a directory (here one that does not exist): no file `images` is made.
+    let out = format!("{}/", dir.path().join("images").display());
+    let o = tamis(&["squashfs", "--epoch", "1700000000", root.to_str().unwrap(), &out]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&out) && stderr.contains("names a directory"), "{stderr}");
+    let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["root"], "something was written beside the tree");
+    // The same for a kit, whose error names OUT as given.
+    let image = dir.path().join("root.img");
+    write_image(&root, &image, &[]);
+    let i = image.to_str().unwrap();
+    let o = tamis(&["iuk", "--epoch", "1700000000", "--allow-older", i, i, &out]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{out}: cannot create a temporary file")), "{stderr}");
+    assert!(!dir.path().join("images").exists(), "the kit was written as a file named after the directory");
+}

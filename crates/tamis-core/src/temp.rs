@@ -328,8 +328,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8], label: &str) -> std::io::Result<(
     out.persist(0o644)
 }
 
-/// The directory holding `path` and its last name.
+/// The directory holding `path` and its last name. A path ending with `/` (or `/.`) names a
+/// directory, whether or not one is there: it is refused, where `Path::file_name` would drop the
+/// slash and the file would be written under the directory's name (`out/` as a file `out`).
 fn split_output(path: &Path) -> std::io::Result<(PathBuf, OsString)> {
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.ends_with(b"/") || bytes.ends_with(b"/.") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "names a directory (ends with /), not a file",
+        ));
+    }
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "names no file"))?
