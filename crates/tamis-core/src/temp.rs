@@ -267,9 +267,23 @@ pub struct OutputFile {
 impl OutputFile {
     /// Creates `.tamis-LABEL-PID-N.tmp` beside `path` (the directory is resolved as the caller
     /// wrote it: the destination is the user's choice).
+    ///
+    /// A destination that exists and is not a regular file (seen through a symbolic link) is
+    /// refused: the rename would put a file in place of a device node (`/dev/null`), a named
+    /// pipe or `/dev/stdout`, and a directory cannot be replaced at all; refused here, before
+    /// the caller's work rather than after it.
     pub fn create(path: &Path, label: &str) -> std::io::Result<Self> {
         let (dir_path, target) = split_output(path)?;
         let dir = rfs::open(&dir_path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, rfs::Mode::empty())?;
+        if let Ok(st) = rfs::statat(&dir, &target, AtFlags::empty()) {
+            let kind = crate::FileKind::from_mode(st.st_mode);
+            if kind != crate::FileKind::File {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("exists and is a {}, not a regular file: not replaced", kind.noun()),
+                ));
+            }
+        }
         let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let mut file = None;
         let temp = create_registered(
