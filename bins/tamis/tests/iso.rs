@@ -382,6 +382,23 @@ fn list_shows_names_that_are_not_utf8_apart() {
 }
 
 #[test]
+fn build_from_a_directory_named_like_an_option_puts_its_files_in() {
+    // `-J` was handed to xorriso as the mkisofs option it spells: an empty image, exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("-J")).unwrap();
+    std::fs::write(dir.path().join("-J/file"), b"data").unwrap();
+    let build = common::tamis_command()
+        .current_dir(dir.path())
+        .args(["iso", "build", "--epoch", EPOCH, "-q", "--", "-J", "out.iso"])
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    let image = dir.path().join("out.iso");
+    let find = run(Command::new("xorriso").arg("-indev").arg(&image).args(["-find", "/", "-type", "f"]));
+    assert!(String::from_utf8_lossy(&find.stdout).contains("'/file'"), "{find:?}");
+}
+
+#[test]
 fn tamis_iso_build_gives_the_same_bytes_twice() {
     let Some(boot) = boot_dir() else { return };
     let dir = tempfile::tempdir().unwrap();

@@ -151,7 +151,10 @@ pub fn xorriso_args(tree: &Path, out: &Path, options: &BuildOptions) -> Vec<Stri
         }
         a.extend(["-e", &efi.display().to_string(), "-no-emul-boot", "-isohybrid-gpt-basdat"].map(str::to_owned));
     }
-    a.push(tree.display().to_string());
+    // mkisofs has no `--`: a tree named like an option (`-J`) would be taken for one, and the
+    // image built from nothing.
+    let tree = tree.display().to_string();
+    a.push(if tree.starts_with('-') { format!("./{tree}") } else { tree });
     a
 }
 
