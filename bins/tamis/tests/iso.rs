@@ -399,6 +399,24 @@ fn build_from_a_directory_named_like_an_option_puts_its_files_in() {
 }
 
 #[test]
+fn build_takes_a_tree_and_an_output_whose_paths_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt as _;
+    // The paths were handed to xorriso as lossy text: '/…/t\u{fffd}', no such file.
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join(std::ffi::OsStr::from_bytes(b"tree-\xe9"));
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("file"), b"data").unwrap();
+    let out_dir = dir.path().join(std::ffi::OsStr::from_bytes(b"out-\xe8"));
+    std::fs::create_dir(&out_dir).unwrap();
+    let image = out_dir.join("out.iso");
+    let build =
+        common::tamis_command().args(["iso", "build", "--epoch", EPOCH, "-q"]).arg(&tree).arg(&image).output().unwrap();
+    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    let find = run(Command::new("xorriso").arg("-indev").arg(&image).args(["-find", "/", "-type", "f"]));
+    assert!(String::from_utf8_lossy(&find.stdout).contains("'/file'"), "{find:?}");
+}
+
+#[test]
 fn tamis_iso_build_gives_the_same_bytes_twice() {
     let Some(boot) = boot_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
