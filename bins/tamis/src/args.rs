@@ -104,11 +104,17 @@ pub struct ThreadsArgs {
     pub threads: Option<usize>,
 }
 
+/// The most `--threads` may ask for. Rayon starts every thread of its pool at once: a mistyped
+/// `-j 100000` spent more than ten minutes creating threads (13,000 of them, 440 MB) before
+/// doing anything, and a larger number never got further.
+const MAX_THREADS: usize = 1024;
+
 impl ThreadsArgs {
     /// Starts the worker threads (rayon's global pool) when a number is given.
     pub fn setup(&self) -> Result<()> {
         if let Some(n) = self.threads {
             anyhow::ensure!(n > 0, "--threads must be at least 1");
+            anyhow::ensure!(n <= MAX_THREADS, "--threads must be at most {MAX_THREADS} (got {n})");
             rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot start worker threads")?;
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! `tamis iso normalize|build|list`: ISO 9660 hybrid images.
 
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -175,13 +176,19 @@ fn build(args: &BuildArgs) -> Result<ExitCode> {
     output::finish(&args.output, &args.quiet, &args.out, &outcome, started.elapsed())
 }
 
+/// A path read from the image as every tamis listing writes it ([`tamis_core::display_path`]):
+/// bytes that are not UTF-8 as `\xNN`, so that two names never show as one.
+fn image_path(bytes: &[u8]) -> String {
+    tamis_core::display_path(Path::new(std::ffi::OsStr::from_bytes(bytes)))
+}
+
 fn list(args: &ListArgs) -> Result<ExitCode> {
     let reader = Reader::open(&args.image)?;
     let entries = reader.entries()?;
     let output = &args.output;
     output.write_lines(entries.iter().map(|e| {
         serde_json::json!({
-            "path": String::from_utf8_lossy(&e.path),
+            "path": image_path(&e.path),
             "kind": e.kind,
             "mode": e.mode,
             "uid": e.uid,
@@ -198,7 +205,7 @@ fn list(args: &ListArgs) -> Result<ExitCode> {
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for e in &entries {
-        let path = String::from_utf8_lossy(&e.path);
+        let path = image_path(&e.path);
         let target = e.target.as_ref().map(|t| format!(" -> {}", String::from_utf8_lossy(t))).unwrap_or_default();
         let line = format!(
             "{:<9} {:04o} {:>5} {:>5} {:>12} {} {path}{target}",

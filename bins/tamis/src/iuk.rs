@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
@@ -114,7 +114,7 @@ pub fn run(args: &IukArgs) -> Result<ExitCode> {
     }
     interrupt::warn_stale_beside(out, "iuk");
     let temp = OutputFile::create(out, "iuk")
-        .with_context(|| format!("{}: cannot create a temporary file", directory_of(out).display()))?;
+        .with_context(|| format!("{}: cannot create a temporary file for the kit", out.display()))?;
     let outcome = write_kit(&old, &new, temp.file(), &options).with_context(|| {
         format!("{}: cannot make the kit from {} to {}", out.display(), args.old.display(), args.new.display())
     })?;
@@ -224,12 +224,4 @@ fn run_verify(args: &IukArgs) -> Result<ExitCode> {
         _ => {}
     }
     Ok(ExitCode::from(u8::from(!verification.passed())))
-}
-
-/// The directory a file named `out` goes in.
-fn directory_of(out: &Path) -> PathBuf {
-    match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }

@@ -73,7 +73,9 @@ pub fn finish(
 
 /// Runs `each` on every image in turn (one report each, as the stages of a profile) and
 /// finishes as [`finish`] does: the commands that patch image files (`iso normalize`,
-/// `disk normalize`) share it.
+/// `disk normalize`) share it. An image that fails (corrupt, unreadable; left untouched) is
+/// named on stderr at once and, as a problem of its own report, in the summary and the JSON;
+/// the next images are still done, and the exit status is then [`crate::exit::ERROR`].
 pub fn finish_images(
     run: &RunArgs,
     profile: &str,
@@ -82,13 +84,27 @@ pub fn finish_images(
     mut each: impl FnMut(&Path) -> Result<tamis_core::Report>,
 ) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let stages = images.iter().map(|image| each(image)).collect::<Result<Vec<_>>>()?;
+    let mut failed = false;
+    let stages = images
+        .iter()
+        .map(|image| {
+            each(image).unwrap_or_else(|error| {
+                failed = true;
+                note!("tamis: error: {error:#}");
+                let mut report = tamis_core::Report::new(profile, run.mode());
+                report.stage = image.display().to_string();
+                report.problems.push(tamis_core::Problem { path: image.clone(), reason: format!("{error:#}") });
+                report
+            })
+        })
+        .collect();
     let outcome = Outcome { profile: profile.into(), epoch, mode: run.mode(), stages };
     let shown = match images {
         [one] => one.clone(),
         many => PathBuf::from(format!("{} images", many.len())),
     };
-    finish(&run.output, &run.quiet, &shown, &outcome, started.elapsed())
+    let status = finish(&run.output, &run.quiet, &shown, &outcome, started.elapsed())?;
+    Ok(if failed { ExitCode::from(crate::exit::ERROR) } else { status })
 }
 
 /// What `--quiet` still says when entries were left alone (exit 3): how many, and where they are

@@ -614,3 +614,20 @@ fn postinst_check_takes_the_epoch_from_source_date_epoch_too() {
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("--epoch"), "{}", stderr(&out));
 }
+
+#[test]
+fn an_absurd_thread_count_is_refused_at_once() {
+    // Before, the pool was started with that many threads: `-j 100000` ran for minutes
+    // creating them, a larger count for ever.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    fs::write(root.join("f"), b"x").unwrap();
+    let out_file = dir.path().join("out.sqfs");
+    for n in ["100000", "18446744073709551615"] {
+        let out = tamis(&["squashfs", "--epoch", EPOCH, "-j", n, path(&root), out_file.to_str().unwrap()], &[]);
+        assert_eq!(code(&out), 2, "-j {n}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--threads must be at most"), "-j {n}: {}", stderr(&out));
+        assert!(!out_file.exists(), "-j {n}: an image was written");
+    }
+}

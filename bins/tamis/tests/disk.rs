@@ -473,3 +473,44 @@ fn a_hybrid_iso_gets_its_gpt_and_efi_fat_normalized_and_its_iso_volume_named() {
     let again = common::tamis(&["iso", "normalize", "--check", "--epoch", EPOCH, iso.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
 }
+
+#[test]
+fn a_bare_fat_file_system_without_a_partition_table_is_normalized() {
+    // A "superfloppy" (mkfs.fat -C, as EFI images and some USB sticks are): sector 0 is the FAT
+    // boot sector, whose 0x55AA looks like an MBR's. It was left as it was with "0 entries" and
+    // exit 0, or (with syslinux' boot code where MBR entries would be) refused as corrupt.
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let build = |name: &str, later: bool, fat32: bool| {
+        let image = dir.path().join(name);
+        let img = image.display();
+        let (format, install) =
+            if fat32 { ("-F 32", format!("syslinux --install {img}; ")) } else { ("", String::new()) };
+        let mut cmd = if later { common::faketime("+5d", "sh") } else { Command::new("sh") };
+        run(cmd.env_remove("SOURCE_DATE_EPOCH").arg("-c").arg(format!(
+            "set -e; mkfs.msdos {format} -C {img} 40000 >/dev/null; {install}\
+             printf data > {dir}/f; mcopy -i {img} {dir}/f ::/F.TXT",
+            dir = dir.path().display()
+        )));
+        image
+    };
+    for fat32 in [false, true] {
+        let (a, b) = (build("a.img", false, fat32), build("b.img", true, fat32));
+        let fsck =
+            |p: &Path| String::from_utf8_lossy(&run(Command::new("fsck.fat").arg("-n").arg(p)).stdout).into_owned();
+        let fsck_before = fsck(&a).replace("a.img", "");
+        for image in [&a, &b] {
+            let out = normalize(image, &[]);
+            assert_eq!(out.status.code(), Some(0), "FAT32 {fat32}: {}", stderr(&out));
+        }
+        assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "FAT32 {fat32}: still differ");
+        // The real tools read it as before: fsck.fat finds what it found, mcopy the file.
+        assert_eq!(fsck(&a).replace("a.img", ""), fsck_before, "FAT32 {fat32}");
+        let copied = run(Command::new("mtype").arg("-i").arg(&a).arg("::/F.TXT"));
+        assert_eq!(copied.stdout, b"data", "FAT32 {fat32}");
+        std::fs::remove_file(&a).unwrap();
+        std::fs::remove_file(&b).unwrap();
+    }
+}

@@ -327,6 +327,96 @@ fn a_truncated_image_or_one_whose_extents_point_past_its_end_is_left_untouched()
 }
 
 #[test]
+fn a_corrupt_image_among_several_is_left_untouched_and_the_others_are_normalized() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tree, _) = small_tree_and_efi_image(dir.path());
+    let first = dir.path().join("first.iso");
+    run(Command::new("xorriso").args(["-as", "mkisofs", "-R", "-J", "-o"]).arg(&first).arg(&tree).env("TZ", "UTC"));
+    let original = std::fs::read(&first).unwrap();
+    let corrupt = dir.path().join("corrupt.iso");
+    std::fs::write(&corrupt, &original[..40_000]).unwrap();
+    let last = dir.path().join("last.iso");
+    std::fs::write(&last, &original).unwrap();
+    let json = dir.path().join("report.json");
+    let paths = [&json, &first, &corrupt, &last].map(|p| p.to_str().unwrap());
+    let out = common::tamis(&["iso", "normalize", "--epoch", EPOCH, "--json", paths[0], paths[1], paths[2], paths[3]]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(paths[2]) && stderr.contains("corrupt"), "{stderr}");
+    assert!(std::fs::read(&corrupt).unwrap() == original[..40_000], "the corrupt image was written to");
+    // The images before and after it are both normalized, the same way.
+    let normalized = std::fs::read(&first).unwrap();
+    assert!(normalized != original, "the first image was not normalized");
+    assert!(std::fs::read(&last).unwrap() == normalized, "the image after the corrupt one was not normalized");
+    // The report says what was written, and names the corrupt image.
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let stages = report["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 3, "{report}");
+    assert!(!stages[0]["changes"].as_array().unwrap().is_empty(), "{report}");
+    assert!(stages[1]["problems"][0]["reason"].as_str().unwrap().contains("corrupt"), "{report}");
+}
+
+#[test]
+fn list_shows_names_that_are_not_utf8_apart() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    for name in [&b"caf\xe9"[..], b"caf\xe8"] {
+        std::fs::write(tree.join(std::ffi::OsStr::from_bytes(name)), b"x").unwrap();
+    }
+    let image = dir.path().join("names.iso");
+    run(Command::new("xorriso").args(["-as", "mkisofs", "-R", "-o"]).arg(&image).arg(&tree));
+    let list = common::tamis(&["iso", "list", "--json", "-", image.to_str().unwrap()]);
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    let mut paths: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["path"].as_str().unwrap().to_owned())
+        .collect();
+    paths.sort();
+    // As `tamis manifest` and `tamis squashfs --list` write them: each name apart.
+    assert_eq!(paths, ["/", "/caf\\xe8", "/caf\\xe9"]);
+    let text = common::tamis(&["iso", "list", image.to_str().unwrap()]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("/caf\\xe8\n") && text.contains("/caf\\xe9\n"), "{text}");
+}
+
+#[test]
+fn build_from_a_directory_named_like_an_option_puts_its_files_in() {
+    // `-J` was handed to xorriso as the mkisofs option it spells: an empty image, exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("-J")).unwrap();
+    std::fs::write(dir.path().join("-J/file"), b"data").unwrap();
+    let build = common::tamis_command()
+        .current_dir(dir.path())
+        .args(["iso", "build", "--epoch", EPOCH, "-q", "--", "-J", "out.iso"])
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    let image = dir.path().join("out.iso");
+    let find = run(Command::new("xorriso").arg("-indev").arg(&image).args(["-find", "/", "-type", "f"]));
+    assert!(String::from_utf8_lossy(&find.stdout).contains("'/file'"), "{find:?}");
+}
+
+#[test]
+fn build_takes_a_tree_and_an_output_whose_paths_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt as _;
+    // The paths were handed to xorriso as lossy text: '/…/t\u{fffd}', no such file.
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join(std::ffi::OsStr::from_bytes(b"tree-\xe9"));
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("file"), b"data").unwrap();
+    let out_dir = dir.path().join(std::ffi::OsStr::from_bytes(b"out-\xe8"));
+    std::fs::create_dir(&out_dir).unwrap();
+    let image = out_dir.join("out.iso");
+    let build =
+        common::tamis_command().args(["iso", "build", "--epoch", EPOCH, "-q"]).arg(&tree).arg(&image).output().unwrap();
+    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    let find = run(Command::new("xorriso").arg("-indev").arg(&image).args(["-find", "/", "-type", "f"]));
+    assert!(String::from_utf8_lossy(&find.stdout).contains("'/file'"), "{find:?}");
+}
+
+#[test]
 fn tamis_iso_build_gives_the_same_bytes_twice() {
     let Some(boot) = boot_dir() else { return };
     let dir = tempfile::tempdir().unwrap();

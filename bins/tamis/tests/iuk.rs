@@ -316,6 +316,8 @@ fn bad_input_is_refused_with_nothing_written() {
         assert_eq!(r.status.code(), Some(2), "{old:?} {new:?}: {err}");
         assert!(err.contains(says), "{says:?} not in: {err}");
         assert!(!err.contains("panicked"), "{err}");
+        // Said once: the reason is not repeated by the error that wraps it.
+        assert!(err.matches("corrupt image").count() <= 1, "the reason is repeated: {err}");
         assert_nothing_written(&outdir, &out);
     };
 

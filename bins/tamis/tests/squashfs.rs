@@ -541,3 +541,73 @@ fn an_image_is_not_written_inside_its_tree_through_a_bind_mount() {
     let o = tamis(&["squashfs", "--epoch", "1700000000", root.to_str().unwrap(), beside.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn an_output_path_ending_with_a_slash_is_refused_not_written_as_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    fs::write(root.join("f"), b"data").unwrap();
+    // `images/` names a directory (here one that does not exist): no file `images` is made.
+    let out = format!("{}/", dir.path().join("images").display());
+    let o = tamis(&["squashfs", "--epoch", "1700000000", root.to_str().unwrap(), &out]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&out) && stderr.contains("names a directory"), "{stderr}");
+    let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["root"], "something was written beside the tree");
+    // The same for a kit, whose error names OUT as given.
+    let image = dir.path().join("root.img");
+    write_image(&root, &image, &[]);
+    let i = image.to_str().unwrap();
+    let o = tamis(&["iuk", "--epoch", "1700000000", "--allow-older", i, i, &out]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{out}: cannot create a temporary file")), "{stderr}");
+    assert!(!dir.path().join("images").exists(), "the kit was written as a file named after the directory");
+}
+
+#[test]
+fn an_output_that_is_a_device_node_or_a_named_pipe_is_refused_and_left_as_it_is() {
+    use std::os::unix::fs::FileTypeExt as _;
+    if !is_root() {
+        common::skip("mknod needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    fs::write(root.join("f"), b"data").unwrap();
+    let image = dir.path().join("image.sqfs");
+    write_image(&root, &image, &[]);
+    // A node like /dev/null (the rename would have put the image in its place), and a named
+    // pipe (which the comparison with the old contents would have waited on for ever).
+    let null = dir.path().join("null");
+    run(Command::new("mknod").arg(&null).args(["c", "1", "3"]));
+    let fifo = dir.path().join("fifo");
+    run(Command::new("mkfifo").arg(&fifo));
+    let (r, i) = (root.to_str().unwrap(), image.to_str().unwrap());
+    for (out, is_it) in
+        [(&null, fs::FileType::is_char_device as fn(&fs::FileType) -> bool), (&fifo, fs::FileType::is_fifo)]
+    {
+        let o = out.to_str().unwrap();
+        for args in [
+            vec!["squashfs", "--epoch", "1700000000", r, o],
+            vec!["squashfs", "--epoch", "1700000000", "--check", r, o],
+            vec!["squashfs", "--list", i, "--json", o],
+            vec!["iuk", "--epoch", "1700000000", "--allow-older", i, i, o],
+        ] {
+            let out_run = tamis(&args);
+            let stderr = String::from_utf8_lossy(&out_run.stderr);
+            assert_eq!(out_run.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains(o) && stderr.contains("not a regular file"), "{args:?}: {stderr}");
+            assert!(is_it(&fs::symlink_metadata(out).unwrap().file_type()), "{args:?}: {o} was replaced");
+        }
+    }
+    let left: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".tamis-"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}

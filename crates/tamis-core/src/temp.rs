@@ -267,9 +267,23 @@ pub struct OutputFile {
 impl OutputFile {
     /// Creates `.tamis-LABEL-PID-N.tmp` beside `path` (the directory is resolved as the caller
     /// wrote it: the destination is the user's choice).
+    ///
+    /// A destination that exists and is not a regular file (seen through a symbolic link) is
+    /// refused: the rename would put a file in place of a device node (`/dev/null`), a named
+    /// pipe or `/dev/stdout`, and a directory cannot be replaced at all; refused here, before
+    /// the caller's work rather than after it.
     pub fn create(path: &Path, label: &str) -> std::io::Result<Self> {
         let (dir_path, target) = split_output(path)?;
         let dir = rfs::open(&dir_path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, rfs::Mode::empty())?;
+        if let Ok(st) = rfs::statat(&dir, &target, AtFlags::empty()) {
+            let kind = crate::FileKind::from_mode(st.st_mode);
+            if kind != crate::FileKind::File {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("exists and is a {}, not a regular file: not replaced", kind.noun()),
+                ));
+            }
+        }
         let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let mut file = None;
         let temp = create_registered(
@@ -328,8 +342,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8], label: &str) -> std::io::Result<(
     out.persist(0o644)
 }
 
-/// The directory holding `path` and its last name.
+/// The directory holding `path` and its last name. A path ending with `/` (or `/.`) names a
+/// directory, whether or not one is there: it is refused, where `Path::file_name` would drop the
+/// slash and the file would be written under the directory's name (`out/` as a file `out`).
 fn split_output(path: &Path) -> std::io::Result<(PathBuf, OsString)> {
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.ends_with(b"/") || bytes.ends_with(b"/.") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "names a directory (ends with /), not a file",
+        ));
+    }
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "names no file"))?

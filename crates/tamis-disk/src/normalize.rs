@@ -137,6 +137,9 @@ pub fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
     };
     let epoch = options.epoch;
     let mut patches = Patches::default();
+    if let Some(slot) = bare_fat(src, &mbr) {
+        return plan_slots(src, epoch, vec![slot], patches, false);
+    }
     if mbr.signature != 0 {
         let new = derived_u32(epoch, "mbr-signature");
         patches.set(
@@ -201,6 +204,45 @@ pub fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
             });
         }
     }
+    plan_slots(src, epoch, slots, patches, gpt.is_some())
+}
+
+/// A file system without a partition table (a "superfloppy": `mkfs.fat -C`, an EFI image):
+/// sector 0 is a FAT boot sector, whose 0x55AA made it look like an MBR, but whose bytes 440 to
+/// 509 are boot code, not a disk signature and partitions. Only when the MBR reading finds no
+/// partition that is not empty and fits in the image: a partitioned disk whose first sector
+/// happens to parse as a FAT boot sector stays a partitioned disk.
+fn bare_fat(src: &dyn Source, mbr: &Mbr) -> Option<Slot> {
+    let fits = |p: &mbr::MbrPartition| {
+        p.sectors > 0
+            && p.start
+                .checked_add(p.sectors)
+                .and_then(|end| end.checked_mul(SECTOR))
+                .is_some_and(|end| end <= src.len())
+    };
+    if mbr.partitions.iter().any(fits) || Gpt::read(src).ok().flatten().is_some() {
+        return None;
+    }
+    // Not a FAT boot sector, or not a valid one: the image is read as a disk, as before.
+    let Ok(Some(_)) = Fat::open(src, 0) else { return None };
+    Some(Slot {
+        report: PartitionReport {
+            number: 1,
+            table: "none",
+            offset: 0,
+            length: src.len(),
+            kind: "whole image".to_owned(),
+            name: String::new(),
+            file_system: None,
+            entries: 0,
+            left: None,
+        },
+    })
+}
+
+/// Looks into each of `slots` (normalizing its FAT file system, or saying why it is left) and
+/// makes the plan.
+fn plan_slots(src: &dyn Source, epoch: Epoch, mut slots: Vec<Slot>, mut patches: Patches, gpt: bool) -> Parse<Plan> {
     for slot in &mut slots {
         let r = &mut slot.report;
         if r.left.is_some() {
@@ -225,7 +267,7 @@ pub fn plan(src: &dyn Source, options: &Options) -> Parse<Plan> {
     Ok(Plan {
         length: src.len(),
         examined: patches.examined,
-        gpt: gpt.is_some(),
+        gpt,
         partitions: slots.into_iter().map(|s| s.report).collect(),
         patches: list,
     })

@@ -17,6 +17,8 @@
 //! - `-preparer_id`/`-application_id` fixed: the default names the xorriso version;
 //! - `-r` (Rock Ridge with owners 0 and sane modes, like Debian's images), `-J -joliet-long`.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -73,13 +75,14 @@ pub struct Built {
     pub plan: Plan,
 }
 
-/// The xorriso arguments for building `tree` into `out`.
-pub fn xorriso_args(tree: &Path, out: &Path, options: &BuildOptions) -> Vec<String> {
+/// The xorriso arguments for building `tree` into `out`. Paths are passed as they are, bytes
+/// that are not UTF-8 included (as text they would name another file).
+pub fn xorriso_args(tree: &Path, out: &Path, options: &BuildOptions) -> Vec<OsString> {
     let t = options.epoch.timestamp().to_string();
     // xorriso's time strings: "=SECONDS" is seconds since 1970; the uuid wants YYYYMMDDhhmmsscc.
     let uuid: String = t.chars().filter(char::is_ascii_digit).chain("00".chars()).collect();
     let at = format!("={}", options.epoch.secs());
-    let mut a: Vec<String> = [
+    let mut a: Vec<OsString> = [
         "-no_rc",
         "-report_about",
         "SORRY",
@@ -126,32 +129,35 @@ pub fn xorriso_args(tree: &Path, out: &Path, options: &BuildOptions) -> Vec<Stri
         "-o",
     ]
     .iter()
-    .map(|s| (*s).to_owned())
+    .map(OsString::from)
     .collect();
-    a.push(out.display().to_string());
+    a.push(out.into());
     if let Some(mbr) = &options.mbr {
-        a.extend(["-isohybrid-mbr".into(), mbr.display().to_string()]);
+        a.extend(["-isohybrid-mbr".into(), mbr.into()]);
     }
     let catalog = options.catalog.clone().unwrap_or_else(|| match &options.bios {
         Some(bios) => bios.parent().unwrap_or(Path::new("")).join("boot.cat"),
         None => PathBuf::from("boot.catalog"),
     });
     if options.bios.is_some() || options.efi.is_some() {
-        a.extend(["-c".into(), catalog.display().to_string()]);
+        a.extend(["-c".into(), catalog.into()]);
     }
     if let Some(bios) = &options.bios {
-        a.extend(
-            ["-b", &bios.display().to_string(), "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table"]
-                .map(str::to_owned),
-        );
+        a.extend(["-b".into(), bios.into()]);
+        a.extend(["-no-emul-boot", "-boot-load-size", "4", "-boot-info-table"].map(OsString::from));
     }
     if let Some(efi) = &options.efi {
         if options.bios.is_some() {
             a.push("-eltorito-alt-boot".into());
         }
-        a.extend(["-e", &efi.display().to_string(), "-no-emul-boot", "-isohybrid-gpt-basdat"].map(str::to_owned));
+        a.extend(["-e".into(), efi.into()]);
+        a.extend(["-no-emul-boot", "-isohybrid-gpt-basdat"].map(OsString::from));
     }
-    a.push(tree.display().to_string());
+    // mkisofs has no `--`: a tree named like an option (`-J`) would be taken for one, and the
+    // image built from nothing.
+    a.push(
+        if tree.as_os_str().as_bytes().starts_with(b"-") { Path::new(".").join(tree) } else { tree.to_owned() }.into(),
+    );
     a
 }
 
@@ -202,6 +208,6 @@ pub fn build(tree: &Path, out: &Path, options: &BuildOptions) -> Result<Built> {
     })?;
     temp.persist(0o644).map_err(|e| io("write", e))?;
     let mut command = vec![options.xorriso.display().to_string()];
-    command.extend(xorriso_args(tree, out, options));
+    command.extend(xorriso_args(tree, out, options).iter().map(|a| a.to_string_lossy().into_owned()));
     Ok(Built { command, plan })
 }

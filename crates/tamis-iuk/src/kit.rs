@@ -201,10 +201,9 @@ impl TreeSource for KitFiles<'_> {
         let missing = || tamis_squashfs::Error::Corrupt(format!("{}: no contents", path.display()));
         let bytes = match self.files.get(path).ok_or_else(missing)? {
             Content::Bytes(b) => b.clone(),
-            Content::Iso(entry) => self
-                .new
-                .iso_read(entry)
-                .map_err(|e| tamis_squashfs::Error::Read(std::io::Error::other(e.to_string())))?,
+            Content::Iso(entry) => {
+                self.new.iso_read(entry).map_err(|e| tamis_squashfs::Error::Read(std::io::Error::other(e)))?
+            }
             Content::Diff => self.diff.clone(),
         };
         Ok(Box::new(Cursor::new(bytes)))

@@ -78,8 +78,9 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
-    /// A squashfs image (a release's root filesystem, a kit, its diff) is unreadable.
-    #[error("{path}: {source}")]
+    /// A squashfs image (a release's root filesystem, a kit, its diff) is unreadable. (The
+    /// reason is the source, not repeated here: a report shows the chain.)
+    #[error("{path}")]
     Squashfs {
         /// The image.
         path: PathBuf,
@@ -87,8 +88,8 @@ pub enum Error {
         #[source]
         source: tamis_squashfs::Error,
     },
-    /// An ISO image is unreadable.
-    #[error("{path}: {source}")]
+    /// An ISO image is unreadable. (The source names the image and says why.)
+    #[error("cannot read the ISO image")]
     Iso {
         /// The image.
         path: PathBuf,
