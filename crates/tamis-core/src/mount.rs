@@ -55,7 +55,9 @@ impl Mount {
                 let dir_dev = (meta.kind == FileKind::Dir).then_some(meta.dev);
                 Ok((meta, self.holds(dir_dev, || Ok(id))))
             }
-            Err(Errno::NOSYS) => {
+            // No statx (NOSYS), or a sandbox's seccomp filter refusing it (PERM: statx itself
+            // never fails with EPERM): lstat, and the device number of directories.
+            Err(Errno::NOSYS | Errno::PERM) => {
                 let st = rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
                 let meta = Metadata::from_stat(&st);
                 Ok((meta, meta.kind != FileKind::Dir || meta.dev == self.dev))
@@ -82,7 +84,7 @@ impl Mount {
 fn mount_id(dir: impl AsFd, name: &OsStr, flags: AtFlags) -> rustix::io::Result<Option<u64>> {
     match rfs::statx(&dir, name, flags, StatxFlags::MNT_ID) {
         Ok(stx) => Ok((stx.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(stx.stx_mnt_id)),
-        Err(Errno::NOSYS) => Ok(None),
+        Err(Errno::NOSYS | Errno::PERM) => Ok(None),
         Err(e) => Err(e),
     }
 }
