@@ -53,8 +53,24 @@ fn source_date_epoch() -> Option<String> {
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// Write the full result as JSON to FILE ('-' for standard output).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = report_path())]
     pub json: Option<PathBuf>,
+}
+
+/// `--json FILE` checked as the command line is read: `-`, or a file [`OutputFile`] can write
+/// (its directory exists; not a directory, device node or pipe). Checked at the end only, a
+/// report that cannot be written would be lost after the run had changed the tree.
+///
+/// [`OutputFile`]: tamis_core::temp::OutputFile
+fn report_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().try_map(|s| {
+        let path = PathBuf::from(s);
+        if path.as_os_str() != "-" {
+            tamis_core::temp::check_output(&path).map_err(|e| format!("cannot write the report there: {e}"))?;
+        }
+        Ok::<_, String>(path)
+    })
 }
 
 impl OutputArgs {

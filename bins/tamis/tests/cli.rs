@@ -52,6 +52,41 @@ fn check_fails_before_and_passes_after() {
     assert!(stderr(&after).contains("nothing would change"), "{}", stderr(&after));
 }
 
+/// A report that could not be written at the end is refused before the run: otherwise the tree
+/// is changed and what was changed is lost.
+#[test]
+fn a_report_that_cannot_be_written_is_refused_before_anything_changes() {
+    let dir = fresh_tree();
+    let reports = tempfile::tempdir().unwrap();
+    let locale = dir.path().join("etc/default/locale");
+    let mtime = || fs::metadata(&locale).unwrap().modified().unwrap();
+    let before = mtime();
+    let missing = reports.path().join("missing/report.json");
+    let a_directory = reports.path().to_owned();
+    let ends_with_slash = format!("{}/", missing.parent().unwrap().display());
+    for (report, why) in [
+        (path(&missing), "No such file or directory"),
+        (path(&a_directory), "is a directory, not a regular file"),
+        ("/dev/null", "is a character device, not a regular file"),
+        (ends_with_slash.as_str(), "names a directory"),
+    ] {
+        for command in ["mtime", "normalize"] {
+            let out = tamis(&[command, "--epoch", EPOCH, "--json", report, path(dir.path())], &[]);
+            assert_eq!(code(&out), 2, "{command} --json {report}: {}", stderr(&out));
+            assert!(stderr(&out).contains(why), "{command} --json {report}: {}", stderr(&out));
+            assert_eq!(mtime(), before, "{command} --json {report} changed the tree");
+        }
+    }
+    assert!(!missing.parent().unwrap().exists());
+    let written = Command::new("ls").arg("-A").arg(reports.path()).output().unwrap().stdout;
+    assert!(written.is_empty(), "written: {}", String::from_utf8_lossy(&written));
+    let out =
+        tamis(&["mtime", "--epoch", EPOCH, "--json", path(&reports.path().join("r.json")), path(dir.path())], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_ne!(mtime(), before);
+    assert!(reports.path().join("r.json").is_file());
+}
+
 #[test]
 fn normalize_runs_the_profile_and_writes_json() {
     let dir = fresh_tree();

@@ -273,17 +273,7 @@ impl OutputFile {
     /// pipe or `/dev/stdout`, and a directory cannot be replaced at all; refused here, before
     /// the caller's work rather than after it.
     pub fn create(path: &Path, label: &str) -> std::io::Result<Self> {
-        let (dir_path, target) = split_output(path)?;
-        let dir = rfs::open(&dir_path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, rfs::Mode::empty())?;
-        if let Ok(st) = rfs::statat(&dir, &target, AtFlags::empty()) {
-            let kind = crate::FileKind::from_mode(st.st_mode);
-            if kind != crate::FileKind::File {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("exists and is a {}, not a regular file: not replaced", kind.noun()),
-                ));
-            }
-        }
+        let (dir, dir_path, target) = output_place(path)?;
         let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let mut file = None;
         let temp = create_registered(
@@ -340,6 +330,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8], label: &str) -> std::io::Result<(
     let out = OutputFile::create(path, label)?;
     std::io::Write::write_all(&mut out.file(), bytes)?;
     out.persist(0o644)
+}
+
+/// Whether a file could be written at `path` the way [`OutputFile`] writes one: its directory
+/// exists, and `path` is not a directory, device node, named pipe or socket (a path ending with
+/// `/` included). For a command to check its output paths before its work, so that a run is
+/// never made whose result cannot be written.
+///
+/// # Errors
+/// Why not, as [`OutputFile::create`] would say it.
+pub fn check_output(path: &Path) -> std::io::Result<()> {
+    output_place(path).map(drop)
+}
+
+/// The directory holding `path`, opened, its path and `path`'s last name; the checks of
+/// [`check_output`].
+fn output_place(path: &Path) -> std::io::Result<(OwnedFd, PathBuf, OsString)> {
+    let (dir_path, target) = split_output(path)?;
+    let dir = rfs::open(&dir_path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, rfs::Mode::empty())?;
+    if let Ok(st) = rfs::statat(&dir, &target, AtFlags::empty()) {
+        let kind = crate::FileKind::from_mode(st.st_mode);
+        if kind != crate::FileKind::File {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("exists and is a {}, not a regular file: not replaced", kind.noun()),
+            ));
+        }
+    }
+    Ok((dir, dir_path, target))
 }
 
 /// The directory holding `path` and its last name. A path ending with `/` (or `/.`) names a
