@@ -86,9 +86,9 @@ fn build(work: &Path, with_tamis: bool, clock: &str, umask: &str, host: &str) ->
     let addon = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/debhelper");
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     let script = format!(
-        "hostname {host} && umask {umask} && cd {} && env {} dpkg-buildpackage -us -uc -b -d",
+        "hostname {host} && umask {umask} && cd {} && {} dpkg-buildpackage -us -uc -b -d",
         src.display(),
-        tamis_test_support::faketime_env(clock)
+        tamis_test_support::faketime_prefix(clock)
     );
     let out = Command::new("unshare")
         .args(["--uts", "sh", "-c", &script])

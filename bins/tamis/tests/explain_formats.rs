@@ -10,7 +10,7 @@ mod common;
 
 use std::fs;
 
-use common::{faketime_env, have, sh, tamis};
+use common::{faketime_prefix, have, sh, tamis};
 
 /// A PNG with a `tIME` chunk and a `date:create` text of the given year and month.
 const PNG_WRITER: &str = r"
@@ -34,7 +34,7 @@ fn differences_inside_ar_png_gettext_javadoc_and_uboot_files_name_their_handler(
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("png.py"), PNG_WRITER).unwrap();
     for (side, date, month) in [("a", "2026-01-01 10:00", 1), ("b", "2026-06-01 12:34", 6)] {
-        let clock = faketime_env(&format!("{date}:00"));
+        let clock = faketime_prefix(&format!("{date}:00"));
         let root = dir.path().join(side);
         fs::create_dir_all(root.join("src/p")).unwrap();
         fs::write(root.join("src/p/A.java"), "package p;\n/** A class. */\npublic class A {}\n").unwrap();
@@ -48,9 +48,9 @@ fn differences_inside_ar_png_gettext_javadoc_and_uboot_files_name_their_handler(
                  mkdir -p fr/LC_MESSAGES
                  printf 'msgid \"\"\\nmsgstr \"\"\\n\"PO-Revision-Date: {date}+0100\\\\n\"\\n\"Content-Type: text/plain; charset=UTF-8\\\\n\"\\n\\nmsgid \"Hello\"\\nmsgstr \"Bonjour\"\\n' > t.po
                  msgfmt -o fr/LC_MESSAGES/t.mo t.po; rm t.po
-                 env {clock} javadoc -quiet -d api -sourcepath src p >/dev/null 2>&1; rm -r src
+                 {clock} javadoc -quiet -d api -sourcepath src p >/dev/null 2>&1; rm -r src
                  printf 'echo boot\\n' > s.txt
-                 env {clock} mkimage -A arm -O linux -T script -C none -n boot -d s.txt boot.scr >/dev/null; rm s.txt
+                 {clock} mkimage -A arm -O linux -T script -C none -n boot -d s.txt boot.scr >/dev/null; rm s.txt
                  find . -exec touch -h -d '2026-01-01 00:00:00' {{}} +"
             ),
         );

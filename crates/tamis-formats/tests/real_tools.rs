@@ -16,7 +16,7 @@ use std::process::Command;
 
 use tamis_core::{Context, Epoch, Mode, Normalizer, Report, Root};
 use tamis_formats::{FormatsOptions, StripFormats, TimePolicy};
-use tamis_test_support::{faketime_env, have, sh};
+use tamis_test_support::{faketime_prefix, have, sh};
 
 const EPOCH: i64 = 1_700_000_000;
 
@@ -393,7 +393,10 @@ fn javadoc_pages_made_on_other_days_in_other_time_zones() {
         fs::write(dir.join("src/p/A.java"), source).unwrap();
         sh(
             &dir,
-            &format!("TZ={zone} {} javadoc -quiet -d api -sourcepath src p 2>/dev/null; rm -r src", faketime_env(date)),
+            &format!(
+                "TZ={zone} {} javadoc -quiet -d api -sourcepath src p 2>/dev/null; rm -r src",
+                faketime_prefix(date)
+            ),
         );
     }
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
@@ -456,8 +459,8 @@ fn uboot_images_made_at_other_times() {
         sh(
             &tmp.path().join(build),
             &format!(
-                "env {} mkimage -A arm -O linux -T script -C none -n boot -d src/x.txt boot.scr >/dev/null",
-                faketime_env(date)
+                "{} mkimage -A arm -O linux -T script -C none -n boot -d src/x.txt boot.scr >/dev/null",
+                faketime_prefix(date)
             ),
         );
     }
@@ -490,12 +493,12 @@ fn python_zip_applications_and_jmods_keep_what_precedes_the_zip() {
         sh(
             &dir,
             &format!(
-                "export {}
+                "clock() {{ {} \"$@\"; }}
                  for n in {order}; do echo \"X = '$n'\" > app/$n.py; done
                  echo 'import a, b; print(a.X + b.X)' > app/__main__.py
-                 python3 -m zipapp app -p /usr/bin/python3 -o app.pyz
-                 cd mod && javac -d classes module-info.java m/p/A.java && jmod create --class-path classes ../m.jmod",
-                faketime_env(date)
+                 clock python3 -m zipapp app -p /usr/bin/python3 -o app.pyz
+                 cd mod && clock javac -d classes module-info.java m/p/A.java && clock jmod create --class-path classes ../m.jmod",
+                faketime_prefix(date)
             ),
         );
         sh(&dir, "rm -r app mod");
@@ -543,11 +546,11 @@ fn jar_manifest_builder_and_properties_date_are_removed() {
         sh(
             &dir,
             &format!(
-                "export TZ={zone} {}
-                 java Store.java c/META-INF/maven/g/a/pom.properties
-                 jar cfm a.jar manifest.txt -C c .
+                "export TZ={zone}; clock() {{ {} \"$@\"; }}
+                 clock java Store.java c/META-INF/maven/g/a/pom.properties
+                 clock jar cfm a.jar manifest.txt -C c .
                  rm -r c Store.java manifest.txt",
-                faketime_env(date)
+                faketime_prefix(date)
             ),
         );
     }

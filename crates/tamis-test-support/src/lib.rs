@@ -101,16 +101,22 @@ pub fn libfaketime() -> PathBuf {
 /// behind whenever the process that made them execs or dies of a signal, so on a machine that
 /// has run many tests, a reused PID makes the wrapper fail at random. Preloaded directly,
 /// libfaketime goes on without the shared clock when the name is taken.
+///
+/// The first preloaded process is bash, which runs `program` and then exits through `exit`:
+/// libfaketime removes its names when the process that made them exits that way, not when it
+/// execs (`env`, the last command of `sh -c`) or leaves through `_exit` (dash, python3). The
+/// processes below bash share its names.
 pub fn faketime(spec: &str, program: impl AsRef<OsStr>) -> Command {
-    let mut cmd = Command::new(program);
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", r#""$@"; exit $?"#, "bash"]).arg(program);
     cmd.env("LD_PRELOAD", libfaketime()).env("FAKETIME", spec);
     cmd
 }
 
-/// The same for a shell script: `LD_PRELOAD='…' FAKETIME='…'`, to put before a command (after
-/// `env`, or `export`ed).
-pub fn faketime_env(spec: &str) -> String {
-    format!("LD_PRELOAD='{}' FAKETIME='{spec}'", libfaketime().display())
+/// The same for a shell script: `LD_PRELOAD='…' FAKETIME='…' bash -c …`, to put before a
+/// command.
+pub fn faketime_prefix(spec: &str) -> String {
+    format!(r#"LD_PRELOAD='{}' FAKETIME='{spec}' bash -c '"$@"; exit $?' bash"#, libfaketime().display())
 }
 
 /// A copy of a fixture tree that a test may change, as `root` in a new temporary directory.

@@ -12,7 +12,7 @@
 
 use std::process::{Command, Output};
 
-pub use tamis_test_support::{copy, faketime, faketime_env, fixture, have, required, sh, skip};
+pub use tamis_test_support::{copy, faketime, faketime_prefix, fixture, have, required, sh, skip};
 
 /// The tamis binary, without `SOURCE_DATE_EPOCH` from the environment.
 pub fn tamis_command() -> Command {
