@@ -860,14 +860,14 @@ impl Directory<'_> {
     /// names are not known here ([`Root::set_times_linked`] takes them).
     pub fn set_times(&self, name: &OsStr, atime: Timestamp, mtime: Timestamp) -> Result<()> {
         let path = self.entry(name)?;
-        let st = rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(&path, "stat", e))?;
-        let dir_dev = (FileKind::from_mode(st.st_mode) == FileKind::Dir).then_some(st.st_dev);
-        if !self.mount.holds_at(&self.fd, name, dir_dev) {
+        // One statx for the type, the link count and the mount: this runs once per entry a
+        // clamp re-dates.
+        let (meta, on_mount) = self.mount.lstat_at(&self.fd, name).map_err(|e| Error::io(&path, "stat", e))?;
+        if !on_mount {
             return Err(mounted_here(&path));
         }
-        let nlink = Metadata::from_stat(&st).nlink;
-        if FileKind::from_mode(st.st_mode) != FileKind::Dir && nlink > 1 {
-            return Err(Error::HardlinkGroup { path, nlink, given: 0 });
+        if meta.kind != FileKind::Dir && meta.nlink > 1 {
+            return Err(Error::HardlinkGroup { path, nlink: meta.nlink, given: 0 });
         }
         let times = Timestamps { last_access: timespec(atime), last_modification: timespec(mtime) };
         rfs::utimensat(&self.fd, name, &times, AtFlags::SYMLINK_NOFOLLOW)
