@@ -42,6 +42,7 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -232,6 +233,9 @@ impl ClampMtimes {
     }
 }
 
+/// Entries and the time each is to get.
+type ToSet<'a> = Vec<(&'a Entry, Timestamp)>;
+
 /// Sets the times of `todo`, entries other than the root, in parallel: each directory holding
 /// some of them is opened once. The entries that failed, as problems.
 fn set_times_by_directory(
@@ -240,18 +244,26 @@ fn set_times_by_directory(
     groups: &BTreeMap<&Path, tamis_core::Links>,
     cx: &Context<'_>,
 ) -> Vec<Problem> {
-    let mut by_parent: BTreeMap<&Path, Vec<(&Entry, Timestamp)>> = BTreeMap::new();
+    // Keyed by the parent's bytes: the order of the directories does not matter (the problems
+    // are sorted with the report), and comparing bytes is much cheaper than comparing paths
+    // component by component, once per entry.
+    let mut by_parent: BTreeMap<&[u8], (&Path, ToSet<'_>)> = BTreeMap::new();
     for (entry, to) in todo {
-        by_parent.entry(entry.path.parent().unwrap_or(Path::new(""))).or_default().push((entry, to));
+        let parent = entry.path.parent().unwrap_or(Path::new(""));
+        by_parent.entry(parent.as_os_str().as_bytes()).or_insert_with(|| (parent, Vec::new())).1.push((entry, to));
     }
     by_parent
         .into_par_iter()
-        .flat_map_iter(|(parent, items)| {
+        .flat_map_iter(|(_, (parent, items))| {
             let set = root.directory(parent).map(|dir| {
                 items
                     .iter()
                     .filter_map(|(entry, to)| {
-                        let set = match groups.get(entry.path.as_path()) {
+                        // Only a file with other names can be a group's first name.
+                        let group = (entry.meta.kind != FileKind::Dir && entry.meta.nlink > 1)
+                            .then(|| groups.get(entry.path.as_path()))
+                            .flatten();
+                        let set = match group {
                             Some(links) => root.set_times_linked(&entry.path, links, *to, *to),
                             None => dir.set_times(entry.path.file_name().unwrap_or_default(), *to, *to),
                         };
